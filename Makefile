@@ -1,0 +1,115 @@
+# tributary: the one entry point. Every target installs what it needs from the locks.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-builtin-rules
+
+PYTHON ?= python3
+ARCH ?= arm64
+ENV ?= dev
+VENV := .venv
+PY := $(VENV)/bin/python
+VENV_STAMP := $(VENV)/.installed
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+PIP_COMPILE_FLAGS := --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
+
+FUNCTIONS := $(sort $(patsubst functions/%/function.json,%,$(wildcard functions/*/function.json)))
+FUNCTION_ZIPS := $(FUNCTIONS:%=dist/functions/%.zip)
+HOST_FUNCTION_ZIPS := $(FUNCTIONS:%=dist/host/functions/%.zip)
+LAYER_SOURCES := $(shell find layers/common -type f -name '*.py' -not -path '*/__pycache__/*')
+BUILD_TOOLS := tools/build.py tools/declarations.py
+FUNCTION_LOCKS := $(wildcard functions/*/requirements.in)
+
+.PHONY: help
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+# --- environments ---------------------------------------------------------------------------
+
+$(VENV_STAMP): requirements/dev.txt
+	@echo "creating $(VENV) from requirements/dev.txt"
+	@rm -rf $(VENV)
+	@$(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements/dev.txt
+	@touch $@
+
+$(CHECKOV_STAMP): requirements/checkov.txt
+	@echo "creating $(CHECKOV_VENV) from requirements/checkov.txt"
+	@rm -rf $(CHECKOV_VENV)
+	@$(PYTHON) -m venv $(CHECKOV_VENV)
+	@$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements/checkov.txt
+	@touch $@
+
+.PHONY: venv
+venv: $(VENV_STAMP) ## Create or refresh the dev environment (.venv) from the lock
+
+# --- build ----------------------------------------------------------------------------------
+
+# One stamp per architecture, and only the current one exists: switching ARCH rebuilds the
+# Lambda zips, and nothing else does.
+ARCH_STAMP := dist/.arch-$(ARCH)
+$(ARCH_STAMP):
+	@mkdir -p dist
+	@rm -f dist/.arch-*
+	@touch $@
+
+.SECONDEXPANSION:
+dist/functions/%.zip: $$(shell find functions/$$* -type f -not -path '*/__pycache__/*') $(BUILD_TOOLS) $(ARCH_STAMP) | $(VENV_STAMP)
+	@$(PY) -m tools.build function $* --arch $(ARCH)
+
+dist/host/functions/%.zip: $$(shell find functions/$$* -type f -not -path '*/__pycache__/*') $(BUILD_TOOLS) | $(VENV_STAMP)
+	@$(PY) -m tools.build function $* --host
+
+dist/layers/common.zip: $(LAYER_SOURCES) requirements/layer.txt $(BUILD_TOOLS) $(ARCH_STAMP) | $(VENV_STAMP)
+	@$(PY) -m tools.build layer --arch $(ARCH)
+
+dist/host/layers/common.zip: $(LAYER_SOURCES) requirements/layer.txt $(BUILD_TOOLS) | $(VENV_STAMP)
+	@$(PY) -m tools.build layer --host
+
+.PHONY: build
+build: $(FUNCTION_ZIPS) dist/layers/common.zip ## Zip every function and the layer for Lambda (ARCH=arm64|x86_64)
+
+.PHONY: build-host
+build-host: $(HOST_FUNCTION_ZIPS) dist/host/layers/common.zip ## The same zips for this machine (tests, make local)
+
+# --- checks ---------------------------------------------------------------------------------
+
+.PHONY: lint
+lint: $(VENV_STAMP) $(CHECKOV_STAMP) ## ruff, terraform fmt, Terraform config load, checkov
+	@$(PY) -m ruff check .
+	@$(PY) -m tools.terraform fmt-check
+	@$(PY) -m tools.terraform load
+	@$(CHECKOV_VENV)/bin/checkov --directory terraform --framework terraform --quiet --compact \
+		--skip-download --download-external-modules false
+
+.PHONY: test
+test: $(VENV_STAMP) lint build build-host ## Lint, then the whole test suite (the CI command)
+	@$(PY) -m pytest
+
+.PHONY: fmt
+fmt: $(VENV_STAMP) ## Format Python (ruff) and Terraform in place
+	@$(PY) -m ruff check --fix .
+	@$(PY) -m tools.terraform fmt
+
+# --- locks ----------------------------------------------------------------------------------
+
+.PHONY: lock
+lock: $(VENV_STAMP) ## Re-resolve every lock with hashes (layer, dev, checkov, functions)
+	@$(VENV)/bin/pip-compile $(PIP_COMPILE_FLAGS) --upgrade -o requirements/layer.txt requirements/layer.in
+	@$(VENV)/bin/pip-compile $(PIP_COMPILE_FLAGS) --upgrade -o requirements/dev.txt requirements/dev.in
+	@$(VENV)/bin/pip-compile $(PIP_COMPILE_FLAGS) --upgrade -o requirements/checkov.txt requirements/checkov.in
+	@for f in $(FUNCTION_LOCKS); do \
+		$(VENV)/bin/pip-compile $(PIP_COMPILE_FLAGS) --upgrade -c requirements/layer.txt -o $${f%.in}.txt $$f; \
+	done
+
+# --- housekeeping ---------------------------------------------------------------------------
+
+.PHONY: clean
+clean: ## Remove build output and caches (keeps the virtual environments)
+	@rm -rf dist .pytest_cache .ruff_cache .hypothesis
+	@find . -name __pycache__ -type d -not -path './.venv*' -prune -exec rm -rf {} +
+
+.PHONY: distclean
+distclean: clean ## clean, and remove the virtual environments
+	@rm -rf $(VENV) $(CHECKOV_VENV)

@@ -1,0 +1,299 @@
+"""The stream processor's logic: Kinesis batch in, lake objects and a checkpoint out.
+
+``plan_batch`` is pure: it decodes, validates, transforms and groups a batch into
+objects. ``commit`` writes them through a ``put`` callable and returns the exact
+checkpoint to report to Lambda. The rule that makes the checkpoint exact is in
+this directory's README ("Exactly once").
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from tributary import envelope, json_codec, kinesis, lake
+
+from .transform import RecordMeta, TransformError
+
+Transform = Callable[[dict[str, Any], RecordMeta], "dict[str, Any] | None"]
+Put = Callable[[str, bytes, Mapping[str, str]], None]
+
+DEFAULT_MAX_RECORD_BYTES = 1_048_576
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """What the processor needs from its environment."""
+
+    bucket: str
+    prefix: str = "events"
+    quarantine_prefix: str = "quarantine"
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
+    compression_level: int = lake.DEFAULT_COMPRESSION_LEVEL
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Read settings from the function's environment variables."""
+        return cls(
+            bucket=env["LAKE_BUCKET"],
+            prefix=env.get("LAKE_PREFIX", "events").strip("/"),
+            quarantine_prefix=env.get("QUARANTINE_PREFIX", "quarantine").strip("/"),
+            max_record_bytes=int(env.get("MAX_RECORD_BYTES", DEFAULT_MAX_RECORD_BYTES)),
+            compression_level=int(env.get("COMPRESSION_LEVEL", lake.DEFAULT_COMPRESSION_LEVEL)),
+        )
+
+
+@dataclass(slots=True)
+class Line:
+    """One NDJSON line and the position of the record it came from."""
+
+    position: tuple[int, int]
+    sequence_number: str
+    data: bytes
+
+
+@dataclass(slots=True)
+class Group:
+    """The records of one batch bound for one lake (or quarantine) partition."""
+
+    partition: str
+    shard_id: str
+    quarantine: bool
+    lines: list[Line] = field(default_factory=list)
+
+    @property
+    def first(self) -> Line:
+        return self.lines[0]
+
+    def key(self) -> str:
+        """``<partition><shard>-<first sequence>-<first subsequence>.ndjson.gz``.
+
+        Derived only from the shard and the group's first record, so any retry that
+        starts at or before that record rewrites this very key (see the README).
+        """
+        seq, sub = self.first.position
+        return f"{self.partition}{self.shard_id}-{seq:056d}-{max(sub, 0):05d}{lake.NDJSON_GZIP_SUFFIX}"
+
+    def lines_before(self, checkpoint: int | None) -> list[Line]:
+        if checkpoint is None:
+            return self.lines
+        return [line for line in self.lines if line.position[0] < checkpoint]
+
+
+@dataclass(slots=True)
+class Plan:
+    """A batch, decoded and grouped, before anything is written."""
+
+    groups: list[Group]
+    filtered: list[tuple[int, int]]
+    received: int
+    reasons: Counter[str]
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What ``commit`` did: the checkpoint (None when the batch is done) and the counts."""
+
+    checkpoint: str | None
+    received: int
+    written: int
+    quarantined: int
+    filtered: int
+    retried: int
+    objects_written: int
+    write_failures: int
+    reasons: Counter[str]
+
+    def batch_item_failures(self) -> dict[str, list[dict[str, str]]]:
+        """The response Lambda expects with ReportBatchItemFailures."""
+        failures = [] if self.checkpoint is None else [{"itemIdentifier": self.checkpoint}]
+        return {"batchItemFailures": failures}
+
+
+@lru_cache(maxsize=8192)
+def _iso_second(second: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+
+
+def ingest_time(arrival: float) -> str:
+    """Kinesis's arrival timestamp as RFC 3339 UTC with milliseconds."""
+    second = int(arrival)
+    return f"{_iso_second(second)}.{round((arrival - second) * 1000) % 1000:03d}Z"
+
+
+def _quarantine_line(
+    reason: str, detail: str, raw: bytes, meta: RecordMeta, partition_key: str
+) -> bytes:
+    return json_codec.dumps(
+        {
+            "reason": reason,
+            "detail": detail,
+            "shard_id": meta.shard_id,
+            "sequence_number": meta.sequence_number,
+            "subsequence": meta.subsequence,
+            "partition_key": partition_key,
+            "ingest_time": meta.ingest_time,
+            "raw_base64": base64.b64encode(raw).decode("ascii"),
+        }
+    ) + b"\n"
+
+
+class _Grouper:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.groups: dict[tuple[str, str, bool], Group] = {}
+
+    def add(self, partition: str, shard_id: str, quarantine: bool, line: Line) -> None:
+        key = (partition, shard_id, quarantine)
+        group = self.groups.get(key)
+        if group is None:
+            group = self.groups[key] = Group(partition, shard_id, quarantine)
+        group.lines.append(line)
+
+
+def plan_batch(raw_records: Iterable[Mapping[str, Any]], settings: Settings, transform: Transform) -> Plan:
+    """Decode, validate, transform and group one Kinesis batch. Pure: no I/O."""
+    users, rejected = kinesis.decode_batch(raw_records)
+    grouper = _Grouper(settings)
+    reasons: Counter[str] = Counter()
+    filtered: list[tuple[int, int]] = []
+
+    def quarantine(reason: str, detail: str, raw: bytes, meta: RecordMeta, pk: str, pos: tuple[int, int]) -> None:
+        reasons[reason] += 1
+        partition = lake.partition_prefix(settings.quarantine_prefix, meta.ingest_time)
+        line = Line(pos, meta.sequence_number, _quarantine_line(reason, detail, raw, meta, pk))
+        grouper.add(partition, meta.shard_id, True, line)
+
+    for bad in rejected:
+        arrival = 0.0
+        meta = RecordMeta(bad.shard_id, bad.sequence_number, bad.subsequence, ingest_time(arrival))
+        pos = kinesis.sequence_key(bad.sequence_number, bad.subsequence)
+        quarantine(bad.reason, bad.detail, bad.raw, meta, bad.partition_key, pos)
+
+    for user in users:
+        meta = RecordMeta(user.shard_id, user.sequence_number, user.subsequence, ingest_time(user.arrival))
+        pos = kinesis.sequence_key(user.sequence_number, user.subsequence)
+        if len(user.data) > settings.max_record_bytes:
+            quarantine("oversize", f"{len(user.data)} bytes is over the {settings.max_record_bytes}-byte limit",
+                       user.data, meta, user.partition_key, pos)
+            continue
+        try:
+            record = envelope.validate(json_codec.loads(user.data))
+        except json_codec.JsonError as exc:
+            quarantine("not_json", str(exc), user.data, meta, user.partition_key, pos)
+            continue
+        except envelope.EnvelopeError as exc:
+            quarantine(exc.reason, exc.detail, user.data, meta, user.partition_key, pos)
+            continue
+        try:
+            out = transform(record.as_dict(), meta)
+            line = json_codec.dumps(out) + b"\n" if out is not None else b""
+        except TransformError as exc:
+            quarantine("transform_rejected", str(exc), user.data, meta, user.partition_key, pos)
+            continue
+        except Exception as exc:  # a team's transform must not be able to lose a record
+            quarantine("transform_error", f"{type(exc).__name__}: {exc}", user.data, meta, user.partition_key, pos)
+            continue
+        if out is None:
+            filtered.append(pos)
+            continue
+        partition = lake.partition_prefix(settings.prefix, record.time)
+        grouper.add(partition, user.shard_id, False, Line(pos, user.sequence_number, line))
+
+    groups = list(grouper.groups.values())
+    for group in groups:
+        group.lines.sort(key=lambda line: line.position)
+    groups.sort(key=lambda g: g.first.position)
+    return Plan(groups, filtered, len(users) + len(rejected), reasons)
+
+
+def _body(lines: list[Line], level: int) -> bytes:
+    return lake.gzip_bytes(b"".join(line.data for line in lines), level)
+
+
+def _metadata(lines: list[Line]) -> dict[str, str]:
+    return {
+        "first-sequence": lines[0].sequence_number,
+        "last-sequence": lines[-1].sequence_number,
+        "records": str(len(lines)),
+    }
+
+
+def commit(plan: Plan, put: Put, settings: Settings) -> Outcome:
+    """Write every group; on failures, find the exact checkpoint and make the lake agree with it.
+
+    The checkpoint S is the lowest Kinesis sequence number of a group that could not
+    be written. Every written group whose first record is before S but which also
+    holds records at or after S is rewritten under its own key with only its records
+    before S. If such a rewrite fails, S moves down to that group's first record and
+    the check repeats; S only ever decreases, so this ends.
+    """
+    failures = 0
+    written: list[Group] = []
+    checkpoint: int | None = None
+    for group in plan.groups:
+        try:
+            put(group.key(), _body(group.lines, settings.compression_level), _metadata(group.lines))
+        except Exception:
+            failures += 1
+            seq = group.first.position[0]
+            checkpoint = seq if checkpoint is None else min(checkpoint, seq)
+        else:
+            written.append(group)
+
+    trimmed: set[int] = set()
+    while checkpoint is not None:
+        lowered = False
+        for group in written:
+            first_seq = group.first.position[0]
+            if first_seq >= checkpoint or id(group) in trimmed:
+                continue
+            if group.lines[-1].position[0] < checkpoint:
+                continue
+            keep = group.lines_before(checkpoint)
+            try:
+                put(group.key(), _body(keep, settings.compression_level), _metadata(keep))
+            except Exception:
+                failures += 1
+                checkpoint = first_seq
+                lowered = True
+                break
+            trimmed.add(id(group))
+        if not lowered:
+            break
+        # A lower checkpoint: groups trimmed for the old one may need trimming again.
+        trimmed.clear()
+
+    def before(pos: tuple[int, int]) -> bool:
+        return checkpoint is None or pos[0] < checkpoint
+
+    lake_lines = sum(1 for g in plan.groups if not g.quarantine for line in g.lines if before(line.position))
+    quarantined = sum(1 for g in plan.groups if g.quarantine for line in g.lines if before(line.position))
+    filtered = sum(1 for pos in plan.filtered if before(pos))
+    retried = plan.received - lake_lines - quarantined - filtered
+    objects = sum(1 for g in written if checkpoint is None or g.first.position[0] < checkpoint)
+    return Outcome(
+        checkpoint=None if checkpoint is None else _sequence_text(plan, checkpoint),
+        received=plan.received,
+        written=lake_lines,
+        quarantined=quarantined,
+        filtered=filtered,
+        retried=retried,
+        objects_written=objects,
+        write_failures=failures,
+        reasons=plan.reasons,
+    )
+
+
+def _sequence_text(plan: Plan, checkpoint: int) -> str:
+    # Report the sequence number exactly as Kinesis wrote it.
+    for group in plan.groups:
+        for line in group.lines:
+            if line.position[0] == checkpoint:
+                return line.sequence_number
+    return str(checkpoint)

@@ -1,0 +1,17 @@
+"""tributary's shared layer: serialization and the helpers every function uses.
+
+Functions import from here; nothing here imports a function.
+"""
+
+__all__ = [
+    "aws",
+    "ddb",
+    "envelope",
+    "json_codec",
+    "kinesis",
+    "kpl",
+    "lake",
+    "logs",
+    "metrics",
+    "tracing",
+]

@@ -1,0 +1,196 @@
+"""DynamoDB AttributeValue <-> Python values, exact for every type.
+
+Python side: str, Decimal (numbers, never float), bytes, bool, None, dict, list,
+and sets of str, Decimal or bytes. AttributeValue side: the low-level form boto3
+clients send and return (binary as bytes) or, with ``binary="base64"``, the JSON
+form Lambda receives in DynamoDB stream events (binary as base64 text).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Mapping, Set
+from decimal import (
+    Clamped,
+    Context,
+    Decimal,
+    DecimalException,
+    Inexact,
+    Overflow,
+    Rounded,
+    Underflow,
+)
+from typing import Any, Literal
+
+from tributary import json_codec
+
+AttributeValue = dict[str, Any]
+Item = dict[str, Any]
+
+# DynamoDB numbers: up to 38 significant digits, exponent within these bounds (as boto3 uses).
+NUMBER_CONTEXT = Context(
+    Emin=-128, Emax=126, prec=38, traps=[Clamped, Overflow, Inexact, Rounded, Underflow]
+)
+
+
+class AttributeValueError(ValueError):
+    """A value that DynamoDB cannot store, or an AttributeValue that is malformed."""
+
+
+def _binary(value: Any) -> bytes:
+    if isinstance(value, str):
+        return base64.b64decode(value, validate=True)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    # boto3's Binary wrapper
+    inner = getattr(value, "value", None)
+    if isinstance(inner, (bytes, bytearray)):
+        return bytes(inner)
+    raise AttributeValueError(f"binary value of type {type(value).__name__}")
+
+
+def _decode_av(av: Mapping[str, Any]) -> Any:
+    if len(av) != 1:
+        raise AttributeValueError(f"an AttributeValue has exactly one type key, got {sorted(av)}")
+    ((tag, value),) = av.items()
+    if tag == "S":
+        return value
+    if tag == "N":
+        return Decimal(value)
+    if tag == "M":
+        return {k: _decode_av(v) for k, v in value.items()}
+    if tag == "L":
+        return [_decode_av(v) for v in value]
+    if tag == "BOOL":
+        return value
+    if tag == "NULL":
+        return None
+    if tag == "B":
+        return _binary(value)
+    if tag == "SS":
+        return set(value)
+    if tag == "NS":
+        return {Decimal(v) for v in value}
+    if tag == "BS":
+        return {_binary(v) for v in value}
+    raise AttributeValueError(f"unknown AttributeValue type {tag!r}")
+
+
+def from_attribute_value(av: Mapping[str, Any]) -> Any:
+    """One AttributeValue to its Python value (numbers as exact Decimal, binary as bytes)."""
+    try:
+        return _decode_av(av)
+    except (DecimalException, ValueError, TypeError, AttributeError) as exc:
+        if isinstance(exc, AttributeValueError):
+            raise
+        raise AttributeValueError(f"malformed AttributeValue: {exc}") from None
+
+
+def from_item(image: Mapping[str, Mapping[str, Any]]) -> Item:
+    """A DynamoDB item (or stream image) to a dict of Python values."""
+    return {name: from_attribute_value(av) for name, av in image.items()}
+
+
+def _number_text(value: Any) -> str:
+    try:
+        number = NUMBER_CONTEXT.create_decimal(value)
+    except (DecimalException, ValueError) as exc:
+        raise AttributeValueError(f"number {value!r} is out of DynamoDB's range or precision") from exc
+    if not number.is_finite():
+        raise AttributeValueError(f"number {value!r} is not finite")
+    return str(number)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, Decimal)) and not isinstance(value, bool)
+
+
+def _encode(value: Any, b64: bool) -> AttributeValue:
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, str):
+        return {"S": value}
+    if _is_number(value):
+        return {"N": _number_text(value)}
+    if isinstance(value, float):
+        raise AttributeValueError("float is not exact; use Decimal for DynamoDB numbers")
+    if isinstance(value, (bytes, bytearray, memoryview)) or (hasattr(value, "value") and isinstance(
+        value.value, (bytes, bytearray)
+    )):
+        raw = _binary(value)
+        return {"B": base64.b64encode(raw).decode("ascii") if b64 else raw}
+    if isinstance(value, Mapping):
+        return {"M": {_key(k): _encode(v, b64) for k, v in value.items()}}
+    if isinstance(value, Set):
+        return _encode_set(value, b64)
+    if isinstance(value, (list, tuple)):
+        return {"L": [_encode(v, b64) for v in value]}
+    raise AttributeValueError(f"unsupported type {type(value).__name__}")
+
+
+def _key(name: Any) -> str:
+    if not isinstance(name, str):
+        raise AttributeValueError(f"map keys are strings, got {type(name).__name__}")
+    return name
+
+
+def _encode_set(value: Set[Any], b64: bool) -> AttributeValue:
+    if not value:
+        raise AttributeValueError("DynamoDB cannot store an empty set")
+    members = list(value)
+    if all(_is_number(m) for m in members):
+        return {"NS": [_number_text(m) for m in members]}
+    if all(isinstance(m, str) for m in members):
+        return {"SS": members}
+    if all(isinstance(m, (bytes, bytearray)) or hasattr(m, "value") for m in members):
+        raws = [_binary(m) for m in members]
+        return {"BS": [base64.b64encode(r).decode("ascii") for r in raws] if b64 else raws}
+    raise AttributeValueError("a set holds only strings, only numbers or only binary values")
+
+
+def to_attribute_value(value: Any, binary: Literal["bytes", "base64"] = "bytes") -> AttributeValue:
+    """One Python value to its AttributeValue; binary as bytes (boto3) or base64 text (JSON events)."""
+    return _encode(value, binary == "base64")
+
+
+def to_item(item: Mapping[str, Any], binary: Literal["bytes", "base64"] = "bytes") -> dict[str, AttributeValue]:
+    """A dict of Python values to a DynamoDB item."""
+    b64 = binary == "base64"
+    return {_key(name): _encode(value, b64) for name, value in item.items()}
+
+
+def canonical_item(item: Mapping[str, Any]) -> bytes:
+    """Canonical bytes of an item of Python values: equal items give equal bytes, whatever the order."""
+    encoded = to_item(item, binary="base64")
+    return json_codec.canonical({name: _canonical_av(av) for name, av in encoded.items()})
+
+
+_NORMALIZE = Context(prec=40)
+
+
+def _canonical_number(text: str) -> str:
+    # DynamoDB stores 1.50 and 1.5 as the same number; so does the canonical form.
+    return str(Decimal(text).normalize(_NORMALIZE))
+
+
+def _canonical_av(av: AttributeValue) -> AttributeValue:
+    ((tag, value),) = av.items()
+    if tag == "M":
+        return {"M": {k: _canonical_av(v) for k, v in value.items()}}
+    if tag == "L":
+        return {"L": [_canonical_av(v) for v in value]}
+    if tag == "N":
+        return {"N": _canonical_number(value)}
+    if tag == "NS":
+        return {"NS": sorted(_canonical_number(v) for v in value)}
+    if tag in ("SS", "BS"):
+        return {tag: sorted(value)}
+    return av
+
+
+def item_digest(item: Mapping[str, Any]) -> str:
+    """A SHA-256 of the canonical form, for drift checks between tables."""
+    return hashlib.sha256(canonical_item(item)).hexdigest()

@@ -1,0 +1,118 @@
+"""The record envelope every producer writes and every consumer validates.
+
+A record is one JSON object with exactly these fields:
+
+    id      non-empty string, at most 128 characters, unique per producer
+    type    non-empty string, at most 128 characters (for example "device.reading")
+    source  non-empty string, at most 256 characters (for example "device/sensor-0042")
+    time    RFC 3339 timestamp with a zone: 2026-11-22T10:15:30.123Z or ...+02:00
+    payload JSON object
+
+Validation never guesses: a record that is not exactly this is rejected with a
+reason code (stable, for metrics and quarantine keys) and a sentence for people.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from functools import lru_cache
+from typing import Any
+
+FIELDS = ("id", "type", "source", "time", "payload")
+MAX_LENGTHS = {"id": 128, "type": 128, "source": 256}
+
+_TIME = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})\Z"
+)
+
+
+class EnvelopeError(ValueError):
+    """A record that does not match the envelope; ``reason`` is a stable code."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """A validated record. ``time`` is normalised to UTC with a ``Z`` suffix."""
+
+    id: str
+    type: str
+    source: str
+    time: str
+    payload: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The record as the JSON object producers send."""
+        return {
+            "id": self.id,
+            "type": self.type,
+            "source": self.source,
+            "time": self.time,
+            "payload": self.payload,
+        }
+
+
+@lru_cache(maxsize=4096)
+def _valid_date(year: int, month: int, day: int) -> bool:
+    try:
+        date(year, month, day)
+    except ValueError:
+        return False
+    return True
+
+
+def normalize_time(value: Any) -> str:
+    """Check an RFC 3339 timestamp and return it in UTC with a ``Z`` suffix."""
+    if not isinstance(value, str):
+        raise EnvelopeError("bad_time", f"time must be a string, got {type(value).__name__}")
+    match = _TIME.match(value)
+    if match is None:
+        raise EnvelopeError("bad_time", f"time {value[:64]!r} is not RFC 3339 (2026-11-22T10:15:30Z)")
+    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    if not _valid_date(year, month, day) or hour > 23 or minute > 59 or second > 59:
+        raise EnvelopeError("bad_time", f"time {value!r} is not a real date and time")
+    if match.group(8) == "Z":
+        return value
+    # An offset other than Z: the lake partitions by UTC, so convert (rare path).
+    parsed = datetime.fromisoformat(value).astimezone(UTC)
+    fraction = match.group(7) or ""
+    return parsed.strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z"
+
+
+def _text(obj: dict[str, Any], field: str) -> str:
+    value = obj.get(field)
+    if not isinstance(value, str):
+        raise EnvelopeError("bad_type", f"{field} must be a string, got {type(value).__name__}")
+    if not value:
+        raise EnvelopeError("empty_field", f"{field} is empty")
+    if len(value) > MAX_LENGTHS[field]:
+        raise EnvelopeError("too_long", f"{field} is longer than {MAX_LENGTHS[field]} characters")
+    return value
+
+
+def validate(obj: Any) -> Envelope:
+    """Check one decoded JSON value against the envelope; raise EnvelopeError saying why not."""
+    if not isinstance(obj, dict):
+        raise EnvelopeError("not_object", f"a record is a JSON object, got {type(obj).__name__}")
+    if len(obj) != len(FIELDS) or any(f not in obj for f in FIELDS):
+        missing = [f for f in FIELDS if f not in obj]
+        if missing:
+            raise EnvelopeError("missing_field", f"missing {', '.join(missing)}")
+        extra = sorted(set(obj) - set(FIELDS))
+        raise EnvelopeError("unknown_field", f"unknown field(s) {', '.join(extra)[:200]}")
+    payload = obj["payload"]
+    if not isinstance(payload, dict):
+        raise EnvelopeError("bad_type", f"payload must be an object, got {type(payload).__name__}")
+    return Envelope(
+        id=_text(obj, "id"),
+        type=_text(obj, "type"),
+        source=_text(obj, "source"),
+        time=normalize_time(obj["time"]),
+        payload=payload,
+    )

@@ -1,0 +1,10 @@
+environment             = "prod"
+region                  = "eu-west-1"
+architecture            = "arm64"
+stream_on_demand        = false
+stream_shard_count      = 4
+stream_retention_hours  = 168
+quarantine_expiry_days  = 90
+noncurrent_version_days = 30
+log_retention_days      = 365
+force_destroy_buckets   = false

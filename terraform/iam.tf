@@ -1,0 +1,43 @@
+# Least privilege per function: exactly the stream, bucket prefixes, queue and key it uses.
+
+locals {
+  lake_prefix       = local.declarations.stream_processor.environment.LAKE_PREFIX
+  quarantine_prefix = local.declarations.stream_processor.environment.QUARANTINE_PREFIX
+
+  function_policies = {
+    stream_processor = data.aws_iam_policy_document.stream_processor.json
+  }
+}
+
+data "aws_iam_policy_document" "stream_processor" {
+  statement {
+    sid = "ReadEventsStream"
+    actions = [
+      "kinesis:DescribeStream",
+      "kinesis:DescribeStreamSummary",
+      "kinesis:GetRecords",
+      "kinesis:GetShardIterator",
+      "kinesis:ListShards",
+      "kinesis:SubscribeToShard",
+    ]
+    resources = [module.events_stream.arn]
+  }
+
+  statement {
+    sid       = "WriteLakeAndQuarantine"
+    actions   = ["s3:PutObject"]
+    resources = ["${module.lake.arn}/${local.lake_prefix}/*", "${module.lake.arn}/${local.quarantine_prefix}/*"]
+  }
+
+  statement {
+    sid       = "ReportFailedBatches"
+    actions   = ["sqs:SendMessage"]
+    resources = [module.events_failures.arn]
+  }
+
+  statement {
+    sid       = "UseStackKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.this.arn]
+  }
+}

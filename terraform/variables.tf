@@ -1,0 +1,115 @@
+variable "environment" {
+  description = "Environment name (dev, staging, prod); part of every resource name."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9]{1,11}$", var.environment))
+    error_message = "environment is 2 to 12 lower-case letters or digits, starting with a letter."
+  }
+}
+
+variable "region" {
+  description = "AWS region of the stack."
+  type        = string
+  default     = "eu-west-1"
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]$", var.region))
+    error_message = "region is an AWS region code such as eu-west-1."
+  }
+}
+
+variable "name" {
+  description = "Prefix of every resource name."
+  type        = string
+  default     = "tributary"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,20}$", var.name))
+    error_message = "name is 2 to 21 lower-case letters, digits or '-'."
+  }
+}
+
+variable "architecture" {
+  description = "Lambda instruction set for every function and the layer; the zips must be built with the same `make build ARCH=...`."
+  type        = string
+  default     = "arm64"
+
+  validation {
+    condition     = contains(["arm64", "x86_64"], var.architecture)
+    error_message = "architecture is arm64 or x86_64."
+  }
+}
+
+variable "dist_dir" {
+  description = "Directory holding the zips from `make build` (relative to this stack)."
+  type        = string
+  default     = "../dist"
+}
+
+variable "stream_on_demand" {
+  description = "Kinesis on-demand capacity (true) or provisioned shards (false, see stream_shard_count)."
+  type        = bool
+  default     = true
+}
+
+variable "stream_shard_count" {
+  description = "Provisioned shards when stream_on_demand is false."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.stream_shard_count >= 1
+    error_message = "stream_shard_count is at least 1."
+  }
+}
+
+variable "stream_retention_hours" {
+  description = "Kinesis retention in hours; keep it above the processor's maximum record age."
+  type        = number
+  default     = 168
+
+  validation {
+    condition     = var.stream_retention_hours >= 24 && var.stream_retention_hours <= 8760
+    error_message = "stream_retention_hours is between 24 and 8760."
+  }
+}
+
+variable "quarantine_expiry_days" {
+  description = "Days quarantined records are kept in the lake before they expire."
+  type        = number
+  default     = 90
+
+  validation {
+    condition     = var.quarantine_expiry_days >= 1
+    error_message = "quarantine_expiry_days is at least 1."
+  }
+}
+
+variable "noncurrent_version_days" {
+  description = "Days to keep overwritten or deleted object versions in the buckets."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.noncurrent_version_days >= 1
+    error_message = "noncurrent_version_days is at least 1."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Days to keep function and API logs."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days is one of the values CloudWatch Logs accepts."
+  }
+}
+
+variable "force_destroy_buckets" {
+  description = "Allow `terraform destroy` to delete non-empty buckets (throw-away environments only)."
+  type        = bool
+  default     = false
+}

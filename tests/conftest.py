@@ -1,0 +1,47 @@
+"""Shared fixtures: fake AWS credentials everywhere, moto as the AWS of the tests."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+EVENTS = Path(__file__).parent / "events"
+REGION = "eu-west-1"
+
+# No test may reach a real AWS account, whatever the machine's environment holds.
+for _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ENDPOINT_URL"):
+    os.environ.pop(_name, None)
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        # In-process DynamoDB Streams calls need this with current botocore.
+        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+        "AWS_XRAY_SDK_ENABLED": "false",
+    }
+)
+
+
+def load_event(name: str) -> dict[str, Any]:
+    """A test event from tests/events/, shaped like the AWS documentation's examples."""
+    return json.loads((EVENTS / name).read_text())
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    """moto for the duration of a test, with the layer's cached clients pointed at it."""
+    from moto import mock_aws
+
+    from tributary import aws as clients
+
+    with mock_aws():
+        clients.reset()
+        yield
+    clients.reset()

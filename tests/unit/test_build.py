@@ -1,0 +1,85 @@
+"""The zips are deterministic and laid out as Lambda expects."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tools import build
+
+EM_AARCH64 = 183
+EM_X86_64 = 62
+
+
+def _elf_machine(data: bytes) -> int:
+    assert data[:4] == b"\x7fELF"
+    return int.from_bytes(data[18:20], "little")
+
+
+def test_function_zip_is_byte_identical_across_builds(tmp_path):
+    first = build.build_function("stream_processor", "arm64", False, tmp_path / "a.zip")
+    second = build.build_function("stream_processor", "arm64", False, tmp_path / "b.zip")
+    assert first == second
+    assert (tmp_path / "a.zip").read_bytes() == (tmp_path / "b.zip").read_bytes()
+
+
+def test_file_times_do_not_reach_the_zip(tmp_path):
+    source = tmp_path / "m.py"
+    source.write_text("x = 1\n")
+    build.write_zip([("m.py", source)], tmp_path / "one.zip")
+    os.utime(source, (1_000_000_000, 1_000_000_000))
+    build.write_zip([("m.py", source)], tmp_path / "two.zip")
+    assert (tmp_path / "one.zip").read_bytes() == (tmp_path / "two.zip").read_bytes()
+
+
+def test_function_zip_layout(tmp_path):
+    build.build_function("stream_processor", "arm64", False, tmp_path / "f.zip")
+    with zipfile.ZipFile(tmp_path / "f.zip") as archive:
+        infos = archive.infolist()
+    names = [i.filename for i in infos]
+    assert names == sorted(names)
+    assert "stream_processor/handler.py" in names
+    assert "stream_processor/function.json" not in names
+    assert "stream_processor/README.md" not in names
+    assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
+    assert {i.date_time for i in infos} == {build.FIXED_TIME}
+    assert {(i.external_attr >> 16) & 0o777 for i in infos} <= {0o644, 0o755}
+
+
+@pytest.mark.parametrize(("arch", "machine"), [("arm64", EM_AARCH64), ("x86_64", EM_X86_64)])
+def test_layer_lock_installs_for_the_lambda_target(tmp_path, arch, machine):
+    """The same hash-locked requirements give a layer of Lambda's platform, for either architecture."""
+    out = tmp_path / "layer.zip"
+    digest = build.build_layer(arch, False, out)
+    with zipfile.ZipFile(out) as archive:
+        names = archive.namelist()
+        assert all(n.startswith("python/") for n in names)
+        assert "python/tributary/kinesis.py" in names
+        assert "python/boto3/__init__.py" in names
+        assert "python/aws_xray_sdk/__init__.py" in names
+        assert not any(n.startswith("python/bin/") for n in names)
+        libraries = [n for n in names if n.endswith(".so")]
+        assert libraries, "expected compiled packages (protobuf, wrapt)"
+        for name in libraries:
+            assert _elf_machine(archive.read(name)[:20]) == machine, name
+        assert not any("cpython-311" in n for n in names)
+    assert build.build_layer(arch, False, tmp_path / "again.zip") == digest
+
+
+def test_write_zip_refuses_duplicate_names(tmp_path):
+    source = tmp_path / "x.py"
+    source.write_text("x = 1\n")
+    with pytest.raises(build.BuildError, match="same archive name"):
+        build.write_zip([("a.py", source), ("a.py", source)], tmp_path / "out.zip")
+
+
+@pytest.mark.build
+def test_second_make_build_does_no_work():
+    root = Path(build.ROOT)
+    subprocess.run(["make", "build", "build-host"], cwd=root, check=True, capture_output=True)
+    result = subprocess.run(["make", "-q", "build", "build-host"], cwd=root, capture_output=True, text=True)
+    assert result.returncode == 0, "make build would rebuild with nothing changed"

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tools import declarations
+
+
+def test_every_function_declaration_loads():
+    specs = declarations.load_all()
+    assert "stream_processor" in specs
+    spec = specs["stream_processor"]
+    assert spec.handler == "stream_processor.handler.handle"
+    assert spec.trigger.type == "kinesis"
+    assert spec.trigger.settings["report_batch_item_failures"] is True
+
+
+def _copy(tmp_path: Path, **changes) -> Path:
+    src = declarations.FUNCTIONS_DIR / "stream_processor"
+    dest = tmp_path / "stream_processor"
+    shutil.copytree(src, dest)
+    raw = json.loads((dest / "function.json").read_text())
+    for key, value in changes.items():
+        if value is None:
+            raw.pop(key, None)
+        else:
+            raw[key] = value
+    (dest / "function.json").write_text(json.dumps(raw))
+    return dest
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"memory_mb": 64}, "memory_mb must be between 128 and 10240"),
+        ({"timeout_s": 901}, "timeout_s must be between 1 and 900"),
+        ({"handler": "other.handler.handle"}, "handler must be 'stream_processor."),
+        ({"handler": "stream_processor.missing.handle"}, "missing.py does not exist"),
+        ({"runtime": "python3.9"}, "runtime must be python3.13"),
+        ({"architectures": ["sparc"]}, "architectures"),
+        ({"surprise": 1}, "unknown key"),
+        ({"environment": {"AWS_REGION": "x"}}, "not a name Lambda allows"),
+        ({"environment": {"LAKE_BUCKET": "x"}}, "either static or bound"),
+        ({"trigger": {"type": "kinesis", "source": "s", "starting_position": "NOW"}}, "starting_position"),
+        ({"description": None}, "description"),
+    ],
+)
+def test_bad_declarations_are_refused_with_the_reason(tmp_path, changes, message):
+    directory = _copy(tmp_path, **changes)
+    with pytest.raises(declarations.DeclarationError, match=message):
+        declarations.load(directory)

@@ -1,0 +1,272 @@
+from __future__ import annotations
+
+import base64
+import json
+import random
+from collections import Counter
+from collections.abc import Callable
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from local.events import StreamRecord, kinesis_event, kinesis_stream_arn
+from stream_processor.processor import Settings, commit, ingest_time, plan_batch
+from stream_processor.transform import RecordMeta, TransformError, enrich
+from tributary import json_codec, kpl, lake
+
+SETTINGS = Settings(bucket="lake", prefix="events", quarantine_prefix="quarantine", max_record_bytes=4096,
+                    compression_level=1)
+SHARD = "shardId-000000000000"
+ARN = kinesis_stream_arn("events", "eu-west-1")
+
+
+class Crash(BaseException):
+    """The function dies mid-batch (timeout, out of memory): nothing after it runs."""
+
+
+class FakeS3:
+    """An in-memory bucket whose puts fail when ``fail`` says so."""
+
+    def __init__(self, fail: Callable[[str, int], BaseException | None] | None = None) -> None:
+        self.objects: dict[str, bytes] = {}
+        self.metadata: dict[str, dict[str, str]] = {}
+        self.calls = 0
+        self.fail = fail
+
+    def put(self, key: str, body: bytes, metadata) -> None:
+        self.calls += 1
+        error = self.fail(key, self.calls) if self.fail else None
+        if error is not None:
+            raise error
+        self.objects[key] = body
+        self.metadata[key] = dict(metadata)
+
+    def lines(self, prefix: str) -> list[dict]:
+        return [
+            json.loads(line)
+            for key, body in sorted(self.objects.items())
+            if key.startswith(prefix + "/")
+            for line in lake.gunzip_bytes(body).splitlines()
+        ]
+
+
+def envelope(i: int, hour: int, device: str = "d1") -> bytes:
+    return json_codec.dumps(
+        {
+            "id": f"r-{i}",
+            "type": "device.reading",
+            "source": f"device/{device}",
+            "time": f"2026-11-22T{hour:02d}:{i % 60:02d}:00Z",
+            "payload": {"i": i},
+        }
+    )
+
+
+def shard_log(n: int, hours: int = 3, start: int = 1000) -> list[StreamRecord]:
+    """n good records whose event times cycle over ``hours`` partitions, interleaved."""
+    return [
+        StreamRecord(envelope(i, i % hours), f"d{i % 7}", str(start + i * 3), 1_790_000_000.0 + i)
+        for i in range(n)
+    ]
+
+
+def run(records: list[StreamRecord], s3: FakeS3, transform=enrich):
+    event = kinesis_event(records, SHARD, ARN, "eu-west-1")
+    return commit(plan_batch(event["Records"], SETTINGS, transform), s3.put, SETTINGS)
+
+
+def assert_exactly_once(s3: FakeS3, log: list[StreamRecord]) -> None:
+    written = Counter((r["sequence_number"], r.get("subsequence")) for r in s3.lines("events"))
+    expected = Counter((r.sequence_number, None) for r in log)
+    assert written == expected, {
+        "duplicated": [k for k, v in written.items() if v > 1],
+        "lost": [k for k in expected if k not in written],
+    }
+
+
+def test_a_batch_lands_once_per_partition_and_accounts_for_every_record():
+    s3 = FakeS3()
+    log = shard_log(30, hours=3)
+    outcome = run(log, s3)
+    assert outcome.checkpoint is None
+    assert outcome.batch_item_failures() == {"batchItemFailures": []}
+    assert (outcome.received, outcome.written, outcome.quarantined, outcome.filtered, outcome.retried) == (30, 30, 0,
+                                                                                                          0, 0)
+    assert sorted(k.rsplit("/", 1)[0] for k in s3.objects) == [
+        "events/dt=2026-11-22/hour=00", "events/dt=2026-11-22/hour=01", "events/dt=2026-11-22/hour=02"]
+    assert_exactly_once(s3, log)
+    line = s3.lines("events")[0]
+    assert set(line) == {"id", "type", "source", "time", "payload", "ingest_time", "shard_id", "sequence_number"}
+    assert line["shard_id"] == SHARD
+    assert line["ingest_time"] == ingest_time(1_790_000_000.0)
+
+
+def test_a_retried_batch_rewrites_the_same_keys_with_the_same_bytes():
+    s3 = FakeS3()
+    log = shard_log(20)
+    run(log, s3)
+    before = dict(s3.objects)
+    run(log, s3)
+    assert s3.objects == before
+
+
+def test_keys_are_derived_from_shard_and_first_record():
+    s3 = FakeS3()
+    log = shard_log(6, hours=2)
+    run(log, s3)
+    for key, meta in s3.metadata.items():
+        first = int(meta["first-sequence"])
+        assert key.endswith(f"/{SHARD}-{first:056d}-00000.ndjson.gz")
+        assert int(meta["last-sequence"]) >= first
+
+
+def bad_records() -> list[tuple[StreamRecord | dict, str]]:
+    good = json.loads(envelope(1, 1))
+    return [
+        ({"data": "%%%not-base64%%%"}, "bad_base64"),
+        (StreamRecord(b"\xff\xfe\xfd", "k", "", 0), "not_json"),
+        (StreamRecord(b"{not json", "k", "", 0), "not_json"),
+        (StreamRecord(b"[1,2]", "k", "", 0), "not_object"),
+        (StreamRecord(json_codec.dumps({**good, "time": "soon"}), "k", "", 0), "bad_time"),
+        (StreamRecord(json_codec.dumps({k: v for k, v in good.items() if k != "source"}), "k", "", 0),
+         "missing_field"),
+        (StreamRecord(json_codec.dumps({**good, "payload": {"x": "y" * 5000}}), "k", "", 0), "oversize"),
+        (StreamRecord(kpl.MAGIC + b"\x00" * 40, "k", "", 0), "kpl_digest_mismatch"),
+    ]
+
+
+def test_every_kind_of_bad_record_is_quarantined_with_its_reason_and_raw_bytes():
+    records, raw_overrides, reasons = [], {}, []
+    for i, (item, reason) in enumerate(bad_records()):
+        seq = str(5000 + i)
+        if isinstance(item, dict):
+            raw_overrides[seq] = item["data"]
+            item = StreamRecord(b"", "k", seq, 1_790_000_000.0)
+        records.append(StreamRecord(item.data, item.partition_key, seq, 1_790_000_000.0))
+        reasons.append(reason)
+    event = kinesis_event(records, SHARD, ARN, "eu-west-1")
+    for raw in event["Records"]:
+        if raw["kinesis"]["sequenceNumber"] in raw_overrides:
+            raw["kinesis"]["data"] = raw_overrides[raw["kinesis"]["sequenceNumber"]]
+    s3 = FakeS3()
+    outcome = commit(plan_batch(event["Records"], SETTINGS, enrich), s3.put, SETTINGS)
+    assert outcome.checkpoint is None
+    assert (outcome.received, outcome.written, outcome.quarantined) == (len(records), 0, len(records))
+    quarantined = s3.lines("quarantine")
+    assert sorted(q["reason"] for q in quarantined) == sorted(reasons)
+    by_seq = {q["sequence_number"]: q for q in quarantined}
+    for record in records:
+        entry = by_seq[record.sequence_number]
+        assert entry["detail"]
+        assert entry["shard_id"] == SHARD
+        if record.sequence_number in raw_overrides:
+            assert base64.b64decode(entry["raw_base64"]) == raw_overrides[record.sequence_number].encode()
+        else:
+            assert base64.b64decode(entry["raw_base64"]) == record.data
+    assert all(k.startswith("quarantine/dt=") for k in s3.objects)
+
+
+def test_aggregated_records_are_split_and_keep_their_subsequence():
+    inner = [("d1", envelope(1, 4)), ("d2", envelope(2, 4)), ("d3", b"not json")]
+    records = [StreamRecord(kpl.encode(inner), "d1", "7000", 1_790_000_000.0)]
+    s3 = FakeS3()
+    outcome = run(records, s3)
+    assert (outcome.received, outcome.written, outcome.quarantined) == (3, 2, 1)
+    assert [(r["sequence_number"], r["subsequence"]) for r in s3.lines("events")] == [("7000", 0), ("7000", 1)]
+    assert s3.lines("quarantine")[0]["subsequence"] == 2
+
+
+def test_transform_can_filter_and_its_errors_quarantine():
+    def transform(record, meta: RecordMeta):
+        i = record["payload"]["i"]
+        if i % 3 == 0:
+            return None
+        if i % 3 == 1:
+            raise TransformError("i is not allowed")
+        if i == 5:
+            raise KeyError("surprise")
+        return enrich(record, meta)
+
+    s3 = FakeS3()
+    outcome = run(shard_log(9), s3, transform)
+    assert (outcome.received, outcome.written, outcome.quarantined, outcome.filtered) == (9, 2, 4, 3)
+    reasons = Counter(q["reason"] for q in s3.lines("quarantine"))
+    assert reasons == {"transform_rejected": 3, "transform_error": 1}
+
+
+@pytest.mark.parametrize("failing_write", range(4))
+def test_failure_on_the_kth_partition_write_checkpoints_exactly(failing_write):
+    """Four interleaved partitions; the k-th write fails once; the retry from the checkpoint
+    leaves every record in the lake exactly once."""
+    log = shard_log(40, hours=4)
+    failed = set()
+
+    def fail(key, call):
+        if call == failing_write + 1 and key not in failed:
+            failed.add(key)
+            return OSError("S3 is unavailable")
+        return None
+
+    s3 = FakeS3(fail)
+    outcome = run(log, s3)
+    assert outcome.checkpoint is not None
+    assert outcome.received == outcome.written + outcome.quarantined + outcome.filtered + outcome.retried
+    checkpoint = int(outcome.checkpoint)
+    # Everything before the checkpoint is in the lake exactly once ...
+    lines = s3.lines("events")
+    before = Counter(r["sequence_number"] for r in lines if int(r["sequence_number"]) < checkpoint)
+    assert before == Counter(r.sequence_number for r in log if int(r.sequence_number) < checkpoint)
+    # ... and a record at or after it is only in an object that starts at or after it,
+    # whose key the retry (which starts at the checkpoint) rewrites.
+    for key, meta in s3.metadata.items():
+        if int(meta["last-sequence"]) >= checkpoint:
+            assert int(meta["first-sequence"]) >= checkpoint, key
+    # Lambda retries from the checkpoint.
+    rest = [r for r in log if int(r.sequence_number) >= checkpoint]
+    assert run(rest, s3).checkpoint is None
+    assert_exactly_once(s3, log)
+
+
+def simulate(log, s3, rng, batch_sizes, crash_rate=0.0):
+    """Lambda's delivery on one shard: batches from the checkpoint, partial failures
+    resume at the reported checkpoint, crashes retry the whole batch (perhaps bisected)."""
+    position, rounds = 0, 0
+    while position < len(log):
+        rounds += 1
+        assert rounds < 500, "no progress"
+        size = rng.choice(batch_sizes)
+        batch = log[position:position + size]
+        s3.crash = rng.random() < crash_rate
+        try:
+            outcome = run(batch, s3)
+        except Crash:
+            continue
+        if outcome.checkpoint is None:
+            position += len(batch)
+        else:
+            position = next(i for i, r in enumerate(log) if r.sequence_number == outcome.checkpoint)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32),
+    n=st.integers(1, 60),
+    hours=st.integers(1, 6),
+    fail_rate=st.sampled_from([0.0, 0.2, 0.5]),
+    crash_rate=st.sampled_from([0.0, 0.2]),
+)
+def test_any_failures_and_retries_converge_to_exactly_once(seed, n, hours, fail_rate, crash_rate):
+    rng = random.Random(seed)
+    log = shard_log(n, hours=hours)
+
+    def fail(key, call):
+        if getattr(s3, "crash", False) and rng.random() < 0.3:
+            return Crash()
+        if rng.random() < fail_rate:
+            return OSError("injected S3 error")
+        return None
+
+    s3 = FakeS3(fail)
+    simulate(log, s3, rng, batch_sizes=[1, 3, 7, 20, 100], crash_rate=crash_rate)
+    assert_exactly_once(s3, log)

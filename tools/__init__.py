@@ -1,0 +1,1 @@
+"""Build, lint and deploy tooling for tributary (runs on the developer's machine, never in Lambda)."""
