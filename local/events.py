@@ -56,3 +56,50 @@ def kinesis_event(
             for r in records
         ]
     }
+
+
+def http_api_event(
+    route_key: str,
+    body: bytes | str,
+    headers: dict[str, str] | None = None,
+    base64_body: bool = False,
+    region: str = "eu-west-1",
+    account: str = DEFAULT_ACCOUNT,
+    api_id: str = "api1234567",
+    request_id: str = "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
+    time_epoch_ms: int = 1_790_000_000_000,
+) -> dict:
+    """An API Gateway HTTP API request (payload format 2.0) as the Lambda proxy integration sends it."""
+    method, path = route_key.split(" ", 1)
+    raw = body.encode("utf-8") if isinstance(body, str) else body
+    headers = {k.lower(): v for k, v in (headers or {}).items()}
+    headers.setdefault("content-length", str(len(raw)))
+    return {
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {
+            "accountId": account,
+            "apiId": api_id,
+            "domainName": f"{api_id}.execute-api.{region}.amazonaws.com",
+            "domainPrefix": api_id,
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "192.0.2.1",
+                "userAgent": "tributary-tests",
+            },
+            "requestId": request_id,
+            "routeKey": route_key,
+            "stage": "$default",
+            "time": "22/Nov/2026:10:00:00 +0000",
+            "timeEpoch": time_epoch_ms,
+            "authorizer": {"iam": {"accountId": account, "callerId": "AIDACKCEVSQ6C2EXAMPLE",
+                                   "userArn": f"arn:aws:iam::{account}:user/producer"}},
+        },
+        "body": base64.b64encode(raw).decode("ascii") if base64_body else raw.decode("utf-8"),
+        "isBase64Encoded": base64_body,
+    }

@@ -6,6 +6,7 @@ locals {
 
   function_policies = {
     stream_processor = data.aws_iam_policy_document.stream_processor.json
+    ingest_api       = data.aws_iam_policy_document.ingest_api.json
   }
 }
 
@@ -38,6 +39,20 @@ data "aws_iam_policy_document" "stream_processor" {
   statement {
     sid       = "UseStackKey"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.this.arn]
+  }
+}
+
+data "aws_iam_policy_document" "ingest_api" {
+  statement {
+    sid       = "PutToEventsStream"
+    actions   = ["kinesis:PutRecord", "kinesis:PutRecords"]
+    resources = [module.events_stream.arn]
+  }
+
+  statement {
+    sid       = "EncryptForStream"
+    actions   = ["kms:GenerateDataKey"]
     resources = [aws_kms_key.this.arn]
   }
 }

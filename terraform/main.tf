@@ -140,6 +140,19 @@ module "function" {
   log_retention_days = var.log_retention_days
 }
 
+module "ingest_http_api" {
+  source = "./modules/http_api"
+
+  name                   = "${local.prefix}-ingest"
+  route_key              = local.declarations.ingest_api.trigger.route
+  function_name          = module.function["ingest_api"].function_name
+  function_invoke_arn    = module.function["ingest_api"].invoke_arn
+  throttling_rate_limit  = var.http_throttling_rate_limit
+  throttling_burst_limit = var.http_throttling_burst_limit
+  kms_key_arn            = aws_kms_key.this.arn
+  log_retention_days     = var.log_retention_days
+}
+
 module "stream_mapping" {
   source   = "./modules/stream_mapping"
   for_each = local.stream_triggers

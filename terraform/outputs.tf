@@ -27,3 +27,13 @@ output "kms_key_arn" {
   description = "The stack's KMS key."
   value       = aws_kms_key.this.arn
 }
+
+output "ingest_endpoint" {
+  description = "HTTP ingest endpoint (POST records, signed with SigV4)."
+  value       = "${module.ingest_http_api.endpoint}${split(" ", local.declarations.ingest_api.trigger.route)[1]}"
+}
+
+output "ingest_route_arn" {
+  description = "Grant producers execute-api:Invoke on this ARN."
+  value       = module.ingest_http_api.route_arn
+}

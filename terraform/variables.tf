@@ -113,3 +113,25 @@ variable "force_destroy_buckets" {
   type        = bool
   default     = false
 }
+
+variable "http_throttling_rate_limit" {
+  description = "Requests per second the HTTP ingest API accepts before answering 429."
+  type        = number
+  default     = 100
+
+  validation {
+    condition     = var.http_throttling_rate_limit > 0
+    error_message = "http_throttling_rate_limit is positive."
+  }
+}
+
+variable "http_throttling_burst_limit" {
+  description = "Burst of requests the HTTP ingest API accepts above its rate."
+  type        = number
+  default     = 200
+
+  validation {
+    condition     = var.http_throttling_burst_limit > 0
+    error_message = "http_throttling_burst_limit is positive."
+  }
+}

@@ -1,0 +1,45 @@
+"""API Gateway HTTP API → Kinesis. Thin shell: request in, ``ingest`` out, per-record results back."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from tributary import logs, metrics, tracing
+from tributary.producer import Entry, Producer, Report
+
+from .ingest import Limits, RequestError, body_bytes, ingest, parse_records, response
+
+log = logs.get_logger("ingest_api")
+_producer: Producer | None = None
+
+
+def _send(entries: list[Entry]) -> Report:
+    global _producer
+    if _producer is None:
+        # Few, short retries: the caller is waiting and can resend what failed.
+        _producer = Producer(os.environ["STREAM_NAME"], max_attempts=3, base_delay=0.05, max_delay=0.5)
+    return _producer.send(entries)
+
+
+def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    """Lambda entry point for the HTTP API route."""
+    tracing.init()
+    limits = Limits.from_env(os.environ)
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    try:
+        with tracing.phase("parse"):
+            records = parse_records(body_bytes(event, limits), headers.get("content-type", ""), limits)
+    except RequestError as exc:
+        log.info("request refused", extra={"status": exc.status, "code": exc.code})
+        return response(exc.status, {"error": exc.code, "message": exc.message})
+    with tracing.phase("ingest", records=len(records)):
+        status, body = ingest(records, _send)
+    counts = {k: body[k] for k in ("accepted", "rejected", "failed")}
+    log.info("request", extra={"status": status, **counts})
+    metrics.emit(
+        {f"Records{k.title()}": v for k, v in counts.items()},
+        {"Function": os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "ingest_api")},
+    )
+    return response(status, body)

@@ -1,0 +1,197 @@
+"""Stream → lake under moto: the real handlers, real boto3 calls, events shaped as AWS sends them."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import io
+import json
+from collections import Counter
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from ingest_api import handler as ingest_handler
+
+from local.events import StreamRecord, http_api_event, kinesis_event, kinesis_stream_arn
+from stream_processor import handler as processor
+from tests.conftest import load_event
+from tests.events import generate
+from tributary import aws as clients
+from tributary import produce, synthetic
+
+BUCKET = "lake"
+STREAM = "events"
+REGION = "eu-west-1"
+
+
+@pytest.fixture
+def lake(aws, monkeypatch):
+    monkeypatch.setenv("LAKE_BUCKET", BUCKET)
+    monkeypatch.setenv("LAKE_PREFIX", "events")
+    monkeypatch.setenv("QUARANTINE_PREFIX", "quarantine")
+    monkeypatch.setenv("STREAM_NAME", STREAM)
+    monkeypatch.setattr(ingest_handler, "_producer", None)
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+    boto3.client("kinesis").create_stream(StreamName=STREAM, ShardCount=2)
+    return s3
+
+
+def lake_lines(s3, prefix: str) -> list[dict]:
+    out = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix + "/"):
+        for item in page.get("Contents", []):
+            obj = s3.get_object(Bucket=BUCKET, Key=item["Key"])
+            assert obj["ContentEncoding"] == "gzip"
+            assert obj["ContentType"] == "application/x-ndjson"
+            out.extend(json.loads(line) for line in gzip.decompress(obj["Body"].read()).splitlines())
+    return out
+
+
+def fail_puts(failing_calls: set[int]):
+    """Make the processor's S3 client fail its n-th PutObject calls (1-based)."""
+    calls = {"n": 0}
+
+    def before_call(**kwargs):
+        calls["n"] += 1
+        if calls["n"] in failing_calls:
+            raise ClientError({"Error": {"Code": "SlowDown", "Message": "Please reduce your request rate."}},
+                              "PutObject")
+
+    clients.client("s3").meta.events.register("before-call.s3.PutObject", before_call)
+    return calls
+
+
+def test_aggregated_fixture_lands_with_subsequence_numbers(lake, capsys):
+    response = processor.handle(load_event("kinesis-aggregated.json"), None)
+    assert response == {"batchItemFailures": []}
+    lines = lake_lines(lake, "events")
+    assert sorted(r["id"] for r in lines) == ["r-1", "r-2", "r-3", "r-4", "r-5"]
+    assert {r["id"]: r.get("subsequence") for r in lines} == {"r-1": None, "r-2": 0, "r-3": 1, "r-4": 2, "r-5": None}
+    hours = Counter(r["time"][11:13] for r in lines)
+    assert hours == {"10": 1, "11": 3, "12": 1}
+    log = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"batch"' in line]
+    assert log[-1]["received"] == 5
+    assert log[-1]["written"] == 5
+
+
+def test_every_kind_of_bad_record_is_quarantined(lake, monkeypatch, capsys):
+    monkeypatch.setenv("MAX_RECORD_BYTES", "65536")
+    event = load_event("kinesis-bad-records.json")
+    assert processor.handle(event, None) == {"batchItemFailures": []}
+    quarantined = lake_lines(lake, "quarantine")
+    assert Counter(q["reason"] for q in quarantined) == Counter(generate.expected_bad_reasons())
+    raw_by_seq = {r["kinesis"]["sequenceNumber"]: r["kinesis"]["data"] for r in event["Records"]}
+    for entry in quarantined:
+        raw = raw_by_seq[entry["sequence_number"]]
+        if entry["reason"] == "bad_base64":
+            assert base64.b64decode(entry["raw_base64"]) == raw.encode()
+        else:
+            assert entry["raw_base64"] == raw
+    assert lake_lines(lake, "events") == []
+    out = capsys.readouterr().out.splitlines()
+    batch = json.loads(next(line for line in out if '"message":"batch"' in line))
+    assert batch["received"] == batch["quarantined"] == len(event["Records"])
+    emf = json.loads(next(line for line in out if '"_aws"' in line))
+    assert emf["RecordsQuarantined"] == len(event["Records"])
+
+
+def test_a_ten_thousand_record_batch(lake):
+    records = [
+        StreamRecord(r.data, r.device_id, str(10**20 + i), 1_795_342_530.0 + i / 1000)
+        for i, r in enumerate(synthetic.generate(10_000, seed=2, malformed=0.01, start=1_795_300_000.0))
+    ]
+    event = kinesis_event(records, "shardId-000000000000", kinesis_stream_arn(STREAM, REGION), REGION)
+    assert processor.handle(event, None) == {"batchItemFailures": []}
+    written = lake_lines(lake, "events")
+    quarantined = lake_lines(lake, "quarantine")
+    assert len(written) + len(quarantined) == 10_000
+    assert len({r["id"] for r in written}) == len(written)
+    assert 50 < len(quarantined) < 200
+    keys = [o["Key"] for o in lake.list_objects_v2(Bucket=BUCKET)["Contents"]]
+    assert len(keys) <= 2 + 1 + 2  # event times span ~12 hours: at most one object per hour and the quarantine
+    assert len([k for k in keys if k.startswith("events/")]) == len({r["time"][:13] for r in written})
+
+
+@pytest.mark.parametrize("failing", [1, 2, 3])
+def test_an_s3_failure_on_the_kth_partition_write_is_retried_exactly_once(lake, failing):
+    records = [
+        StreamRecord(json.dumps(generate.envelope(i, hour=i % 3)).encode(), f"d{i}", str(1000 + i), 1_795_342_530.0)
+        for i in range(30)
+    ]
+    event = kinesis_event(records, "shardId-000000000000", kinesis_stream_arn(STREAM, REGION), REGION)
+    fail_puts({failing})
+    first = processor.handle(event, None)
+    assert len(first["batchItemFailures"]) == 1
+    checkpoint = int(first["batchItemFailures"][0]["itemIdentifier"])
+    retry = {"Records": [r for r in event["Records"] if int(r["kinesis"]["sequenceNumber"]) >= checkpoint]}
+    assert processor.handle(retry, None) == {"batchItemFailures": []}
+    assert Counter(r["id"] for r in lake_lines(lake, "events")) == Counter(f"r-{i}" for i in range(30))
+
+
+def drain(s3_failures: set[int], batch_size: int) -> Counter:
+    """Read every shard like the event source mapping, invoking the processor and honouring
+    its checkpoints; return how many invocations each shard took."""
+    kinesis = boto3.client("kinesis")
+    fail_puts(s3_failures)
+    arn = kinesis_stream_arn(STREAM, REGION)
+    invocations: Counter = Counter()
+    for shard in kinesis.list_shards(StreamName=STREAM)["Shards"]:
+        shard_id = shard["ShardId"]
+        iterator = kinesis.get_shard_iterator(StreamName=STREAM, ShardId=shard_id,
+                                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        log = []
+        while iterator:
+            page = kinesis.get_records(ShardIterator=iterator, Limit=10_000)
+            log.extend(StreamRecord(r["Data"], r["PartitionKey"], r["SequenceNumber"],
+                                    r["ApproximateArrivalTimestamp"].timestamp()) for r in page["Records"])
+            iterator = page.get("NextShardIterator") if page["Records"] else None
+        position = 0
+        while position < len(log):
+            invocations[shard_id] += 1
+            assert invocations[shard_id] < 1000
+            batch = log[position:position + batch_size]
+            response = processor.handle(kinesis_event(batch, shard_id, arn, REGION), None)
+            failures = response["batchItemFailures"]
+            if not failures:
+                position += len(batch)
+            else:
+                position = next(i for i, r in enumerate(log) if r.sequence_number == failures[0]["itemIdentifier"])
+    return invocations
+
+
+@pytest.mark.parametrize("aggregate", [False, True])
+def test_producer_cli_to_lake_exactly_once_under_s3_failures(lake, aggregate, capsys):
+    args = ["--stream", STREAM, "--synthetic", "--count", "1500", "--malformed", "0.05", "--seed", "11"]
+    assert produce.main(args + (["--aggregate"] if aggregate else [])) == 0
+    capsys.readouterr()
+    drain(s3_failures={2, 5, 6, 11, 17, 18, 19, 30}, batch_size=200)
+    expected = list(synthetic.generate(1500, seed=11, malformed=0.05))
+    written = lake_lines(lake, "events")
+    quarantined = lake_lines(lake, "quarantine")
+    assert Counter(r["id"] for r in written) == Counter(
+        json.loads(r.data)["id"] for r in expected if r.malformed is None)
+    assert len(quarantined) == sum(1 for r in expected if r.malformed)
+    assert all(q["reason"] and q["detail"] for q in quarantined)
+
+
+def test_http_endpoint_to_lake(lake):
+    body = "\n".join(json.dumps(generate.envelope(i)) for i in range(40)) + "\n{oops\n"
+    response = ingest_handler.handle(http_api_event("POST /v1/records", body,
+                                                    {"content-type": "application/x-ndjson"}), None)
+    result = json.loads(response["body"])
+    assert response["statusCode"] == 207
+    assert (result["accepted"], result["rejected"]) == (40, 1)
+    drain(s3_failures={1}, batch_size=15)
+    assert Counter(r["id"] for r in lake_lines(lake, "events")) == Counter(f"r-{i}" for i in range(40))
+
+
+def test_stdin_ndjson_through_the_cli(lake, monkeypatch, capsys):
+    lines = [json.dumps(generate.envelope(i)) for i in range(10)] + ["not json"]
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(("\n".join(lines) + "\n").encode())))
+    assert produce.main(["--stream", STREAM]) == 0
+    capsys.readouterr()
+    drain(set(), batch_size=100)
+    assert len(lake_lines(lake, "events")) == 10
+    assert [q["reason"] for q in lake_lines(lake, "quarantine")] == ["not_json"]
