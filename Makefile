@@ -73,6 +73,12 @@ build: $(FUNCTION_ZIPS) dist/layers/common.zip ## Zip every function and the lay
 .PHONY: build-host
 build-host: $(HOST_FUNCTION_ZIPS) dist/host/layers/common.zip ## The same zips for this machine (tests, make local)
 
+# --- the local stack -----------------------------------------------------------------------
+
+.PHONY: local
+local: $(VENV_STAMP) build-host ## Run the whole system on an embedded AWS and audit it (N=, FAULTS=, SEED=, KEEP=1)
+	@PYTHONPATH=layers/common $(PY) -m local $(if $(N),--records $(N)) $(if $(FAULTS),--faults '$(FAULTS)') $(if $(SEED),--seed $(SEED)) $(if $(filter-out 0,$(KEEP)),--keep)
+
 # --- checks ---------------------------------------------------------------------------------
 
 .PHONY: lint

@@ -31,6 +31,12 @@ data "aws_iam_policy_document" "stream_processor" {
   }
 
   statement {
+    sid       = "DedupeState"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = ["${module.lake.arn}/${local.declarations.stream_processor.environment.STATE_PREFIX}/*"]
+  }
+
+  statement {
     sid       = "ReportFailedBatches"
     actions   = ["sqs:SendMessage"]
     resources = [module.events_failures.arn]

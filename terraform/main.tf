@@ -17,8 +17,15 @@ locals {
     for name in local.function_names : name => jsondecode(file("${local.functions_dir}/${name}/function.json"))
   }
 
-  # Logical resource names used by the declarations (resource_environment, trigger.source,
-  # trigger.on_failure) and by the local runtime, mapped to this stack's resources.
+  # Logical resources (topology.json): the names here and in the local runtime come from the
+  # same templates.
+  topology  = jsondecode(file("${path.module}/topology.json")).resources
+  naming    = jsondecode(file("${path.module}/topology.json")).naming
+  name_vars = { prefix = local.prefix, account_id = local.account_id, region = data.aws_region.current.region }
+  names     = { for key, resource in local.topology : key => templatestring(resource.name, local.name_vars) }
+
+  # Logical names used by the declarations (resource_environment, trigger.source,
+  # trigger.on_failure), mapped to this stack's resources.
   resources = {
     lake_bucket           = module.lake.name
     events_stream         = module.events_stream.name
@@ -88,7 +95,7 @@ resource "aws_kms_alias" "this" {
 module "events_stream" {
   source = "./modules/kinesis_stream"
 
-  name            = "${local.prefix}-events"
+  name            = local.names.events_stream
   on_demand       = var.stream_on_demand
   shard_count     = var.stream_shard_count
   retention_hours = var.stream_retention_hours
@@ -98,21 +105,25 @@ module "events_stream" {
 module "lake" {
   source = "./modules/lake_bucket"
 
-  name                    = "${local.prefix}-lake-${local.account_id}"
+  name                    = local.names.lake_bucket
   kms_key_arn             = aws_kms_key.this.arn
   noncurrent_version_days = var.noncurrent_version_days
   force_destroy           = var.force_destroy_buckets
   expiring_prefixes = {
     "${local.declarations.stream_processor.environment.QUARANTINE_PREFIX}/" = var.quarantine_expiry_days
   }
+  # The dedupe state is rewritten every batch; its old versions are worth nothing after a day.
+  noncurrent_expiring_prefixes = {
+    "${local.declarations.stream_processor.environment.STATE_PREFIX}/" = 1
+  }
 }
 
 module "events_failures" {
   source = "./modules/queue"
 
-  name              = "${local.prefix}-events-failures"
+  name              = local.names.events_failures_queue
   kms_key_arn       = aws_kms_key.this.arn
-  max_receive_count = 0
+  max_receive_count = local.topology.events_failures_queue.max_receive_count
 }
 
 # --- functions ------------------------------------------------------------------------------
@@ -120,7 +131,7 @@ module "events_failures" {
 module "layer" {
   source = "./modules/layer"
 
-  name         = "${local.prefix}-common"
+  name         = templatestring(local.naming.layer, local.name_vars)
   package_path = "${var.dist_dir}/layers/common.zip"
   architecture = var.architecture
 }
@@ -129,7 +140,7 @@ module "function" {
   source   = "./modules/function"
   for_each = local.function_names
 
-  name               = "${local.prefix}-${replace(each.key, "_", "-")}"
+  name               = templatestring(local.naming.function, merge(local.name_vars, { function = replace(each.key, "_", "-") }))
   function_dir       = "${local.functions_dir}/${each.key}"
   package_path       = "${var.dist_dir}/functions/${each.key}.zip"
   architecture       = var.architecture
@@ -143,7 +154,7 @@ module "function" {
 module "ingest_http_api" {
   source = "./modules/http_api"
 
-  name                   = "${local.prefix}-ingest"
+  name                   = local.names.ingest_http_api
   route_key              = local.declarations.ingest_api.trigger.route
   function_name          = module.function["ingest_api"].function_name
   function_invoke_arn    = module.function["ingest_api"].invoke_arn

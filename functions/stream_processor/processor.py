@@ -18,10 +18,13 @@ from typing import Any
 
 from tributary import envelope, json_codec, kinesis, lake
 
+from .dedupe import digest
 from .transform import RecordMeta, TransformError
 
 Transform = Callable[[dict[str, Any], RecordMeta], "dict[str, Any] | None"]
 Put = Callable[[str, bytes, Mapping[str, str]], None]
+Seen = Callable[[bytes], bool]
+Remember = Callable[[list[bytes], float], None]
 
 DEFAULT_MAX_RECORD_BYTES = 1_048_576
 
@@ -35,6 +38,9 @@ class Settings:
     quarantine_prefix: str = "quarantine"
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
     compression_level: int = lake.DEFAULT_COMPRESSION_LEVEL
+    dedupe_window_s: float = 300.0
+    dedupe_max_ids: int = 100_000
+    state_prefix: str = "_state/dedupe"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -45,6 +51,9 @@ class Settings:
             quarantine_prefix=env.get("QUARANTINE_PREFIX", "quarantine").strip("/"),
             max_record_bytes=int(env.get("MAX_RECORD_BYTES", DEFAULT_MAX_RECORD_BYTES)),
             compression_level=int(env.get("COMPRESSION_LEVEL", lake.DEFAULT_COMPRESSION_LEVEL)),
+            dedupe_window_s=float(env.get("DEDUPE_WINDOW_SECONDS", 300)),
+            dedupe_max_ids=int(env.get("DEDUPE_MAX_IDS", 100_000)),
+            state_prefix=env.get("STATE_PREFIX", "_state/dedupe").strip("/"),
         )
 
 
@@ -55,6 +64,8 @@ class Line:
     position: tuple[int, int]
     sequence_number: str
     data: bytes
+    fingerprint: bytes = b""
+    arrival: float = 0.0
 
 
 @dataclass(slots=True)
@@ -93,6 +104,9 @@ class Plan:
     filtered: list[tuple[int, int]]
     received: int
     reasons: Counter[str]
+    duplicates: list[tuple[int, int]] = field(default_factory=list)
+    first_position: tuple[int, int] | None = None
+    sequence_numbers: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -104,6 +118,7 @@ class Outcome:
     written: int
     quarantined: int
     filtered: int
+    duplicates: int
     retried: int
     objects_written: int
     write_failures: int
@@ -156,12 +171,21 @@ class _Grouper:
         group.lines.append(line)
 
 
-def plan_batch(raw_records: Iterable[Mapping[str, Any]], settings: Settings, transform: Transform) -> Plan:
-    """Decode, validate, transform and group one Kinesis batch. Pure: no I/O."""
+def plan_batch(
+    raw_records: Iterable[Mapping[str, Any]], settings: Settings, transform: Transform, seen: Seen | None = None
+) -> Plan:
+    """Decode, validate, transform and group one Kinesis batch. Pure: no I/O.
+
+    ``seen`` says whether the lake already holds a record id (see dedupe.py); such records,
+    and repeats of an id within the batch, are dropped as duplicates.
+    """
     users, rejected = kinesis.decode_batch(raw_records)
     grouper = _Grouper(settings)
     reasons: Counter[str] = Counter()
     filtered: list[tuple[int, int]] = []
+    duplicates: list[tuple[int, int]] = []
+    batch_ids: set[bytes] = set()
+    positions: list[tuple[int, int]] = []
 
     def quarantine(reason: str, detail: str, raw: bytes, meta: RecordMeta, pk: str, pos: tuple[int, int]) -> None:
         reasons[reason] += 1
@@ -173,11 +197,13 @@ def plan_batch(raw_records: Iterable[Mapping[str, Any]], settings: Settings, tra
         arrival = 0.0
         meta = RecordMeta(bad.shard_id, bad.sequence_number, bad.subsequence, ingest_time(arrival))
         pos = kinesis.sequence_key(bad.sequence_number, bad.subsequence)
+        positions.append(pos)
         quarantine(bad.reason, bad.detail, bad.raw, meta, bad.partition_key, pos)
 
     for user in users:
         meta = RecordMeta(user.shard_id, user.sequence_number, user.subsequence, ingest_time(user.arrival))
         pos = kinesis.sequence_key(user.sequence_number, user.subsequence)
+        positions.append(pos)
         if len(user.data) > settings.max_record_bytes:
             quarantine("oversize", f"{len(user.data)} bytes is over the {settings.max_record_bytes}-byte limit",
                        user.data, meta, user.partition_key, pos)
@@ -190,6 +216,11 @@ def plan_batch(raw_records: Iterable[Mapping[str, Any]], settings: Settings, tra
         except envelope.EnvelopeError as exc:
             quarantine(exc.reason, exc.detail, user.data, meta, user.partition_key, pos)
             continue
+        fingerprint = digest(record.id) if seen is not None else b""
+        if seen is not None and (fingerprint in batch_ids or seen(fingerprint)):
+            duplicates.append(pos)
+            continue
+        batch_ids.add(fingerprint)
         try:
             out = transform(record.as_dict(), meta)
             line = json_codec.dumps(out) + b"\n" if out is not None else b""
@@ -203,13 +234,15 @@ def plan_batch(raw_records: Iterable[Mapping[str, Any]], settings: Settings, tra
             filtered.append(pos)
             continue
         partition = lake.partition_prefix(settings.prefix, record.time)
-        grouper.add(partition, user.shard_id, False, Line(pos, user.sequence_number, line))
+        grouper.add(partition, user.shard_id, False, Line(pos, user.sequence_number, line, fingerprint, user.arrival))
 
     groups = list(grouper.groups.values())
     for group in groups:
         group.lines.sort(key=lambda line: line.position)
     groups.sort(key=lambda g: g.first.position)
-    return Plan(groups, filtered, len(users) + len(rejected), reasons)
+    sequence_numbers = {int(r.sequence_number): r.sequence_number for r in (*users, *rejected)}
+    return Plan(groups, filtered, len(users) + len(rejected), reasons, duplicates, min(positions, default=None),
+                sequence_numbers)
 
 
 def _body(lines: list[Line], level: int) -> bytes:
@@ -224,7 +257,7 @@ def _metadata(lines: list[Line]) -> dict[str, str]:
     }
 
 
-def commit(plan: Plan, put: Put, settings: Settings) -> Outcome:
+def commit(plan: Plan, put: Put, settings: Settings, remember: Remember | None = None) -> Outcome:
     """Write every group; on failures, find the exact checkpoint and make the lake agree with it.
 
     The checkpoint S is the lowest Kinesis sequence number of a group that could not
@@ -272,10 +305,22 @@ def commit(plan: Plan, put: Put, settings: Settings) -> Outcome:
     def before(pos: tuple[int, int]) -> bool:
         return checkpoint is None or pos[0] < checkpoint
 
+    if remember is not None:
+        committed = [line for g in plan.groups if not g.quarantine for line in g.lines if before(line.position)]
+        try:
+            remember([line.fingerprint for line in committed], max((line.arrival for line in committed), default=0.0))
+        except Exception:
+            # Without the ids recorded, report the whole batch as failed: the retry rewrites
+            # the same keys, so nothing is duplicated, and its ids are recorded then.
+            failures += 1
+            if plan.first_position is not None:
+                checkpoint = plan.first_position[0]
+
     lake_lines = sum(1 for g in plan.groups if not g.quarantine for line in g.lines if before(line.position))
     quarantined = sum(1 for g in plan.groups if g.quarantine for line in g.lines if before(line.position))
     filtered = sum(1 for pos in plan.filtered if before(pos))
-    retried = plan.received - lake_lines - quarantined - filtered
+    duplicates = sum(1 for pos in plan.duplicates if before(pos))
+    retried = plan.received - lake_lines - quarantined - filtered - duplicates
     objects = sum(1 for g in written if checkpoint is None or g.first.position[0] < checkpoint)
     return Outcome(
         checkpoint=None if checkpoint is None else _sequence_text(plan, checkpoint),
@@ -283,6 +328,7 @@ def commit(plan: Plan, put: Put, settings: Settings) -> Outcome:
         written=lake_lines,
         quarantined=quarantined,
         filtered=filtered,
+        duplicates=duplicates,
         retried=retried,
         objects_written=objects,
         write_failures=failures,
@@ -291,9 +337,9 @@ def commit(plan: Plan, put: Put, settings: Settings) -> Outcome:
 
 
 def _sequence_text(plan: Plan, checkpoint: int) -> str:
-    # Report the sequence number exactly as Kinesis wrote it.
+    # Report the sequence number exactly as Kinesis wrote it (the lake key pads it).
     for group in plan.groups:
         for line in group.lines:
             if line.position[0] == checkpoint:
                 return line.sequence_number
-    return str(checkpoint)
+    return plan.sequence_numbers.get(checkpoint, str(checkpoint))

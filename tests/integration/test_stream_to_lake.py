@@ -195,3 +195,31 @@ def test_stdin_ndjson_through_the_cli(lake, monkeypatch, capsys):
     drain(set(), batch_size=100)
     assert len(lake_lines(lake, "events")) == 10
     assert [q["reason"] for q in lake_lines(lake, "quarantine")] == ["not_json"]
+
+
+def test_a_failed_dedupe_state_write_is_retried_without_loss(lake):
+    """A batch commits (its state is cached in the warm environment), the next batch's state write
+    fails: that batch is reported failed and its retry lands every record once. The cached state
+    must not hold ids whose write failed."""
+    records = [StreamRecord(json.dumps(generate.envelope(i)).encode(), f"d{i}", str(500 + i), 1_795_342_530.0)
+               for i in range(20)]
+    arn = kinesis_stream_arn(STREAM, REGION)
+    first_half = kinesis_event(records[:10], "shardId-000000000003", arn, REGION)
+    second_half = kinesis_event(records[10:], "shardId-000000000003", arn, REGION)
+    calls = {"state_puts": 0}
+
+    def before_call(params, **kwargs):
+        if params.get("Key", "").startswith("_state/"):
+            calls["state_puts"] += 1
+            if calls["state_puts"] == 2:
+                raise ClientError({"Error": {"Code": "InternalError", "Message": "try again"}}, "PutObject")
+
+    processor.handle({"Records": []}, None)  # create the client
+    clients.client("s3").meta.events.register("before-parameter-build.s3.PutObject", before_call)
+    assert processor.handle(first_half, None) == {"batchItemFailures": []}
+    assert processor.handle(second_half, None) == {"batchItemFailures": [{"itemIdentifier": "510"}]}
+    assert processor.handle(second_half, None) == {"batchItemFailures": []}
+    assert Counter(r["id"] for r in lake_lines(lake, "events")) == Counter(f"r-{i}" for i in range(20))
+    # A resend of a committed batch is recognised and dropped.
+    assert processor.handle(first_half, None) == {"batchItemFailures": []}
+    assert len(lake_lines(lake, "events")) == 20

@@ -104,7 +104,7 @@ def test_root_stack_pins_terraform_and_the_provider_and_uses_native_locking():
         backend = (TERRAFORM / "environments" / f"{env}.s3.tfbackend").read_text()
         assert re.search(r"use_lockfile\s*=\s*true", backend)
         assert re.search(r"encrypt\s*=\s*true", backend)
-        assert (TERRAFORM / "environments" / f"{env}.tfvars").is_file()
+        assert (TERRAFORM / "environments" / f"{env}.tfvars.json").is_file()
 
 
 # --- the declaration is the one source of each function's settings -------------------------------

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from local.events import StreamRecord, kinesis_event, kinesis_stream_arn
+from stream_processor.dedupe import ShardState
 from stream_processor.processor import Settings, commit, ingest_time, plan_batch
 from stream_processor.transform import RecordMeta, TransformError, enrich
 from tributary import json_codec, kpl, lake
@@ -71,14 +72,42 @@ def shard_log(n: int, hours: int = 3, start: int = 1000) -> list[StreamRecord]:
     ]
 
 
-def run(records: list[StreamRecord], s3: FakeS3, transform=enrich):
+class FakeState:
+    """The dedupe state of one shard, stored as the handler stores it (encoded), failing on request."""
+
+    def __init__(self, fail: Callable[[], bool] = lambda: False) -> None:
+        self.blob = ShardState().encode()
+        self.fail = fail
+
+    def load(self) -> ShardState:
+        return ShardState.decode(self.blob)
+
+    def remember_into(self, state: ShardState):
+        def remember(fingerprints, newest):
+            updated = ShardState(list(state.windows))
+            updated.add(newest, fingerprints, 300.0, 100_000)
+            if self.fail():
+                raise OSError("state write failed")
+            self.blob = updated.encode()
+        return remember
+
+
+def run(records: list[StreamRecord], s3: FakeS3, transform=enrich, state: FakeState | None = None):
     event = kinesis_event(records, SHARD, ARN, "eu-west-1")
-    return commit(plan_batch(event["Records"], SETTINGS, transform), s3.put, SETTINGS)
+    if state is None:
+        return commit(plan_batch(event["Records"], SETTINGS, transform), s3.put, SETTINGS)
+    current = state.load()
+    plan = plan_batch(event["Records"], SETTINGS, transform, current.contains)
+    return commit(plan, s3.put, SETTINGS, state.remember_into(current))
 
 
-def assert_exactly_once(s3: FakeS3, log: list[StreamRecord]) -> None:
-    written = Counter((r["sequence_number"], r.get("subsequence")) for r in s3.lines("events"))
-    expected = Counter((r.sequence_number, None) for r in log)
+def assert_exactly_once(s3: FakeS3, log: list[StreamRecord], by_id: bool = False) -> None:
+    if by_id:
+        written = Counter(r["id"] for r in s3.lines("events"))
+        expected = Counter({json.loads(r.data)["id"]: 1 for r in log})
+    else:
+        written = Counter((r["sequence_number"], r.get("subsequence")) for r in s3.lines("events"))
+        expected = Counter((r.sequence_number, None) for r in log)
     assert written == expected, {
         "duplicated": [k for k, v in written.items() if v > 1],
         "lost": [k for k in expected if k not in written],
@@ -228,7 +257,7 @@ def test_failure_on_the_kth_partition_write_checkpoints_exactly(failing_write):
     assert_exactly_once(s3, log)
 
 
-def simulate(log, s3, rng, batch_sizes, crash_rate=0.0):
+def simulate(log, s3, rng, batch_sizes, crash_rate=0.0, state=None):
     """Lambda's delivery on one shard: batches from the checkpoint, partial failures
     resume at the reported checkpoint, crashes retry the whole batch (perhaps bisected)."""
     position, rounds = 0, 0
@@ -239,7 +268,7 @@ def simulate(log, s3, rng, batch_sizes, crash_rate=0.0):
         batch = log[position:position + size]
         s3.crash = rng.random() < crash_rate
         try:
-            outcome = run(batch, s3)
+            outcome = run(batch, s3, state=state)
         except Crash:
             continue
         if outcome.checkpoint is None:
@@ -270,3 +299,80 @@ def test_any_failures_and_retries_converge_to_exactly_once(seed, n, hours, fail_
     s3 = FakeS3(fail)
     simulate(log, s3, rng, batch_sizes=[1, 3, 7, 20, 100], crash_rate=crash_rate)
     assert_exactly_once(s3, log)
+
+
+def resent(log: list[StreamRecord], rng: random.Random, share: float) -> list[StreamRecord]:
+    """The shard as a resending producer leaves it: some records appear again a few records
+    later under new sequence numbers (same id, same partition key)."""
+    items = [(r.data, r.partition_key, r.arrival) for r in log]
+    for index in reversed(range(len(log))):
+        if rng.random() < share:
+            items.insert(min(len(items), index + 1 + rng.randrange(5)), items[index])
+    return [StreamRecord(data, key, str(5000 + i * 2), arrival) for i, (data, key, arrival) in enumerate(items)]
+
+
+def test_a_resent_record_in_a_later_batch_is_dropped_and_counted():
+    s3, state = FakeS3(), FakeState()
+    log = shard_log(10)
+    run(log, s3, state=state)
+    again = [StreamRecord(log[3].data, log[3].partition_key, "99999", log[3].arrival)]
+    outcome = run(again, s3, state=state)
+    assert (outcome.received, outcome.written, outcome.duplicates) == (1, 0, 1)
+    assert_exactly_once(s3, log, by_id=True)
+
+
+def test_a_repeated_id_within_a_batch_is_written_once():
+    s3, state = FakeS3(), FakeState()
+    log = shard_log(5)
+    twice = [*log, StreamRecord(log[0].data, log[0].partition_key, "88888", log[0].arrival)]
+    outcome = run(twice, s3, state=state)
+    assert (outcome.written, outcome.duplicates) == (5, 1)
+    assert_exactly_once(s3, log, by_id=True)
+
+
+def test_redelivering_a_committed_batch_changes_nothing():
+    s3, state = FakeS3(), FakeState()
+    log = shard_log(12)
+    run(log, s3, state=state)
+    before = dict(s3.objects)
+    outcome = run(log, s3, state=state)
+    assert outcome.checkpoint is None
+    assert (outcome.written, outcome.duplicates) == (0, 12)
+    assert s3.objects == before
+
+
+def test_a_failed_state_write_fails_the_batch_and_the_retry_lands_it_once():
+    failures = iter([True, False])
+    s3, state = FakeS3(), FakeState(fail=lambda: next(failures, False))
+    log = shard_log(9, hours=3)
+    first = run(log, s3, state=state)
+    assert first.checkpoint == log[0].sequence_number
+    assert first.retried == 9
+    assert run(log, s3, state=state).checkpoint is None
+    assert_exactly_once(s3, log, by_id=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32),
+    n=st.integers(1, 50),
+    fail_rate=st.sampled_from([0.0, 0.3]),
+    crash_rate=st.sampled_from([0.0, 0.2]),
+    resend_share=st.sampled_from([0.0, 0.2, 0.5]),
+)
+def test_resends_failures_and_crashes_converge_to_one_copy_per_id(seed, n, fail_rate, crash_rate, resend_share):
+    rng = random.Random(seed)
+    original = shard_log(n, hours=3)
+    log = resent(original, rng, resend_share)
+
+    def fail(key, call):
+        if getattr(s3, "crash", False) and rng.random() < 0.3:
+            return Crash()
+        if rng.random() < fail_rate:
+            return OSError("injected S3 error")
+        return None
+
+    s3 = FakeS3(fail)
+    state = FakeState(fail=lambda: rng.random() < fail_rate / 2)
+    simulate(log, s3, rng, batch_sizes=[1, 4, 9, 30], crash_rate=crash_rate, state=state)
+    assert_exactly_once(s3, original, by_id=True)

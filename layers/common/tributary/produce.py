@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--malformed", type=float, default=0.0, help="fraction of malformed synthetic records")
     parser.add_argument("--devices", type=int, default=100, help="distinct synthetic devices")
     parser.add_argument("--seed", type=int, default=0, help="seed for synthetic records")
+    parser.add_argument("--id-prefix", default="", help="prefix of synthetic record ids (to tell runs apart)")
     parser.add_argument("--partition-key-field", default="payload.device_id",
                         help="dotted path of the partition key in each record (default payload.device_id)")
     parser.add_argument("--aggregate", action="store_true", help="pack records into KPL aggregates")
@@ -81,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.synthetic:
         entries: Iterable[Entry] = (
             Entry(r.data, r.device_id)
-            for r in synthetic.generate(args.count, seed=args.seed, malformed=args.malformed, devices=args.devices)
+            for r in synthetic.generate(args.count, seed=args.seed, malformed=args.malformed, devices=args.devices,
+                                        id_prefix=args.id_prefix)
         )
         opened = None
     else:

@@ -29,10 +29,10 @@ def _iso(epoch: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)) + f".{int((epoch - second) * 1000):03d}Z"
 
 
-def reading(rng: random.Random, index: int, device: str, epoch: float) -> dict:
+def reading(rng: random.Random, index: int, device: str, epoch: float, id_prefix: str = "") -> dict:
     """One well-formed device reading in the envelope."""
     return {
-        "id": f"{device}-{index:09d}",
+        "id": f"{id_prefix}{device}-{index:09d}",
         "type": "device.reading",
         "source": f"iot/{device}",
         "time": _iso(epoch),
@@ -73,6 +73,7 @@ def generate(
     devices: int = 100,
     start: float | None = None,
     spread_seconds: float = 3600.0,
+    id_prefix: str = "",
 ) -> Iterator[SyntheticRecord]:
     """``count`` records from ``devices`` devices, event times spread over ``spread_seconds``."""
     if not 0.0 <= malformed <= 1.0:
@@ -82,7 +83,7 @@ def generate(
     for index in range(count):
         device = f"sensor-{rng.randrange(devices):05d}"
         epoch = base + spread_seconds * index / max(count, 1)
-        record = reading(rng, index, device, epoch)
+        record = reading(rng, index, device, epoch, id_prefix)
         if rng.random() < malformed:
             kind = rng.choice(MALFORMATIONS)
             yield SyntheticRecord(_malform(kind, record), device, kind)

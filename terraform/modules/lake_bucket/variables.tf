@@ -29,6 +29,17 @@ variable "expiring_prefixes" {
   }
 }
 
+variable "noncurrent_expiring_prefixes" {
+  description = "Prefixes whose noncurrent versions expire sooner than noncurrent_version_days (state rewritten often)."
+  type        = map(number)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for days in values(var.noncurrent_expiring_prefixes) : days >= 1])
+    error_message = "Every expiry is at least one day."
+  }
+}
+
 variable "noncurrent_version_days" {
   description = "Days to keep versions that were overwritten or deleted (retried batches overwrite lake objects)."
   type        = number

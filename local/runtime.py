@@ -1,0 +1,235 @@
+"""The local stack: the embedded AWS, the topology, the functions and their event sources.
+
+``LocalStack`` stands up everything Terraform would deploy, on this machine:
+the embedded AWS with the topology created from ``terraform/topology.json`` and the
+environment's variables, every declared function running from its zip in worker
+processes, and an event source mapping for each declared trigger.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from local import topology as topo
+from local.events import StreamRecord, kinesis_event
+from local.faults import Faults
+from local.functions import Invocation, LambdaFunction, extract
+from local.server import EmbeddedAws
+from local.sqs import QueueMapping, QueueSettings
+from local.streams import Record, ShardSource, StreamMapping, StreamSettings
+from local.xray import XRayCollector, trace_id
+
+ROOT = topo.ROOT
+HOST_DIST = ROOT / "dist" / "host"
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+class LocalStack:
+    """Everything the stack deploys, running locally; use as a context manager."""
+
+    def __init__(
+        self,
+        environment: str = "local",
+        faults: Faults | None = None,
+        timeout_cap_s: float | None = None,
+        visibility_cap_s: int | None = None,
+        log: Callable[[str], None] = lambda message: None,
+    ) -> None:
+        self.environment = environment
+        self.faults = faults or Faults()
+        self.timeout_cap_s = timeout_cap_s
+        self.visibility_cap_s = visibility_cap_s
+        self.log = log
+        self.server = EmbeddedAws(self.faults)
+        self.topology: topo.Topology | None = None
+        self.functions: dict[str, LambdaFunction] = {}
+        self.collectors: dict[str, XRayCollector] = {}
+        self.mappings: dict[str, Any] = {}
+        self.workdir = Path(tempfile.mkdtemp(prefix="tributary-local-"))
+        self.session: boto3.session.Session | None = None
+        self._saved_env: dict[str, str | None] = {}
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> LocalStack:
+        self.server.start()
+        self.log(f"embedded AWS listening on {self.server.endpoint}")
+        self.topology = topo.load(self.environment)
+        self._point_sdk_here()
+        self.session = boto3.session.Session()
+        topo.create(self.topology, self.session)
+        self._cap_visibility()
+        self.log(f"created {len(self.topology.resources)} resources from terraform/topology.json "
+                 f"and environments/{self.environment}.tfvars.json")
+        layer_dir = extract(HOST_DIST / "layers" / "common.zip", self.workdir / "opt")
+        for name, spec in self.topology.functions.items():
+            self._start_function(name, spec, layer_dir)
+        for name, spec in self.topology.functions.items():
+            self._start_trigger(name, spec)
+        return self
+
+    def stop(self) -> None:
+        for mapping in self.mappings.values():
+            mapping.stop()
+        for function in self.functions.values():
+            function.stop()
+        for collector in self.collectors.values():
+            collector.stop()
+        self.server.stop()
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> LocalStack:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- wiring -------------------------------------------------------------------------------
+
+    @property
+    def aws_env(self) -> dict[str, str]:
+        """What points an SDK at the embedded AWS (boto3 honours AWS_ENDPOINT_URL)."""
+        assert self.topology is not None
+        return {
+            "AWS_ENDPOINT_URL": self.server.endpoint,
+            "AWS_REGION": self.topology.region,
+            "AWS_DEFAULT_REGION": self.topology.region,
+            "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+            **CREDENTIALS,
+        }
+
+    def _point_sdk_here(self) -> None:
+        for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", *self.aws_env):
+            self._saved_env.setdefault(key, os.environ.get(key))
+        os.environ.pop("AWS_PROFILE", None)
+        os.environ.pop("AWS_SESSION_TOKEN", None)
+        os.environ.update(self.aws_env)
+
+    def _cap_visibility(self) -> None:
+        if not self.visibility_cap_s:
+            return
+        sqs = self.session.client("sqs")
+        for logical, url in self.topology.urls.items():
+            if ":" not in logical:
+                sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": str(self.visibility_cap_s)})
+
+    def _start_function(self, name: str, spec: Any, layer_dir: Path) -> None:
+        task_dir = extract(HOST_DIST / "functions" / f"{name}.zip", self.workdir / name / "task")
+        collector = XRayCollector(name).start()
+        self.collectors[name] = collector
+        env = {
+            **self.aws_env,
+            **self.topology.function_environment(name),
+            "AWS_XRAY_DAEMON_ADDRESS": collector.address,
+            "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
+            "TRIBUTARY_FAULTS": ",".join(f"{k}:{v}" for k, v in self.faults.rates.items()
+                                         if k in ("crash", "timeout")),
+            "TRIBUTARY_SEED": str(self.faults.seed),
+        }
+        logs = ROOT / "dist" / "local" / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        self.functions[name] = LambdaFunction(
+            name=name,
+            physical_name=self.topology.function_names[name],
+            handler=spec.handler,
+            task_dir=task_dir,
+            layer_dir=layer_dir,
+            environment=env,
+            memory_mb=spec.memory_mb,
+            timeout_s=spec.timeout_s,
+            region=self.topology.region,
+            log_path=logs / f"{name}.log",
+            timeout_cap_s=self.timeout_cap_s,
+        )
+
+    def invoke(self, name: str, event: dict[str, Any]) -> Invocation:
+        """Invoke a function synchronously, with a trace header as Lambda gives one."""
+        return self.functions[name].invoke(event, trace_id())
+
+    def _start_trigger(self, name: str, spec: Any) -> None:
+        trigger = spec.trigger
+        duplicate = lambda: self.faults.fire("duplicate_delivery", name)  # noqa: E731
+        if trigger.type == "kinesis":
+            on_failure_url = self.topology.urls[trigger.settings["on_failure"]]
+            sqs = self.session.client("sqs")
+            mapping = StreamMapping(
+                name=f"{name}-mapping",
+                source=self._kinesis_source(trigger.source),
+                settings=StreamSettings.from_trigger(trigger.settings),
+                invoke=lambda event: self.invoke(name, event),
+                send_on_failure=lambda record: sqs.send_message(QueueUrl=on_failure_url,
+                                                                MessageBody=_json(record)),
+                function_arn=self.functions[name].arn,
+                duplicate=duplicate,
+            )
+            self.mappings[name] = mapping.start()
+        elif trigger.type == "sqs":
+            settings = QueueSettings.from_trigger(trigger.settings)
+            mapping = QueueMapping(
+                name=f"{name}-mapping",
+                sqs=self.session.client("sqs"),
+                queue_url=self.topology.urls[trigger.source],
+                queue_arn=self.topology.arns[trigger.source],
+                region=self.topology.region,
+                settings=settings,
+                invoke=lambda event: self.invoke(name, event),
+                duplicate=duplicate,
+            )
+            self.mappings[name] = mapping.start()
+        # "http" triggers are invoked by the caller with API Gateway's event (see invoke()).
+
+    def _kinesis_source(self, logical: str) -> ShardSource:
+        client = self.session.client("kinesis")
+        stream = self.topology.resource(logical).name
+        arn = self.topology.arns[logical]
+        region = self.topology.region
+
+        def read(iterator: str) -> tuple[list[Record], str | None]:
+            page = client.get_records(ShardIterator=iterator, Limit=10_000)
+            records = [
+                Record(r["SequenceNumber"], r["PartitionKey"], r["ApproximateArrivalTimestamp"].timestamp(),
+                       len(r["Data"]) + len(r["PartitionKey"]), r)
+                for r in page["Records"]
+            ]
+            return records, page.get("NextShardIterator")
+
+        def build(records: list[Record], shard: str) -> dict[str, Any]:
+            return kinesis_event(
+                [StreamRecord(r.raw["Data"], r.partition_key, r.sequence_number, r.arrival) for r in records],
+                shard, arn, region,
+            )
+
+        return ShardSource(
+            list_shards=lambda: [s["ShardId"] for s in client.list_shards(StreamName=stream)["Shards"]],
+            iterator=lambda shard, position: client.get_shard_iterator(
+                StreamName=stream, ShardId=shard, ShardIteratorType=position)["ShardIterator"],
+            read=read,
+            build_event=build,
+            batch_info_key="KinesisBatchInfo",
+            stream_arn=arn,
+        )
+
+    def idle(self) -> bool:
+        return all(mapping.idle() for mapping in self.mappings.values())
+
+
+def _json(document: Any) -> str:
+    import json
+
+    return json.dumps(document, separators=(",", ":"))

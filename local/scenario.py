@@ -1,0 +1,324 @@
+"""The scenario behind `make local`: produce through the real ingest paths, drain, audit.
+
+Three paths feed the events stream: the producer CLI (plain records), the producer CLI
+with KPL aggregation, and the HTTP ingest function. The audit reads the whole lake and
+the quarantine back and compares them with what was sent: every valid record exactly
+once in the lake, every malformed one exactly once in the quarantine.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from local.events import http_api_event
+from local.runtime import LocalStack
+from tributary import synthetic
+
+HTTP_BATCH = 100
+
+
+@dataclass
+class IngestPath:
+    """One ingest path's bookkeeping."""
+
+    name: str
+    id_prefix: str
+    count: int
+    seed: int
+    sent_ids: set[str] = field(default_factory=set)
+    malformed: int = 0
+    rejected_at_api: int = 0
+    not_sent: int = 0
+    producer_retries: int = 0
+    finished: bool = False
+    error: str = ""
+
+
+@dataclass
+class Options:
+    records: int = 20_000
+    malformed: float = 0.05
+    http_share: float = 0.1
+    seed: int = 0
+    environment: str = "local"
+    timeout_cap_s: float | None = None
+    visibility_cap_s: int | None = None
+    progress: bool = True
+    drain_timeout_s: float = 900.0
+
+
+def _split(options: Options) -> list[IngestPath]:
+    http = int(options.records * options.http_share)
+    aggregated = (options.records - http) // 2
+    plain = options.records - http - aggregated
+    return [
+        IngestPath("producer CLI", "cli-", plain, options.seed + 1),
+        IngestPath("producer CLI, KPL aggregated", "kpl-", aggregated, options.seed + 2),
+        IngestPath("HTTP ingest", "http-", http, options.seed + 3),
+    ]
+
+
+def _expected(path: IngestPath, options: Options) -> tuple[set[str], int]:
+    """The ids of the valid records a path generates, and how many are malformed."""
+    valid, malformed = set(), 0
+    for record in synthetic.generate(path.count, seed=path.seed, malformed=options.malformed,
+                                     id_prefix=path.id_prefix):
+        if record.malformed:
+            malformed += 1
+        else:
+            valid.add(json.loads(record.data)["id"])
+    return valid, malformed
+
+
+def produce_cli(stack: LocalStack, path: IngestPath, options: Options, aggregate: bool) -> None:
+    """Run the real producer CLI, from the built layer, against the embedded AWS."""
+    layer = stack.workdir / "opt" / "python"
+    command = [sys.executable, "-S", "-m", "tributary.produce", "--stream",
+               stack.topology.resource("events_stream").name, "--synthetic", "--count", str(path.count),
+               "--malformed", str(options.malformed), "--seed", str(path.seed), "--id-prefix", path.id_prefix]
+    if aggregate:
+        command.append("--aggregate")
+    env = {**stack.aws_env, "PYTHONPATH": str(layer), "PATH": "/usr/bin:/bin"}
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    try:
+        report = json.loads(result.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        path.error = f"producer CLI failed ({result.returncode}): {result.stderr.strip()[-500:]}"
+        path.finished = True
+        return
+    valid, malformed = _expected(path, options)
+    path.not_sent = report["failed"]
+    path.producer_retries = report["retried"]
+    path.malformed = malformed
+    path.sent_ids = valid if not report["failed"] else set()
+    if report["failed"]:
+        path.error = f"{report['failed']} records not sent: {report['failure_reasons']}"
+    path.finished = True
+
+
+def produce_http(stack: LocalStack, path: IngestPath, options: Options) -> None:
+    """POST the records in NDJSON requests through the ingest function, resending what failed."""
+    records = list(synthetic.generate(path.count, seed=path.seed, malformed=options.malformed,
+                                      id_prefix=path.id_prefix))
+    for start in range(0, len(records), HTTP_BATCH):
+        pending = [r.data.decode() for r in records[start:start + HTTP_BATCH]]
+        for _attempt in range(5):
+            if not pending:
+                break
+            event = http_api_event("POST /v1/records", "\n".join(pending) + "\n",
+                                   {"content-type": "application/x-ndjson"})
+            invocation = stack.invoke("ingest_api", event)
+            if not invocation.ok or invocation.payload.get("statusCode", 500) >= 500 and \
+                    "results" not in json.loads(invocation.payload.get("body", "{}")):
+                continue  # the request failed as a whole: send it again
+            body = json.loads(invocation.payload["body"])
+            retry = []
+            for result, line in zip(body.get("results", []), pending, strict=False):
+                if result["status"] == "accepted":
+                    path.sent_ids.add(result["id"])
+                elif result["status"] == "rejected":
+                    path.rejected_at_api += 1
+                else:
+                    retry.append(line)
+            pending = retry
+        path.not_sent += len(pending)
+    path.finished = True
+
+
+def _read_prefix(s3: Any, bucket: str, prefix: str) -> list[tuple[dict[str, Any], float]]:
+    lines = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/"):
+        for item in page.get("Contents", []):
+            landed = item["LastModified"].timestamp()
+            body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+            lines.extend((json.loads(line), landed) for line in gzip.decompress(body).splitlines())
+    return lines
+
+
+def _epoch(rfc3339: str) -> float:
+    return datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp()
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    ordered = sorted(values)
+
+    def at(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
+
+    return {"p50": round(statistics.median(ordered), 3), "p90": at(0.90), "p99": at(0.99), "max": ordered[-1]}
+
+
+def audit(stack: LocalStack, paths: list[IngestPath]) -> dict[str, Any]:
+    """Read the lake and the quarantine back; compare with what each path sent."""
+    s3 = stack.session.client("s3")
+    bucket = stack.topology.resource("lake_bucket").name
+    env = stack.topology.function_environment("stream_processor")
+    lake = _read_prefix(s3, bucket, env["LAKE_PREFIX"])
+    quarantine = _read_prefix(s3, bucket, env["QUARANTINE_PREFIX"])
+    seen = Counter(record["id"] for record, _ in lake)
+    q_seen = Counter((q["shard_id"], q["sequence_number"], q["subsequence"]) for q, _ in quarantine)
+    q_reasons = Counter(q["reason"] for q, _ in quarantine)
+    out = []
+    for path in paths:
+        ids = {i for i in seen if i.startswith(path.id_prefix)}
+        lost = path.sent_ids - ids
+        unexpected = ids - path.sent_ids
+        duplicated = sum(seen[i] - 1 for i in ids if seen[i] > 1)
+        if path.id_prefix == "kpl-":
+            quarantined = sum(1 for q, _ in quarantine if q["subsequence"] is not None)
+        elif path.id_prefix == "cli-":
+            quarantined = sum(1 for q, _ in quarantine if q["subsequence"] is None)
+        else:
+            quarantined = 0
+        latencies = [landed - _epoch(r["ingest_time"]) for r, landed in lake if r["id"].startswith(path.id_prefix)]
+        out.append({
+            "path": path.name,
+            "records_in": path.count,
+            "records_out": len(ids),
+            "malformed_sent": path.malformed,
+            "quarantined": quarantined,
+            "rejected_at_api": path.rejected_at_api,
+            "not_sent_reported": path.not_sent,
+            "producer_retries": path.producer_retries,
+            "duplicates": duplicated,
+            "lost": len(lost),
+            "unexpected": len(unexpected),
+            "quarantine_mismatch": quarantined - path.malformed if path.id_prefix != "http-" else 0,
+            "latency_s": _percentiles(latencies),
+            "error": path.error,
+        })
+    return {
+        "paths": out,
+        "quarantine_reasons": dict(q_reasons),
+        "quarantine_duplicates": sum(v - 1 for v in q_seen.values() if v > 1),
+        "records_in_lake": len(lake),
+        "records_in_quarantine": len(quarantine),
+    }
+
+
+def _progress(stack: LocalStack, paths: list[IngestPath], started: float, done: threading.Event) -> None:
+    total = sum(p.count for p in paths)
+    tty = sys.stderr.isatty()
+    # On a terminal the bar redraws in place; in a log, one line every five seconds.
+    while not done.wait(0.5 if tty else 5.0):
+        produced = sum(p.count for p in paths if p.finished)
+        processed = sum(m.stats.total().get("records_done", 0) for m in stack.mappings.values()
+                        if hasattr(m.stats, "total"))
+        width = 30
+        filled = int(width * produced / total) if total else width
+        start, end = ("\r", "") if tty else ("", "\n")
+        sys.stderr.write(f"{start}  [{'#' * filled}{'.' * (width - filled)}] produced {produced:,}/{total:,}"
+                         f" · stream records processed {processed:,} · {time.monotonic() - started:5.1f}s {end}")
+        sys.stderr.flush()
+    sys.stderr.write("\n")
+
+
+def run(stack: LocalStack, options: Options) -> dict[str, Any]:
+    """Produce, drain and audit; the report (see ``summary`` for the printed form)."""
+    paths = _split(options)
+    started = time.monotonic()
+    done = threading.Event()
+    progress = threading.Thread(target=_progress, args=(stack, paths, started, done), daemon=True)
+    if options.progress:
+        progress.start()
+    producers = [
+        threading.Thread(target=produce_cli, args=(stack, paths[0], options, False)),
+        threading.Thread(target=produce_cli, args=(stack, paths[1], options, True)),
+        threading.Thread(target=produce_http, args=(stack, paths[2], options)),
+    ]
+    for thread in producers:
+        thread.start()
+    for thread in producers:
+        thread.join()
+    produced_at = time.monotonic()
+    quiet = 0
+    while quiet < 3:
+        if time.monotonic() - produced_at > options.drain_timeout_s:
+            break
+        quiet = quiet + 1 if stack.idle() else 0
+        time.sleep(0.3)
+    drained = time.monotonic()
+    done.set()
+    if options.progress:
+        progress.join()
+    report = audit(stack, paths)
+    mapping_stats = {name: (m.stats.total() if hasattr(m.stats, "total") else dict(m.stats))
+                     for name, m in stack.mappings.items()}
+    failures_url = stack.topology.urls["events_failures_queue"]
+    attributes = stack.session.client("sqs").get_queue_attributes(
+        QueueUrl=failures_url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+    sent = sum(p["records_in"] for p in report["paths"])
+    report.update({
+        "records": sent,
+        "seconds": {"produce": round(produced_at - started, 2), "total": round(drained - started, 2)},
+        "throughput_records_per_s": round(sent / max(drained - started, 1e-9), 1),
+        "drained": drained - produced_at <= options.drain_timeout_s,
+        "faults": {"configured": stack.faults.rates, "injected_at_aws": dict(stack.faults.counts)},
+        "functions": {name: dict(f.stats) for name, f in stack.functions.items()},
+        "mappings": mapping_stats,
+        "on_failure_messages": int(attributes["ApproximateNumberOfMessages"]),
+        "xray": [row for c in stack.collectors.values() for row in c.summary()],
+        "embedded_aws_requests": stack.server.app.requests if stack.server.app else 0,
+    })
+    lost = sum(p["lost"] for p in report["paths"])
+    duplicates = sum(p["duplicates"] for p in report["paths"]) + report["quarantine_duplicates"]
+    mismatch = sum(abs(p["quarantine_mismatch"]) for p in report["paths"])
+    report["ok"] = bool(report["drained"] and lost == 0 and duplicates == 0 and mismatch == 0
+                        and not any(p["error"] for p in report["paths"]))
+    return report
+
+
+def summary(report: dict[str, Any]) -> str:
+    """The report as a person reads it."""
+    lines = ["", "tributary local run", "=" * 19, "",
+             f"Stream → lake   {report['records']:,} records in {report['seconds']['total']}s "
+             f"({report['throughput_records_per_s']:,} records/s end to end)", ""]
+    header = f"  {'path':<30} {'in':>7} {'in lake':>8} {'quarant.':>8} {'rejected':>8} {'dupl.':>6} {'lost':>5}" \
+             f"  {'latency p50/p90/p99 s':>22}"
+    lines.append(header)
+    for p in report["paths"]:
+        lat = p["latency_s"]
+        latency = f"{lat.get('p50', 0):.2f}/{lat.get('p90', 0):.2f}/{lat.get('p99', 0):.2f}" if lat else "-"
+        lines.append(f"  {p['path']:<30} {p['records_in']:>7,} {p['records_out']:>8,} {p['quarantined']:>8,}"
+                     f" {p['rejected_at_api']:>8,} {p['duplicates']:>6} {p['lost']:>5}  {latency:>22}")
+        if p["error"]:
+            lines.append(f"    ! {p['error']}")
+    lines += ["", "  quarantine reasons: " + ", ".join(f"{k} {v}" for k, v in sorted(report["quarantine_reasons"].items())),
+              f"  quarantine duplicates: {report['quarantine_duplicates']}; "
+              f"on-failure destination messages: {report['on_failure_messages']}", ""]
+    for name, stats in report["mappings"].items():
+        lines.append(f"  {name} mapping: " + ", ".join(f"{k} {v}" for k, v in stats.items() if v))
+    for name, stats in report["functions"].items():
+        lines.append(f"  {name}: " + ", ".join(
+            f"{k} {round(v, 1) if isinstance(v, float) else v}" for k, v in stats.items() if v))
+    faults = report["faults"]
+    if faults["configured"]:
+        lines.append("  faults: " + ", ".join(f"{k}:{v}" for k, v in faults["configured"].items())
+                     + " · injected at AWS: " + (", ".join(f"{k} {v}" for k, v in faults["injected_at_aws"].items())
+                                                  or "none"))
+    if report["xray"]:
+        lines += ["", "  X-Ray subsegments (median / p95 ms):"]
+        for row in report["xray"]:
+            lines.append(f"    {row['function']:<18} {row['subsegment']:<12} {row['count']:>6}  "
+                         f"{row['p50_ms']:>8} / {row['p95_ms']}")
+    verdict = "OK: nothing lost, nothing duplicated" if report["ok"] else "FAILED: see lost / duplicates above"
+    lines += ["", f"  {verdict}", ""]
+    return "\n".join(lines)
+
+
+def write_report(report: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, sort_keys=True, default=str) + "\n")

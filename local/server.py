@@ -1,0 +1,161 @@
+"""The embedded AWS: moto's server on a loopback port chosen at start.
+
+moto's server is not thread-safe (concurrent puts to one Kinesis shard lost records and
+duplicated sequence numbers), so one lock serialises every request to it. The same
+WSGI wrapper injects the faults that strike at AWS (``local/faults.py``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from werkzeug.serving import make_server
+
+from local.faults import Faults
+
+REGION_HEADER_SCOPE = "Credential="
+
+
+def _service(environ: dict[str, Any]) -> str:
+    """The AWS service a request is for, from its SigV4 credential scope."""
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    if REGION_HEADER_SCOPE in auth:
+        scope = auth.split(REGION_HEADER_SCOPE, 1)[1].split(",", 1)[0].split("/")
+        if len(scope) >= 4:
+            return scope[3]
+    return ""
+
+
+def _json_error(start_response: Callable, status: str, error_type: str, message: str) -> list[bytes]:
+    body = json.dumps({"__type": error_type, "message": message}).encode()
+    start_response(status, [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def _s3_slow_down(start_response: Callable) -> list[bytes]:
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
+        "<Message>Please reduce your request rate.</Message>"
+        f"<RequestId>{uuid.uuid4().hex[:16].upper()}</RequestId></Error>"
+    ).encode()
+    start_response("503 Slow Down", [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+class FaultyLockedApp:
+    """moto's WSGI app behind one lock, with injected faults."""
+
+    def __init__(self, app: Callable, faults: Faults) -> None:
+        self.app = app
+        self.faults = faults
+        self.lock = threading.Lock()
+        self.requests = 0
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        with self.lock:
+            self.requests += 1
+            service = _service(environ)
+            target = environ.get("HTTP_X_AMZ_TARGET", "")
+            method = environ.get("REQUEST_METHOD", "")
+            if service == "s3" and method == "PUT" and self._is_object_write(environ):
+                if self.faults.fire("s3_put_error", "s3"):
+                    return _s3_slow_down(start_response)
+            if service == "kinesis" and target.endswith(".GetRecords") and self.faults.fire("throttle", "get"):
+                return _json_error(start_response, "400 Bad Request", "ProvisionedThroughputExceededException",
+                                   "Rate exceeded for shard")
+            if service == "kinesis" and target.endswith(".PutRecords") and self.faults.enabled("throttle"):
+                return self._put_records_with_failures(environ, start_response)
+            if service == "dynamodb" and target.split(".")[-1] in ("PutItem", "UpdateItem", "DeleteItem") \
+                    and self.faults.fire("throttle", "dynamodb"):
+                return _json_error(start_response, "400 Bad Request",
+                                   "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+                                   "The level of configured provisioned throughput for the table was exceeded.")
+            return list(self.app(environ, start_response))
+
+    @staticmethod
+    def _is_object_write(environ: dict[str, Any]) -> bool:
+        path = environ.get("PATH_INFO", "").strip("/")
+        query = environ.get("QUERY_STRING", "")
+        return "/" in path and not any(q in query for q in ("uploadId", "tagging", "acl", "retention", "legal-hold"))
+
+    def _put_records_with_failures(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        """Fail a share of the records of a PutRecords call the way a hot shard does: those
+        records are not written, and the response marks them with ProvisionedThroughputExceeded."""
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        request = json.loads(environ["wsgi.input"].read(length) or b"{}")
+        records = request.get("Records", [])
+        failing = [self.faults.fire("throttle", "put") for _ in records]
+        kept = [r for r, fail in zip(records, failing, strict=True) if not fail]
+        written: list[dict[str, Any]] = []
+        if kept:
+            body = json.dumps({**request, "Records": kept}).encode()
+            environ = {**environ, "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))}
+            captured: dict[str, Any] = {}
+
+            def capture(status: str, headers: list, exc_info: Any = None) -> Callable:
+                captured["status"], captured["headers"] = status, headers
+                return lambda data: None
+
+            raw = b"".join(self.app(environ, capture))
+            if not captured["status"].startswith("200"):
+                start_response(captured["status"], captured["headers"])
+                return [raw]
+            written = json.loads(raw)["Records"]
+        results, position = [], iter(written)
+        for fail in failing:
+            results.append({"ErrorCode": "ProvisionedThroughputExceededException",
+                            "ErrorMessage": "Rate exceeded for shard (injected)"} if fail else next(position))
+        out = json.dumps({"FailedRecordCount": sum(failing), "Records": results}).encode()
+        start_response("200 OK", [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(out)))])
+        return [out]
+
+
+class EmbeddedAws:
+    """moto's server on 127.0.0.1 and a free port; ``stop`` frees the port."""
+
+    def __init__(self, faults: Faults | None = None) -> None:
+        self.faults = faults or Faults()
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self.app: FaultyLockedApp | None = None
+
+    @property
+    def endpoint(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> EmbeddedAws:
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+
+        class QuietHandler(MotoRequestHandler):
+            def log_request(self, *args: Any, **kwargs: Any) -> None:  # one line per request is noise here
+                pass
+
+        self.app = FaultyLockedApp(DomainDispatcherApplication(create_backend_app), self.faults)
+        self._server = make_server("127.0.0.1", 0, self.app, threaded=True, request_handler=QuietHandler)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="embedded-aws", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._server = self._thread = None
+
+    def __enter__(self) -> EmbeddedAws:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,9 +1,0 @@
-environment             = "dev"
-region                  = "eu-west-1"
-architecture            = "arm64"
-stream_on_demand        = true
-stream_retention_hours  = 48
-quarantine_expiry_days  = 30
-noncurrent_version_days = 7
-log_retention_days      = 30
-force_destroy_buckets   = true
