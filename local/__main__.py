@@ -60,7 +60,7 @@ def keep_running(stack: LocalStack) -> None:
     stream = stack.topology.resource("events_stream").name
     print(f"\n  aws s3 ls s3://{bucket}/ --recursive | head")
     print(f"  aws kinesis describe-stream-summary --stream-name {stream}")
-    print(f"  python3 -c \"import boto3; print(boto3.client('s3').list_buckets()['Buckets'])\"")
+    print("  python3 -c \"import boto3; print(boto3.client('s3').list_buckets()['Buckets'])\"")
     print("\nPress Ctrl-C to stop.", flush=True)
     stopped = threading.Event()
     signal.signal(signal.SIGINT, lambda *a: stopped.set())

@@ -10,6 +10,7 @@ or grows past the declared memory.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -93,10 +94,8 @@ class _Worker:
             self.process.kill()
         self.process.wait(timeout=10)
         for stream in (self.process.stdin, self.results):
-            try:
+            with contextlib.suppress(OSError):
                 stream.close()
-            except OSError:
-                pass
 
 
 class LambdaFunction:

@@ -119,8 +119,8 @@ def produce_http(stack: LocalStack, path: IngestPath, options: Options) -> None:
             event = http_api_event("POST /v1/records", "\n".join(pending) + "\n",
                                    {"content-type": "application/x-ndjson"})
             invocation = stack.invoke("ingest_api", event)
-            if not invocation.ok or invocation.payload.get("statusCode", 500) >= 500 and \
-                    "results" not in json.loads(invocation.payload.get("body", "{}")):
+            if not invocation.ok or (invocation.payload.get("statusCode", 500) >= 500 and \
+                    "results" not in json.loads(invocation.payload.get("body", "{}"))):
                 continue  # the request failed as a whole: send it again
             body = json.loads(invocation.payload["body"])
             retry = []
@@ -296,7 +296,8 @@ def summary(report: dict[str, Any]) -> str:
                      f" {p['rejected_at_api']:>8,} {p['duplicates']:>6} {p['lost']:>5}  {latency:>22}")
         if p["error"]:
             lines.append(f"    ! {p['error']}")
-    lines += ["", "  quarantine reasons: " + ", ".join(f"{k} {v}" for k, v in sorted(report["quarantine_reasons"].items())),
+    reasons = ", ".join(f"{k} {v}" for k, v in sorted(report["quarantine_reasons"].items()))
+    lines += ["", f"  quarantine reasons: {reasons}",
               f"  quarantine duplicates: {report['quarantine_duplicates']}; "
               f"on-failure destination messages: {report['on_failure_messages']}", ""]
     for name, stats in report["mappings"].items():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -62,9 +63,9 @@ class FaultyLockedApp:
             service = _service(environ)
             target = environ.get("HTTP_X_AMZ_TARGET", "")
             method = environ.get("REQUEST_METHOD", "")
-            if service == "s3" and method == "PUT" and self._is_object_write(environ):
-                if self.faults.fire("s3_put_error", "s3"):
-                    return _s3_slow_down(start_response)
+            object_write = service == "s3" and method == "PUT" and self._is_object_write(environ)
+            if object_write and self.faults.fire("s3_put_error", "s3"):
+                return _s3_slow_down(start_response)
             if service == "kinesis" and target.endswith(".GetRecords") and self.faults.fire("throttle", "get"):
                 return _json_error(start_response, "400 Bad Request", "ProvisionedThroughputExceededException",
                                    "Rate exceeded for shard")
@@ -144,10 +145,18 @@ class EmbeddedAws:
         self._server = make_server("127.0.0.1", 0, self.app, threaded=True, request_handler=QuietHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="embedded-aws", daemon=True)
         self._thread.start()
+        self.reset()
         return self
+
+    def reset(self) -> None:
+        """Forget every resource (moto keeps its state per process, across servers)."""
+        request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", data=b"", method="POST")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            response.read()
 
     def stop(self) -> None:
         if self._server is not None:
+            self.reset()
             self._server.shutdown()
             self._server.server_close()
         if self._thread is not None:

@@ -194,7 +194,8 @@ class QueueMapping:
             QueueUrl=self.queue_url,
             AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
         )["Attributes"]
-        return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"]) == 0
+        waiting = int(attributes["ApproximateNumberOfMessages"])
+        return waiting + int(attributes["ApproximateNumberOfMessagesNotVisible"]) == 0
 
     def stop(self) -> None:
         self._stop.set()

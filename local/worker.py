@@ -36,38 +36,72 @@ class Context:
         return max(0, self._deadline_ms - int(time.time() * 1000))
 
 
-def _install_faults() -> None:
-    """Crash or hang in the middle of an invocation, at an AWS call, when asked to."""
-    rates = {}
-    for part in filter(None, os.environ.get("TRIBUTARY_FAULTS", "").split(",")):
-        name, _, value = part.partition(":")
-        rates[name] = float(value)
-    crash, hang = rates.get("crash", 0.0), rates.get("timeout", 0.0)
-    if not crash and not hang:
-        return
-    rng = random.Random(f"{os.environ.get('TRIBUTARY_SEED', '0')}/{os.environ.get('TRIBUTARY_WORKER', '')}")
-    import botocore.client
+class _Faults:
+    """Per invocation, maybe die or hang: at one of its AWS calls, or after its last one."""
 
-    original = botocore.client.BaseClient._make_api_call
+    def __init__(self) -> None:
+        rates = {}
+        for part in filter(None, os.environ.get("TRIBUTARY_FAULTS", "").split(",")):
+            name, _, value = part.partition(":")
+            rates[name] = float(value)
+        self.crash, self.hang = rates.get("crash", 0.0), rates.get("timeout", 0.0)
+        seed = f"{os.environ.get('TRIBUTARY_SEED', '0')}/{os.environ.get('TRIBUTARY_WORKER', '')}"
+        self.rng = random.Random(seed)
+        self.action: str | None = None
+        self.at_call = 0
+        self.calls = 0
 
-    def faulty(self, operation_name, api_params):
-        if rng.random() < crash:
+    def start_invocation(self) -> None:
+        draw = self.rng.random()
+        self.action = "crash" if draw < self.crash else "hang" if draw < self.crash + self.hang else None
+        self.at_call = self.rng.randrange(4)
+        self.calls = 0
+
+    def strike(self) -> None:
+        if self.action == "crash":
             sys.stdout.flush()
             os._exit(137)
-        if rng.random() < hang:
+        if self.action == "hang":
             time.sleep(10**6)
-        return original(self, operation_name, api_params)
 
-    botocore.client.BaseClient._make_api_call = faulty
+    def install(self) -> None:
+        if not (self.crash or self.hang):
+            return
+        import botocore.client
+
+        original = botocore.client.BaseClient._make_api_call
+        faults = self
+
+        def faulty(client, operation_name, api_params):
+            faults.calls += 1
+            if faults.calls > faults.at_call:
+                faults.strike()
+            return original(client, operation_name, api_params)
+
+        botocore.client.BaseClient._make_api_call = faulty
+
+
+def _peak_rss_mb() -> float:
+    """Peak resident memory of this process since exec (VmHWM; ru_maxrss would include the
+    parent's memory from before the exec on Linux)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def main() -> None:
     result_fd = int(os.environ["TRIBUTARY_RESULT_FD"])
     results = os.fdopen(result_fd, "w", buffering=1)
     module_name, function_name = os.environ["_HANDLER"].rsplit(".", 1)
+    faults = _Faults()
     try:
         handler = getattr(importlib.import_module(module_name), function_name)
-        _install_faults()
+        faults.install()
     except Exception as exc:  # an init error fails every invocation, as in Lambda
         handler = None
         init_error = {"errorType": f"Runtime.ImportModuleError: {type(exc).__name__}", "errorMessage": str(exc),
@@ -75,6 +109,7 @@ def main() -> None:
     for line in sys.stdin:
         request = json.loads(line)
         os.environ["_X_AMZN_TRACE_ID"] = request.get("trace_id", "")
+        faults.start_invocation()
         started = time.monotonic()
         if handler is None:
             reply = {"ok": False, "error": init_error}
@@ -85,10 +120,11 @@ def main() -> None:
             except Exception as exc:
                 reply = {"ok": False, "error": {"errorType": type(exc).__name__, "errorMessage": str(exc),
                                                 "stackTrace": traceback.format_exc().splitlines()}}
+        faults.strike()  # the work is done, the answer is lost: the nastiest moment to fail
         sys.stdout.flush()
         sys.stderr.flush()
         reply["duration_ms"] = round((time.monotonic() - started) * 1000, 3)
-        reply["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        reply["max_rss_mb"] = _peak_rss_mb()
         try:
             results.write(json.dumps(reply) + "\n")
         except (TypeError, ValueError) as exc:

@@ -87,6 +87,7 @@ def test_stream_processor_runs_from_its_zip_and_the_layer(tmp_path):
     assert out["module_file"].startswith(str(task))
     assert out["layer_file"].startswith(str(opt))
     assert out["boto3_file"].startswith(str(opt)), "boto3 must come from the layer, as in Lambda"
-    assert len(out["keys"]) == 2
+    assert len(out["keys"]) == 3
+    assert any(k.startswith("_state/dedupe/shardId-000000000000") for k in out["keys"])
     assert any(k.startswith("events/dt=2026-11-22/hour=10/") for k in out["keys"])
     assert any(k.startswith("quarantine/") for k in out["keys"])

@@ -1,0 +1,84 @@
+"""Small `make local` runs: the whole system on the embedded AWS, with and without faults."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from local import faults as fault_spec
+from local.runtime import LocalStack
+from local.scenario import Options, run, summary
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.build
+
+FAULT_RUNS = {
+    "none": "",
+    "s3_put_error": "s3_put_error:0.3",
+    "throttle": "throttle:0.1",
+    "crash": "crash:0.4",
+    "timeout": "timeout:0.4",
+    "duplicate_delivery": "duplicate_delivery:0.5",
+    "all": "s3_put_error:0.1,throttle:0.05,crash:0.03,timeout:0.03,duplicate_delivery:0.3",
+}
+
+
+@pytest.mark.parametrize("name", FAULT_RUNS)
+def test_nothing_lost_nothing_duplicated(name):
+    faults = fault_spec.Faults(fault_spec.parse(FAULT_RUNS[name]), seed=3)
+    # Timeouts are capped so an injected hang costs seconds, not the declared two minutes.
+    with LocalStack(faults=faults, timeout_cap_s=4) as stack:
+        report = run(stack, Options(records=400, seed=5, progress=False, drain_timeout_s=240))
+    text = summary(report)
+    assert report["ok"], text
+    assert report["drained"], text
+    for path in report["paths"]:
+        assert path["lost"] == 0, text
+        assert path["duplicates"] == 0, text
+        assert path["records_out"] + path["quarantined"] + path["rejected_at_api"] == path["records_in"], text
+    assert report["quarantine_duplicates"] == 0
+    if name == "none":
+        assert report["functions"]["stream_processor"]["errors"] == 0
+    if name in ("crash", "timeout"):
+        stats = report["functions"]
+        assert sum(s.get("crashes" if name == "crash" else "timeouts", 0) for s in stats.values()) > 0, text
+    if name == "s3_put_error":
+        assert report["faults"]["injected_at_aws"].get("s3_put_error", 0) > 0, text
+    if name == "throttle":
+        assert report["faults"]["injected_at_aws"].get("throttle", 0) > 0, text
+    if name == "duplicate_delivery":
+        assert report["mappings"]["stream_processor"]["duplicate_deliveries"] > 0, text
+
+
+def test_make_local_command_prints_the_summary_and_leaves_nothing_running(tmp_path):
+    env = {**os.environ, "PYTHONPATH": "layers/common"}
+    result = subprocess.run(
+        [sys.executable, "-m", "local", "--records", "200", "--no-progress"],
+        cwd=ROOT, capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "OK: nothing lost, nothing duplicated" in result.stdout
+    endpoint = next(line.split()[-1] for line in result.stdout.splitlines() if "listening on" in line)
+    report = json.loads((ROOT / "dist" / "local-report.json").read_text())
+    assert report["ok"]
+    assert report["records"] == 200
+    # Nothing left behind: the port is free and no worker survives.
+    import socket
+
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", int(endpoint.rsplit(":", 1)[1]))) != 0  # nothing listens there any more
+    leftovers = subprocess.run(["pgrep", "-f", "local/worker.py"], capture_output=True, text=True)
+    assert leftovers.stdout.strip() == ""
+
+
+def test_a_bad_fault_spec_is_a_usage_error():
+    env = {**os.environ, "PYTHONPATH": "layers/common"}
+    result = subprocess.run([sys.executable, "-m", "local", "--faults", "meteor:0.5"], cwd=ROOT,
+                            capture_output=True, text=True, env=env)
+    assert result.returncode == 2
+    assert "unknown fault 'meteor'" in result.stderr

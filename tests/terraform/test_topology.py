@@ -1,0 +1,109 @@
+"""The local topology and the Terraform stack name the same resources with the same settings."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from local import topology
+from tools import terraform as tf
+
+ROOT = Path(__file__).resolve().parents[2]
+TERRAFORM = ROOT / "terraform"
+MAIN = (TERRAFORM / "main.tf").read_text()
+VARIABLES = (TERRAFORM / "variables.tf").read_text()
+
+
+def _locals_line(name: str) -> str:
+    match = re.search(rf"^  {name}\s+=\s+(.+)$", MAIN, re.MULTILINE)
+    assert match, f"main.tf defines local.{name}"
+    return match.group(1)
+
+
+def _function_name_expression() -> str:
+    block = MAIN[MAIN.index('module "function" {'):]
+    return re.search(r"^\s+name\s+=\s+(.+)$", block, re.MULTILINE).group(1)
+
+
+def evaluate_terraform_names(tmp_path: Path, prefix: str, account: str, region: str, functions: list[str]) -> dict:
+    """Apply a provider-less configuration built from main.tf's own naming expressions."""
+    shutil.copy(TERRAFORM / "topology.json", tmp_path / "topology.json")
+    function_expr = _function_name_expression().replace("each.key", "fn")
+    (tmp_path / "main.tf").write_text(f"""
+locals {{
+  prefix    = "{prefix}"
+  account_id = "{account}"
+  topology  = {_locals_line("topology")}
+  naming    = {_locals_line("naming")}
+  name_vars = {{ prefix = local.prefix, account_id = local.account_id, region = "{region}" }}
+  names     = {_locals_line("names")}
+}}
+output "names" {{ value = local.names }}
+output "functions" {{ value = {{ for fn in {json.dumps(functions)} : fn => {function_expr} }} }}
+output "layer" {{ value = {_layer_name_expression()} }}
+""")
+    env = {"TF_DATA_DIR": str(tmp_path / ".terraform")}
+    for command in (["init", "-no-color", "-input=false"], ["apply", "-no-color", "-auto-approve", "-input=false",
+                                                            f"-state={tmp_path / 'state'}"]):
+        code, output = tf.run(command, tmp_path, env)
+        assert code == 0, output
+    code, output = tf.run(["output", "-json", f"-state={tmp_path / 'state'}"], tmp_path, env)
+    assert code == 0, output
+    return {k: v["value"] for k, v in json.loads(output[output.index("{"):]).items()}
+
+
+def _layer_name_expression() -> str:
+    block = MAIN[MAIN.index('module "layer" {'):]
+    return re.search(r"^\s+name\s+=\s+(.+)$", block, re.MULTILINE).group(1)
+
+
+@pytest.mark.parametrize("environment", ["local", "dev", "prod"])
+def test_local_and_terraform_name_every_resource_the_same(tmp_path, environment):
+    local = topology.load(environment)
+    evaluated = evaluate_terraform_names(tmp_path, local.prefix, topology.ACCOUNT_ID, local.region,
+                                         sorted(local.functions))
+    assert evaluated["names"] == {k: r.name for k, r in local.resources.items()}
+    assert evaluated["functions"] == local.function_names
+    assert evaluated["layer"] == local.layer_name
+
+
+def test_every_topology_resource_is_deployed_by_name_in_the_stack():
+    for logical in topology.load("local").resources:
+        assert re.search(rf"^\s+name\s+=\s+local\.names\.{logical}\s*$", MAIN, re.MULTILINE), logical
+
+
+def test_function_environment_gets_the_same_attribute_locally_and_in_terraform():
+    resources = re.search(r"^  resources = \{(.*?)\n  \}", MAIN, re.DOTALL | re.MULTILINE).group(1)
+    bound = dict(re.findall(r"^\s*([a-z_]+)\s*=\s*module\.[a-z_]+\.([a-z_]+)\s*$", resources, re.MULTILINE))
+    local = topology.load("local")
+    for logical, attribute in bound.items():
+        kind = local.resource(logical).kind
+        assert topology.ENVIRONMENT_ATTRIBUTE[kind] == attribute, logical
+
+
+@pytest.mark.parametrize("environment", ["local", "dev", "prod"])
+def test_environment_files_set_only_declared_variables(environment):
+    declared = set(re.findall(r'^variable "([a-z_0-9]+)"', VARIABLES, re.MULTILINE))
+    values = json.loads((TERRAFORM / "environments" / f"{environment}.tfvars.json").read_text())
+    assert set(values) <= declared
+    assert "environment" in values
+
+
+def test_local_runtime_reads_the_stream_settings_terraform_uses():
+    source = Path(topology.__file__).read_text()
+    for variable in re.findall(r'variables(?:\.get\(|\[)"([a-z_]+)"', source):
+        assert f'variable "{variable}"' in VARIABLES, variable
+    assert "var.stream_shard_count" in MAIN
+    assert "var.stream_on_demand" in MAIN
+    assert "var.stream_retention_hours" in MAIN
+
+
+def test_queue_settings_come_from_the_topology_in_both():
+    local = topology.load("local")
+    for logical, resource in local.resources.items():
+        if resource.kind == "queue" and "max_receive_count" in resource.settings:
+            assert f"local.topology.{logical}.max_receive_count" in MAIN, logical
