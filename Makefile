@@ -76,8 +76,20 @@ build-host: $(HOST_FUNCTION_ZIPS) dist/host/layers/common.zip ## The same zips f
 # --- the local stack -----------------------------------------------------------------------
 
 .PHONY: local
-local: $(VENV_STAMP) build-host ## Run the whole system on an embedded AWS and audit it (N=, FAULTS=, SEED=, KEEP=1)
-	@PYTHONPATH=layers/common $(PY) -m local $(if $(N),--records $(N)) $(if $(FAULTS),--faults '$(FAULTS)') $(if $(SEED),--seed $(SEED)) $(if $(filter-out 0,$(KEEP)),--keep)
+local: $(VENV_STAMP) build-host ## Run the whole system on an embedded AWS and audit it (N=, FAULTS=, SEED=, PATHS=, KEEP=1)
+	@PYTHONPATH=layers/common $(PY) -m local $(if $(PATHS),--paths $(PATHS)) $(if $(N),--records $(N)) $(if $(FAULTS),--faults '$(FAULTS)') $(if $(SEED),--seed $(SEED)) $(if $(filter-out 0,$(KEEP)),--keep)
+
+# --- table sync operations -------------------------------------------------------------------
+
+TABLES = PYTHONPATH=layers/common $(PY) -m tools.tables
+
+.PHONY: backfill
+backfill: $(VENV_STAMP) ## Copy table1's items to table2 through the version guard (ENV=, SEGMENTS=)
+	@$(TABLES) backfill --env $(ENV) $(if $(SEGMENTS),--segments $(SEGMENTS))
+
+.PHONY: verify
+verify: $(VENV_STAMP) ## Compare table1 and table2; REPAIR=1 fixes the drift (ENV=, SEGMENTS=)
+	@$(TABLES) verify --env $(ENV) $(if $(SEGMENTS),--segments $(SEGMENTS)) $(if $(filter-out 0,$(REPAIR)),--repair)
 
 # --- checks ---------------------------------------------------------------------------------
 

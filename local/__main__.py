@@ -27,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--faults", default=os.environ.get("FAULTS", ""))
     parser.add_argument("--seed", type=int, default=int(os.environ.get("SEED") or 0))
     parser.add_argument("--keep", action="store_true", default=os.environ.get("KEEP", "") not in ("", "0"))
+    parser.add_argument("--paths", choices=("direct", "fanout", "both"), default=os.environ.get("PATHS") or None,
+                        help="table sync paths (default: the local environment's table_sync_paths)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     try:
@@ -39,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     say = lambda message: print(f"  {message}", flush=True)  # noqa: E731
     print(f"tributary: starting the local stack (N={args.records}, FAULTS={args.faults or 'none'}, "
           f"SEED={args.seed})", flush=True)
-    stack = LocalStack(faults=fault_spec.Faults(rates, seed=args.seed), log=say)
+    variables = {"table_sync_paths": args.paths} if args.paths else {}
+    stack = LocalStack(faults=fault_spec.Faults(rates, seed=args.seed), log=say, variables=variables)
     with stack:
         report = run(stack, Options(records=args.records, seed=args.seed, progress=not args.no_progress))
         print(summary(report))

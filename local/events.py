@@ -7,6 +7,7 @@ sees the same field names, encodings and types in both places.
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -103,3 +104,44 @@ def http_api_event(
         "body": base64.b64encode(raw).decode("ascii") if base64_body else raw.decode("utf-8"),
         "isBase64Encoded": base64_body,
     }
+
+
+def dynamodb_stream_record(
+    event_name: str,
+    keys: dict,
+    sequence_number: str,
+    new_image: dict | None = None,
+    old_image: dict | None = None,
+    created: float = 1_795_342_530.0,
+    stream_arn: str = f"arn:aws:dynamodb:eu-west-1:{DEFAULT_ACCOUNT}:table/table1/stream/2026-11-22T00:00:00.000",
+    region: str = "eu-west-1",
+    event_id: str | None = None,
+) -> dict:
+    """One DynamoDB stream record as Lambda delivers it (NEW_AND_OLD_IMAGES; images in the
+    JSON AttributeValue form, binary as base64)."""
+    body: dict = {
+        "ApproximateCreationDateTime": created,
+        "Keys": keys,
+        "SequenceNumber": sequence_number,
+        "SizeBytes": len(repr((keys, new_image, old_image))),
+        "StreamViewType": "NEW_AND_OLD_IMAGES",
+    }
+    if new_image is not None:
+        body["NewImage"] = new_image
+    if old_image is not None:
+        body["OldImage"] = old_image
+    return {
+        "eventID": event_id or hashlib.md5(f"{sequence_number}/{event_name}".encode(),
+                                           usedforsecurity=False).hexdigest(),
+        "eventName": event_name,
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": region,
+        "dynamodb": body,
+        "eventSourceARN": stream_arn,
+    }
+
+
+def dynamodb_event(records: Iterable[dict]) -> dict:
+    """The event the DynamoDB Streams event source mapping sends."""
+    return {"Records": list(records)}

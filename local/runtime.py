@@ -8,6 +8,7 @@ processes, and an event source mapping for each declared trigger.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -18,7 +19,7 @@ from typing import Any
 import boto3
 
 from local import topology as topo
-from local.events import StreamRecord, kinesis_event
+from local.events import StreamRecord, dynamodb_event, dynamodb_stream_record, kinesis_event
 from local.faults import Faults
 from local.functions import Invocation, LambdaFunction, extract
 from local.server import EmbeddedAws
@@ -41,8 +42,10 @@ class LocalStack:
         timeout_cap_s: float | None = None,
         visibility_cap_s: int | None = None,
         log: Callable[[str], None] = lambda message: None,
+        variables: dict[str, Any] | None = None,
     ) -> None:
         self.environment = environment
+        self.variables = variables or {}
         self.faults = faults or Faults()
         self.timeout_cap_s = timeout_cap_s
         self.visibility_cap_s = visibility_cap_s
@@ -61,7 +64,7 @@ class LocalStack:
     def start(self) -> LocalStack:
         self.server.start()
         self.log(f"embedded AWS listening on {self.server.endpoint}")
-        self.topology = topo.load(self.environment)
+        self.topology = topo.load(self.environment, self.variables)
         self._point_sdk_here()
         self.session = boto3.session.Session()
         topo.create(self.topology, self.session)
@@ -165,12 +168,14 @@ class LocalStack:
     def _start_trigger(self, name: str, spec: Any) -> None:
         trigger = spec.trigger
         duplicate = lambda: self.faults.fire("duplicate_delivery", name)  # noqa: E731
-        if trigger.type == "kinesis":
+        if trigger.type in ("kinesis", "dynamodb"):
             on_failure_url = self.topology.urls[trigger.settings["on_failure"]]
             sqs = self.session.client("sqs")
+            source = (self._kinesis_source(trigger.source) if trigger.type == "kinesis"
+                      else self._dynamodb_source(trigger.source))
             mapping = StreamMapping(
                 name=f"{name}-mapping",
-                source=self._kinesis_source(trigger.source),
+                source=source,
                 settings=StreamSettings.from_trigger(trigger.settings),
                 invoke=lambda event: self.invoke(name, event),
                 send_on_failure=lambda record: sqs.send_message(QueueUrl=on_failure_url,
@@ -225,11 +230,46 @@ class LocalStack:
             stream_arn=arn,
         )
 
+    def _dynamodb_source(self, logical: str) -> ShardSource:
+        from tributary import ddb
+
+        client = self.session.client("dynamodbstreams")
+        arn = self.topology.arns[f"{logical}:stream"]
+        region = self.topology.region
+
+        def json_image(image: dict[str, Any] | None) -> dict[str, Any] | None:
+            # The SDK decodes binary to bytes; Lambda's event carries base64 text.
+            return None if image is None else ddb.to_item(ddb.from_item(image), binary="base64")
+
+        def read(iterator: str) -> tuple[list[Record], str | None]:
+            page = client.get_records(ShardIterator=iterator, Limit=1000)
+            records = []
+            for r in page["Records"]:
+                body = r["dynamodb"]
+                created = body["ApproximateCreationDateTime"].timestamp()
+                event = dynamodb_stream_record(
+                    r["eventName"], json_image(body["Keys"]), body["SequenceNumber"],
+                    new_image=json_image(body.get("NewImage")), old_image=json_image(body.get("OldImage")),
+                    created=created, stream_arn=arn, region=region, event_id=r["eventID"],
+                )
+                key = json.dumps(body["Keys"], sort_keys=True, default=repr)
+                records.append(Record(body["SequenceNumber"], key, created, body.get("SizeBytes", 0), event))
+            return records, page.get("NextShardIterator")
+
+        return ShardSource(
+            list_shards=lambda: [s["ShardId"] for s in client.describe_stream(StreamArn=arn)["StreamDescription"]
+                                 ["Shards"]],
+            iterator=lambda shard, position: client.get_shard_iterator(
+                StreamArn=arn, ShardId=shard, ShardIteratorType=position)["ShardIterator"],
+            read=read,
+            build_event=lambda records, shard: dynamodb_event(r.raw for r in records),
+            batch_info_key="DDBStreamBatchInfo",
+            stream_arn=arn,
+        )
+
     def idle(self) -> bool:
         return all(mapping.idle() for mapping in self.mappings.values())
 
 
 def _json(document: Any) -> str:
-    import json
-
     return json.dumps(document, separators=(",", ":"))

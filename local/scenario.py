@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import random
 import statistics
 import subprocess
 import sys
@@ -18,12 +19,15 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from botocore.config import Config
+
 from local.events import http_api_event
 from local.runtime import LocalStack
-from tributary import synthetic
+from tributary import ddb, replica, synthetic, tables
 
 HTTP_BATCH = 100
 
@@ -56,6 +60,7 @@ class Options:
     visibility_cap_s: int | None = None
     progress: bool = True
     drain_timeout_s: float = 900.0
+    table_changes: int = 2000
 
 
 def _split(options: Options) -> list[IngestPath]:
@@ -134,6 +139,76 @@ def produce_http(stack: LocalStack, path: IngestPath, options: Options) -> None:
             pending = retry
         path.not_sent += len(pending)
     path.finished = True
+
+
+def _random_item(rng: random.Random, pk: str, sk: str, size: int = 0) -> dict[str, Any]:
+    """An item using every DynamoDB type (and, when asked, about ``size`` bytes of text)."""
+    item: dict[str, Any] = {
+        "pk": pk, "sk": sk,
+        "text": "".join(rng.choice("abcdefghij ") for _ in range(rng.randint(0, 40))) + "é",
+        "count": Decimal(rng.randint(-10**6, 10**6)),
+        "price": Decimal(f"{rng.randint(0, 10**6)}.{rng.randint(0, 99):02d}"),
+        "precise": Decimal("3.14159265358979323846264338327950288"),
+        "blob": rng.randbytes(rng.randint(1, 32)),
+        "flag": rng.random() < 0.5,
+        "nothing": None,
+        "nested": {"list": [Decimal(rng.randint(0, 9)), "two", {"deep": rng.randbytes(3)}],
+                   "map": {"a": Decimal(1), "b": [True, None]}},
+        "tags": {rng.choice(["red", "green", "blue", "amber"]) for _ in range(3)},
+        "scores": {Decimal(rng.randint(0, 100)) for _ in range(3)},
+        "keys": {rng.randbytes(4) for _ in range(2)},
+    }
+    if size:
+        item["payload"] = "x" * size
+    return item
+
+
+def table_workload(stack: LocalStack, options: Options, counts: dict[str, int]) -> None:
+    """Inserts, updates (hot keys many times), deletes and delete-then-reinsert on table1."""
+    client = stack.session.client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 10}))
+    table = stack.topology.resource("table1").name
+    rng = random.Random(options.seed + 17)
+    hot = [f"hot-{i}" for i in range(5)]
+    keys = [f"item-{i:05d}" for i in range(max(10, options.table_changes // 4))]
+    live: set[tuple[str, str]] = set()
+    for index in range(options.table_changes):
+        draw = rng.random()
+        pk, sk = (rng.choice(hot), "h") if draw < 0.3 else (rng.choice(keys), rng.choice(["a", "b"]))
+        key = {"pk": {"S": pk}, "sk": {"S": sk}}
+        if (pk, sk) in live and rng.random() < 0.25:
+            client.delete_item(TableName=table, Key=key)
+            live.discard((pk, sk))
+            counts["deletes"] += 1
+            if rng.random() < 0.5:  # delete, then the same key again
+                client.put_item(TableName=table, Item=ddb.to_item(_random_item(rng, pk, sk)))
+                live.add((pk, sk))
+                counts["reinserts"] += 1
+            continue
+        size = 300_000 if index == 7 else 0  # one item near DynamoDB's 400 KB limit
+        counts["updates" if (pk, sk) in live else "inserts"] += 1
+        client.put_item(TableName=table, Item=ddb.to_item(_random_item(rng, pk, sk, size)))
+        live.add((pk, sk))
+    counts["live_items"] = len(live)
+
+
+def table_audit(stack: LocalStack) -> dict[str, Any]:
+    """table2 against table1, by key and canonical hash."""
+    client = stack.session.client("dynamodb")
+    source = stack.topology.resource("table1").name
+    target = stack.topology.resource("table2").name
+    drift, _, target_items = tables.verify(client, source, target, segments=4)
+    sqs = stack.session.client("sqs")
+
+    def depth(url: str) -> int:
+        return int(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+                   ["Attributes"]["ApproximateNumberOfMessages"])
+
+    report = drift.as_dict(limit=5)
+    report["tombstones"] = sum(1 for item in target_items.values() if replica.DELETED in item)
+    report["on_failure_messages"] = depth(stack.topology.urls["table_failures_queue"])
+    report["changes_dlq_messages"] = depth(stack.topology.urls["changes_queue:dlq"]) \
+        if "changes_queue:dlq" in stack.topology.urls else 0
+    return report
 
 
 def _read_prefix(s3: Any, bucket: str, prefix: str) -> list[tuple[dict[str, Any], float]]:
@@ -234,10 +309,12 @@ def run(stack: LocalStack, options: Options) -> dict[str, Any]:
     progress = threading.Thread(target=_progress, args=(stack, paths, started, done), daemon=True)
     if options.progress:
         progress.start()
+    table_counts: Counter = Counter()
     producers = [
         threading.Thread(target=produce_cli, args=(stack, paths[0], options, False)),
         threading.Thread(target=produce_cli, args=(stack, paths[1], options, True)),
         threading.Thread(target=produce_http, args=(stack, paths[2], options)),
+        threading.Thread(target=table_workload, args=(stack, options, table_counts)),
     ]
     for thread in producers:
         thread.start()
@@ -255,6 +332,9 @@ def run(stack: LocalStack, options: Options) -> dict[str, Any]:
     if options.progress:
         progress.join()
     report = audit(stack, paths)
+    paths_selected = stack.topology.variables.get("table_sync_paths", "both")
+    report["tables"] = {"changes": dict(table_counts), "paths": paths_selected,
+                        **table_audit(stack)}
     mapping_stats = {name: (m.stats.total() if hasattr(m.stats, "total") else dict(m.stats))
                      for name, m in stack.mappings.items()}
     failures_url = stack.topology.urls["events_failures_queue"]
@@ -277,7 +357,7 @@ def run(stack: LocalStack, options: Options) -> dict[str, Any]:
     duplicates = sum(p["duplicates"] for p in report["paths"]) + report["quarantine_duplicates"]
     mismatch = sum(abs(p["quarantine_mismatch"]) for p in report["paths"])
     report["ok"] = bool(report["drained"] and lost == 0 and duplicates == 0 and mismatch == 0
-                        and not any(p["error"] for p in report["paths"]))
+                        and not any(p["error"] for p in report["paths"]) and report["tables"]["match"])
     return report
 
 
@@ -300,6 +380,17 @@ def summary(report: dict[str, Any]) -> str:
     lines += ["", f"  quarantine reasons: {reasons}",
               f"  quarantine duplicates: {report['quarantine_duplicates']}; "
               f"on-failure destination messages: {report['on_failure_messages']}", ""]
+    t = report["tables"]
+    changes = t["changes"]
+    lines += [f"Table → table   {sum(v for k, v in changes.items() if k != 'live_items'):,} changes to table1 "
+              f"({changes.get('inserts', 0)} inserts, {changes.get('updates', 0)} updates, "
+              f"{changes.get('deletes', 0)} deletes, {changes.get('reinserts', 0)} re-inserts), paths: {t['paths']}",
+              f"  table1 {t['source_items']:,} items · table2 {t['replica_items']:,} items"
+              f" (+{t['tombstones']} tombstones) · missing {t['missing']} · extra {t['extra']}"
+              f" · different {t['different']} → {'table1 == table2' if t['match'] else 'TABLES DIFFER'}",
+              f"  on-failure destination messages: {t['on_failure_messages']};"
+              f" changes DLQ: {t['changes_dlq_messages']}",
+              ""]
     for name, stats in report["mappings"].items():
         lines.append(f"  {name} mapping: " + ", ".join(f"{k} {v}" for k, v in stats.items() if v))
     for name, stats in report["functions"].items():

@@ -22,7 +22,8 @@ TERRAFORM = ROOT / "terraform"
 ACCOUNT_ID = "123456789012"  # moto's default account
 
 # What a logical resource gives a function's resource_environment (as in the stack's `resources`).
-ENVIRONMENT_ATTRIBUTE = {"kinesis_stream": "name", "bucket": "name", "queue": "url", "http_api": "name"}
+ENVIRONMENT_ATTRIBUTE = {"kinesis_stream": "name", "bucket": "name", "queue": "url", "http_api": "name",
+                         "dynamodb_table": "name", "sns_topic": "arn"}
 
 
 def render(template: str, variables: dict[str, str]) -> str:
@@ -52,6 +53,7 @@ class Topology:
     functions: dict[str, declarations.FunctionSpec]
     function_names: dict[str, str]
     layer_name: str
+    names: dict[str, str] = field(default_factory=dict)
     # Filled by create(): logical name -> URL / ARN.
     urls: dict[str, str] = field(default_factory=dict)
     arns: dict[str, str] = field(default_factory=dict)
@@ -67,7 +69,11 @@ class Topology:
         """The value a function's resource_environment gets for a logical resource."""
         resource = self.resource(logical)
         attribute = ENVIRONMENT_ATTRIBUTE[resource.kind]
-        return self.urls[logical] if attribute == "url" else resource.name
+        if attribute == "url":
+            return self.urls[logical]
+        if attribute == "arn":
+            return self.arns[logical]
+        return resource.name
 
     def function_environment(self, name: str) -> dict[str, str]:
         """A function's environment: its declaration's static values and its bound resources."""
@@ -77,9 +83,11 @@ class Topology:
         return env
 
 
-def load(environment: str = "local") -> Topology:
-    """Read topology.json, the environment's variables and every declaration."""
+def load(environment: str = "local", overrides: dict[str, Any] | None = None) -> Topology:
+    """Read topology.json, the environment's variables (with ``overrides``, as ``-var`` would) and
+    every declaration."""
     variables = json.loads((TERRAFORM / "environments" / f"{environment}.tfvars.json").read_text())
+    variables.update(overrides or {})
     document = json.loads((TERRAFORM / "topology.json").read_text())
     name = variables.get("name", "tributary")
     prefix = f"{name}-{variables['environment']}"
@@ -90,7 +98,12 @@ def load(environment: str = "local") -> Topology:
                           {k: v for k, v in spec.items() if k not in ("kind", "name")})
         for logical, spec in document["resources"].items()
     }
-    functions = declarations.load_all()
+    paths = {k: v for k, v in document.get("paths", {}).items() if k != "description"}
+    selected = variables.get("table_sync_paths", "both")
+    selected_paths = {"direct", "fanout"} if selected == "both" else {selected}
+    # The same rule as the stack's enabled_functions: a path's functions run only when it is selected.
+    functions = {name: spec for name, spec in declarations.load_all().items()
+                 if name not in paths or paths[name] in selected_paths}
     function_names = {
         fn: render(document["naming"]["function"], {**names, "function": fn.replace("_", "-")}) for fn in functions
     }
@@ -103,6 +116,7 @@ def load(environment: str = "local") -> Topology:
         functions=functions,
         function_names=function_names,
         layer_name=render(document["naming"]["layer"], names),
+        names=names,
     )
 
 
@@ -110,7 +124,7 @@ def create(topology: Topology, session: Any) -> None:
     """Create every resource in the (embedded) AWS the session points at."""
     kms = session.client("kms")
     topology.kms_key_id = kms.create_key(Description=f"{topology.prefix} local key")["KeyMetadata"]["KeyId"]
-    for logical, resource in topology.resources.items():
+    for logical, resource in sorted(topology.resources.items(), key=lambda kv: _ORDER.get(kv[1].kind, 3)):
         creator = _CREATORS.get(resource.kind)
         if creator is not None:
             creator(topology, session, resource)
@@ -125,9 +139,9 @@ def _stream(topology: Topology, session: Any, resource: Resource) -> None:
         client.create_stream(StreamName=resource.name, StreamModeDetails={"StreamMode": "ON_DEMAND"})
     else:
         client.create_stream(StreamName=resource.name, ShardCount=int(variables.get("stream_shard_count", 1)))
-    client.increase_stream_retention_period(
-        StreamName=resource.name, RetentionPeriodHours=int(variables.get("stream_retention_hours", 24))
-    ) if int(variables.get("stream_retention_hours", 24)) > 24 else None
+    retention = int(variables.get("stream_retention_hours", 24))
+    if retention > 24:
+        client.increase_stream_retention_period(StreamName=resource.name, RetentionPeriodHours=retention)
     client.start_stream_encryption(StreamName=resource.name, EncryptionType="KMS", KeyId=topology.kms_key_id)
     summary = client.describe_stream_summary(StreamName=resource.name)["StreamDescriptionSummary"]
     topology.arns[resource.logical] = summary["StreamARN"]
@@ -175,4 +189,44 @@ def _queue(topology: Topology, session: Any, resource: Resource) -> None:
         QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 
 
-_CREATORS = {"kinesis_stream": _stream, "bucket": _bucket, "queue": _queue}
+def _table(topology: Topology, session: Any, resource: Resource) -> None:
+    client = session.client("dynamodb")
+    settings = resource.settings
+    keys = [{"AttributeName": settings["hash_key"], "KeyType": "HASH"}]
+    attributes = [{"AttributeName": settings["hash_key"], "AttributeType": "S"}]
+    if settings.get("range_key"):
+        keys.append({"AttributeName": settings["range_key"], "KeyType": "RANGE"})
+        attributes.append({"AttributeName": settings["range_key"], "AttributeType": "S"})
+    kwargs: dict[str, Any] = {
+        "TableName": resource.name, "BillingMode": "PAY_PER_REQUEST", "KeySchema": keys,
+        "AttributeDefinitions": attributes,
+        "SSESpecification": {"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": topology.kms_key_id},
+    }
+    if settings.get("stream_view_type"):
+        kwargs["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": settings["stream_view_type"]}
+    description = client.create_table(**kwargs)["TableDescription"]
+    client.update_continuous_backups(TableName=resource.name,
+                                     PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+    if settings.get("ttl_attribute"):
+        client.update_time_to_live(TableName=resource.name, TimeToLiveSpecification={
+            "Enabled": True, "AttributeName": settings["ttl_attribute"]})
+    topology.arns[resource.logical] = description["TableArn"]
+    if "LatestStreamArn" in description:
+        topology.arns[f"{resource.logical}:stream"] = description["LatestStreamArn"]
+
+
+def _topic(topology: Topology, session: Any, resource: Resource) -> None:
+    sns = session.client("sns")
+    arn = sns.create_topic(Name=resource.name, Attributes={"KmsMasterKeyId": topology.kms_key_id})["TopicArn"]
+    topology.arns[resource.logical] = arn
+    for queue, subscription in resource.settings.get("subscriptions", {}).items():
+        policy = render(json.dumps(subscription["filter_policy"]), topology.names)
+        sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=topology.arns[queue], ReturnSubscriptionArn=True,
+                      Attributes={"RawMessageDelivery": str(subscription["raw_message_delivery"]).lower(),
+                                  "FilterPolicy": policy, "FilterPolicyScope": "MessageAttributes"})
+
+
+_CREATORS = {"kinesis_stream": _stream, "bucket": _bucket, "queue": _queue, "dynamodb_table": _table,
+             "sns_topic": _topic}
+# Queues first: topics subscribe them.
+_ORDER = {"queue": 0, "bucket": 1, "kinesis_stream": 1, "dynamodb_table": 1, "sns_topic": 2}

@@ -7,6 +7,9 @@ locals {
   function_policies = {
     stream_processor = data.aws_iam_policy_document.stream_processor.json
     ingest_api       = data.aws_iam_policy_document.ingest_api.json
+    table_sync       = data.aws_iam_policy_document.table_sync.json
+    change_publisher = data.aws_iam_policy_document.change_publisher.json
+    change_applier   = data.aws_iam_policy_document.change_applier.json
   }
 }
 
@@ -59,6 +62,92 @@ data "aws_iam_policy_document" "ingest_api" {
   statement {
     sid       = "EncryptForStream"
     actions   = ["kms:GenerateDataKey"]
+    resources = [aws_kms_key.this.arn]
+  }
+}
+
+locals {
+  read_table1_stream = {
+    sid       = "ReadTable1Stream"
+    actions   = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"]
+    resources = [module.table1.stream_arn, "${module.table1.arn}/stream/*"]
+  }
+}
+
+data "aws_iam_policy_document" "table_sync" {
+  statement {
+    sid       = local.read_table1_stream.sid
+    actions   = local.read_table1_stream.actions
+    resources = local.read_table1_stream.resources
+  }
+
+  statement {
+    sid       = "WriteTable2"
+    actions   = ["dynamodb:PutItem"]
+    resources = [module.table2.arn]
+  }
+
+  statement {
+    sid       = "ReportFailedBatches"
+    actions   = ["sqs:SendMessage"]
+    resources = [module.table_failures.arn]
+  }
+
+  statement {
+    sid       = "UseStackKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.this.arn]
+  }
+}
+
+data "aws_iam_policy_document" "change_publisher" {
+  statement {
+    sid       = local.read_table1_stream.sid
+    actions   = local.read_table1_stream.actions
+    resources = local.read_table1_stream.resources
+  }
+
+  statement {
+    sid       = "PublishChanges"
+    actions   = ["sns:Publish"]
+    resources = [module.changes_topic.arn]
+  }
+
+  statement {
+    sid       = "ReportFailedBatches"
+    actions   = ["sqs:SendMessage"]
+    resources = [module.table_failures.arn]
+  }
+
+  statement {
+    sid       = "UseStackKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.this.arn]
+  }
+}
+
+data "aws_iam_policy_document" "change_applier" {
+  statement {
+    sid       = "ReadLargeItemsFromTable1"
+    actions   = ["dynamodb:GetItem"]
+    resources = [module.table1.arn]
+  }
+
+  statement {
+    sid       = "ConsumeChanges"
+    actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"]
+    resources = [module.changes_queue.arn]
+  }
+
+  statement {
+    sid       = "WriteTable2"
+    actions   = ["dynamodb:PutItem"]
+    resources = [module.table2.arn]
+  }
+
+  statement {
+    sid       = "UseStackKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
     resources = [aws_kms_key.this.arn]
   }
 }

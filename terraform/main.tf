@@ -13,6 +13,10 @@ locals {
   function_names = toset([
     for path in fileset(local.functions_dir, "*/function.json") : dirname(path)
   ])
+  # Functions that belong to one table-sync path run only when that path is selected.
+  function_paths    = { for name, path in jsondecode(file("${path.module}/topology.json")).paths : name => path if name != "description" }
+  selected_paths    = var.table_sync_paths == "both" ? ["direct", "fanout"] : [var.table_sync_paths]
+  enabled_functions = toset([for name in local.function_names : name if !contains(keys(local.function_paths), name) || contains(local.selected_paths, lookup(local.function_paths, name, ""))])
   declarations = {
     for name in local.function_names : name => jsondecode(file("${local.functions_dir}/${name}/function.json"))
   }
@@ -30,17 +34,33 @@ locals {
     lake_bucket           = module.lake.name
     events_stream         = module.events_stream.name
     events_failures_queue = module.events_failures.url
+    table1                = module.table1.name
+    table2                = module.table2.name
+    changes_topic         = module.changes_topic.arn
+    changes_queue         = module.changes_queue.url
+    table_failures_queue  = module.table_failures.url
   }
   event_source_arns = {
     events_stream = module.events_stream.arn
+    table1        = module.table1.stream_arn
   }
   failure_destination_arns = {
     events_failures_queue = module.events_failures.arn
+    table_failures_queue  = module.table_failures.arn
+  }
+  queue_arns = {
+    changes_queue = module.changes_queue.arn
   }
   stream_triggers = {
     for name, decl in local.declarations : name => decl.trigger
-    if contains(["kinesis", "dynamodb"], decl.trigger.type)
+    if contains(["kinesis", "dynamodb"], decl.trigger.type) && contains(local.enabled_functions, name)
   }
+  queue_triggers = {
+    for name, decl in local.declarations : name => decl.trigger
+    if decl.trigger.type == "sqs" && contains(local.enabled_functions, name)
+  }
+  # A DynamoDB stream shard serves at most two concurrent readers.
+  table1_stream_readers = [for name, trigger in local.stream_triggers : name if trigger.source == "table1"]
 }
 
 # --- encryption -----------------------------------------------------------------------------
@@ -57,6 +77,23 @@ data "aws_iam_policy_document" "key" {
     principals {
       type        = "AWS"
       identifiers = ["arn:${data.aws_partition.current.partition}:iam::${local.account_id}:root"]
+    }
+  }
+
+  statement {
+    sid       = "SnsDeliversToEncryptedQueues"
+    actions   = ["kms:GenerateDataKey*", "kms:Decrypt"]
+    resources = ["*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["sns.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
     }
   }
 
@@ -126,6 +163,62 @@ module "events_failures" {
   max_receive_count = local.topology.events_failures_queue.max_receive_count
 }
 
+# --- table -> table -------------------------------------------------------------------------
+
+module "table1" {
+  source = "./modules/dynamodb_table"
+
+  name                = local.names.table1
+  hash_key            = local.topology.table1.hash_key
+  range_key           = local.topology.table1.range_key
+  stream_view_type    = local.topology.table1.stream_view_type
+  kms_key_arn         = aws_kms_key.this.arn
+  deletion_protection = var.table_deletion_protection
+}
+
+module "table2" {
+  source = "./modules/dynamodb_table"
+
+  name                = local.names.table2
+  hash_key            = local.topology.table2.hash_key
+  range_key           = local.topology.table2.range_key
+  ttl_attribute       = local.topology.table2.ttl_attribute
+  kms_key_arn         = aws_kms_key.this.arn
+  deletion_protection = var.table_deletion_protection
+}
+
+module "table_failures" {
+  source = "./modules/queue"
+
+  name              = local.names.table_failures_queue
+  kms_key_arn       = aws_kms_key.this.arn
+  max_receive_count = local.topology.table_failures_queue.max_receive_count
+}
+
+module "changes_queue" {
+  source = "./modules/queue"
+
+  name                       = local.names.changes_queue
+  kms_key_arn                = aws_kms_key.this.arn
+  max_receive_count          = local.topology.changes_queue.max_receive_count
+  visibility_timeout_seconds = local.topology.changes_queue.visibility_timeout_seconds
+  allowed_sender_arns        = { "sns.amazonaws.com" = [module.changes_topic.arn] }
+}
+
+module "changes_topic" {
+  source = "./modules/sns_topic"
+
+  name        = local.names.changes_topic
+  kms_key_arn = aws_kms_key.this.arn
+  queue_subscriptions = {
+    for label, subscription in local.topology.changes_topic.subscriptions : label => {
+      queue_arn            = local.queue_arns[label]
+      raw_message_delivery = subscription.raw_message_delivery
+      filter_policy        = replace(jsonencode(subscription.filter_policy), "$${prefix}", local.prefix)
+    }
+  }
+}
+
 # --- functions ------------------------------------------------------------------------------
 
 module "layer" {
@@ -138,7 +231,7 @@ module "layer" {
 
 module "function" {
   source   = "./modules/function"
-  for_each = local.function_names
+  for_each = local.enabled_functions
 
   name               = templatestring(local.naming.function, merge(local.name_vars, { function = replace(each.key, "_", "-") }))
   function_dir       = "${local.functions_dir}/${each.key}"
@@ -162,6 +255,15 @@ module "ingest_http_api" {
   throttling_burst_limit = var.http_throttling_burst_limit
   kms_key_arn            = aws_kms_key.this.arn
   log_retention_days     = var.log_retention_days
+}
+
+module "queue_mapping" {
+  source   = "./modules/queue_mapping"
+  for_each = local.queue_triggers
+
+  function_name = module.function[each.key].function_arn
+  queue_arn     = local.queue_arns[each.value.source]
+  trigger       = each.value
 }
 
 module "stream_mapping" {

@@ -37,3 +37,28 @@ output "ingest_route_arn" {
   description = "Grant producers execute-api:Invoke on this ARN."
   value       = module.ingest_http_api.route_arn
 }
+
+output "table1_name" {
+  description = "Source table."
+  value       = module.table1.name
+}
+
+output "table2_name" {
+  description = "Replica table (readers skip items with _tributary_deleted, the tombstones)."
+  value       = module.table2.name
+}
+
+output "changes_topic_arn" {
+  description = "Topic carrying table1's changes (fan-out path); subscribe more queues here."
+  value       = module.changes_topic.arn
+}
+
+output "changes_dlq_url" {
+  description = "Dead-letter queue of the fan-out path's changes."
+  value       = module.changes_queue.dlq_url
+}
+
+output "table_failures_queue_url" {
+  description = "Queue receiving invocation records of table1 stream batches that exhausted their retries."
+  value       = module.table_failures.url
+}

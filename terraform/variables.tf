@@ -135,3 +135,31 @@ variable "http_throttling_burst_limit" {
     error_message = "http_throttling_burst_limit is positive."
   }
 }
+
+variable "table_sync_paths" {
+  description = "How table1 is kept in sync with table2: direct (stream -> function -> table2), fanout (stream -> function -> SNS -> SQS -> function -> table2), or both."
+  type        = string
+  default     = "both"
+
+  validation {
+    condition     = contains(["direct", "fanout", "both"], var.table_sync_paths)
+    error_message = "table_sync_paths is direct, fanout or both."
+  }
+}
+
+variable "table1_extra_stream_readers" {
+  description = "Other consumers of table1's stream outside this stack. A DynamoDB stream shard serves at most two concurrent readers, and each selected table-sync path is one."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.table1_extra_stream_readers >= 0 && var.table1_extra_stream_readers + (var.table_sync_paths == "both" ? 2 : 1) <= 2
+    error_message = "A DynamoDB stream shard serves at most two readers: with table_sync_paths = \"both\" nothing else may read table1's stream; with one path, one other reader may."
+  }
+}
+
+variable "table_deletion_protection" {
+  description = "Protect table1 and table2 from deletion (turn off only for throw-away environments)."
+  type        = bool
+  default     = true
+}

@@ -21,8 +21,8 @@ FAULT_RUNS = {
     "none": "",
     "s3_put_error": "s3_put_error:0.3",
     "throttle": "throttle:0.1",
-    "crash": "crash:0.4",
-    "timeout": "timeout:0.4",
+    "crash": "crash:0.25",
+    "timeout": "timeout:0.25",
     "duplicate_delivery": "duplicate_delivery:0.5",
     "all": "s3_put_error:0.1,throttle:0.05,crash:0.03,timeout:0.03,duplicate_delivery:0.3",
 }
@@ -32,8 +32,8 @@ FAULT_RUNS = {
 def test_nothing_lost_nothing_duplicated(name):
     faults = fault_spec.Faults(fault_spec.parse(FAULT_RUNS[name]), seed=3)
     # Timeouts are capped so an injected hang costs seconds, not the declared two minutes.
-    with LocalStack(faults=faults, timeout_cap_s=4) as stack:
-        report = run(stack, Options(records=400, seed=5, progress=False, drain_timeout_s=240))
+    with LocalStack(faults=faults, timeout_cap_s=4, visibility_cap_s=2) as stack:
+        report = run(stack, Options(records=400, table_changes=300, seed=5, progress=False, drain_timeout_s=240))
     text = summary(report)
     assert report["ok"], text
     assert report["drained"], text
@@ -42,6 +42,9 @@ def test_nothing_lost_nothing_duplicated(name):
         assert path["duplicates"] == 0, text
         assert path["records_out"] + path["quarantined"] + path["rejected_at_api"] == path["records_in"], text
     assert report["quarantine_duplicates"] == 0
+    assert report["tables"]["match"], text
+    assert report["tables"]["source_items"] > 0
+    assert report["tables"]["on_failure_messages"] == 0, text
     if name == "none":
         assert report["functions"]["stream_processor"]["errors"] == 0
     if name in ("crash", "timeout"):
@@ -53,6 +56,19 @@ def test_nothing_lost_nothing_duplicated(name):
         assert report["faults"]["injected_at_aws"].get("throttle", 0) > 0, text
     if name == "duplicate_delivery":
         assert report["mappings"]["stream_processor"]["duplicate_deliveries"] > 0, text
+
+
+@pytest.mark.parametrize("paths", ["direct", "fanout"])
+def test_each_table_sync_path_alone_converges_under_faults(paths):
+    faults = fault_spec.Faults(fault_spec.parse(FAULT_RUNS["all"]), seed=11)
+    with LocalStack(faults=faults, timeout_cap_s=4, visibility_cap_s=2,
+                    variables={"table_sync_paths": paths}) as stack:
+        assert set(stack.functions) >= ({"table_sync"} if paths == "direct" else {"change_publisher", "change_applier"})
+        assert not set(stack.functions) & ({"change_publisher", "change_applier"} if paths == "direct"
+                                           else {"table_sync"})
+        report = run(stack, Options(records=100, table_changes=400, seed=2, progress=False, drain_timeout_s=240))
+    assert report["tables"]["match"], summary(report)
+    assert report["tables"]["paths"] == paths
 
 
 def test_make_local_command_prints_the_summary_and_leaves_nothing_running(tmp_path):

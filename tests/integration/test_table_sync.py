@@ -1,0 +1,209 @@
+"""Table → table under moto: both paths' handlers, backfill and verify."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import boto3
+import pytest
+from change_applier import handler as applier
+from change_publisher import handler as publisher
+from table_sync import handler as direct
+
+from local.events import dynamodb_event, dynamodb_stream_record
+from local.sqs import sqs_event
+from tests.conftest import load_event
+from tributary import ddb, replica, tables
+
+REGION = "eu-west-1"
+
+
+def make_table(client, name: str, stream: bool = False) -> None:
+    kwargs = {}
+    if stream:
+        kwargs["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+    client.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
+                        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                   {"AttributeName": "sk", "KeyType": "RANGE"}],
+                        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                              {"AttributeName": "sk", "AttributeType": "S"}], **kwargs)
+
+
+@pytest.fixture
+def stack(aws, monkeypatch):
+    dynamodb = boto3.client("dynamodb")
+    make_table(dynamodb, "table1", stream=True)
+    make_table(dynamodb, "table2")
+    sns, sqs = boto3.client("sns"), boto3.client("sqs")
+    topic = sns.create_topic(Name="changes")["TopicArn"]
+    queue = sqs.create_queue(QueueName="changes")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={
+        "RawMessageDelivery": "true", "FilterPolicy": json.dumps({"table": ["table1"]}),
+        "FilterPolicyScope": "MessageAttributes"})
+    for key, value in {"TARGET_TABLE": "table2", "SOURCE_TABLE": "table1", "TOPIC_ARN": topic}.items():
+        monkeypatch.setenv(key, value)
+    return {"dynamodb": dynamodb, "sqs": sqs, "queue": queue, "queue_arn": queue_arn, "sns": sns, "topic": topic}
+
+
+def change(event_name, pk, seq, attrs=None):
+    keys = ddb.to_item({"pk": pk, "sk": "s"}, "base64")
+    image = ddb.to_item({"pk": pk, "sk": "s", **(attrs or {})}, "base64") if attrs is not None else None
+    return dynamodb_stream_record(event_name, keys, str(seq), new_image=image)
+
+
+def table2(client) -> dict:
+    items = client.scan(TableName="table2")["Items"]
+    return {i["pk"]["S"]: ddb.from_item(v) for i in items if (v := replica.user_view(i)) is not None}
+
+
+def deliver_queue(stack) -> list[dict]:
+    """Everything the subscription delivered, as one SQS event per receive."""
+    events = []
+    while True:
+        got = stack["sqs"].receive_message(QueueUrl=stack["queue"], MaxNumberOfMessages=10,
+                                           AttributeNames=["All"], MessageAttributeNames=["All"]).get("Messages", [])
+        if not got:
+            return events
+        events.append(sqs_event(got, stack["queue_arn"], REGION))
+        stack["sqs"].delete_message_batch(QueueUrl=stack["queue"], Entries=[
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)])
+
+
+def test_direct_path_applies_the_documented_stream_event(stack):
+    event = load_event("dynamodb-stream.json")
+    stack["dynamodb"].create_table(TableName="t2", BillingMode="PAY_PER_REQUEST",
+                                   KeySchema=[{"AttributeName": "Id", "KeyType": "HASH"}],
+                                   AttributeDefinitions=[{"AttributeName": "Id", "AttributeType": "N"}])
+    import os
+
+    os.environ["TARGET_TABLE"] = "t2"
+    assert direct.handle({"Records": event["Records"][:2]}, None) == {"batchItemFailures": []}
+    item = stack["dynamodb"].get_item(TableName="t2", Key={"Id": {"N": "101"}})["Item"]
+    assert item["Message"] == {"S": "This item has changed"}
+    assert direct.handle(event, None) == {"batchItemFailures": []}  # duplicates, then the delete
+    item = stack["dynamodb"].get_item(TableName="t2", Key={"Id": {"N": "101"}})["Item"]
+    assert replica.user_view(item) is None
+
+
+def test_direct_path_reports_the_first_failure_as_the_checkpoint(stack):
+    poison = dynamodb_stream_record("INSERT", {"pk": {"S": "p"}, "sk": {"S": "s"}}, "20",
+                                    new_image={"pk": {"S": "p"}, "sk": {"S": "s"}, replica.VERSION: {"N": "1"}})
+    event = dynamodb_event([change("INSERT", "a", 10, {"v": "1"}), poison, change("INSERT", "b", 30, {"v": "2"})])
+    assert direct.handle(event, None) == {"batchItemFailures": [{"itemIdentifier": "20"}]}
+    assert table2(stack["dynamodb"]) == {"a": {"pk": "a", "sk": "s", "v": "1"}}
+
+
+def test_fanout_path_publishes_through_the_filter_and_applies(stack):
+    event = dynamodb_event([change("INSERT", "a", 10, {"n": Decimal(1), "b": b"\x00"}),
+                            change("MODIFY", "a", 11, {"n": Decimal(2), "b": b"\x01"}),
+                            change("INSERT", "c", 12, {"s": {"x", "y"}}),
+                            change("REMOVE", "c", 13)])
+    assert publisher.handle(event, None) == {"batchItemFailures": []}
+    events = deliver_queue(stack)
+    bodies = [json.loads(r["body"]) for e in events for r in e["Records"]]
+    assert len(bodies) == 4
+    assert all(b["format"] == replica.MESSAGE_FORMAT for b in bodies)
+    for e in reversed(events):  # any order
+        assert applier.handle(e, None) == {"batchItemFailures": []}
+    assert table2(stack["dynamodb"]) == {"a": {"pk": "a", "sk": "s", "n": Decimal(2), "b": b"\x01"}}
+
+
+def test_filter_policy_keeps_other_tables_out(stack, monkeypatch):
+    monkeypatch.setenv("SOURCE_TABLE", "some-other-table")
+    publisher.handle(dynamodb_event([change("INSERT", "z", 1, {"v": "1"})]), None)
+    assert deliver_queue(stack) == []
+
+
+def test_a_change_too_big_for_sns_travels_as_a_reference(stack):
+    big = {"pk": "big", "sk": "s", "payload": "x" * 300_000}
+    stack["dynamodb"].put_item(TableName="table1", Item=ddb.to_item(big))
+    publisher.handle(dynamodb_event([change("INSERT", "big", 5, {"payload": "x" * 300_000})]), None)
+    events = deliver_queue(stack)
+    body = json.loads(events[0]["Records"][0]["body"])
+    assert body["fetchFromSource"] is True
+    assert body["newImage"] is None
+    assert applier.handle(events[0], None) == {"batchItemFailures": []}
+    assert table2(stack["dynamodb"]) == {"big": big}
+
+
+def test_applier_fails_only_the_bad_messages(stack):
+    good = replica.to_message(replica.from_stream_record(change("INSERT", "a", 10, {"v": "1"})))
+    event = sqs_event([
+        {"MessageId": "m1", "ReceiptHandle": "h1", "Body": good},
+        {"MessageId": "m2", "ReceiptHandle": "h2", "Body": "not a change"},
+        {"MessageId": "m3", "ReceiptHandle": "h3",
+         "Body": json.dumps({"Type": "Notification", "Message": good})},  # an SNS envelope (raw delivery off)
+    ], "arn:aws:sqs:eu-west-1:123456789012:changes", REGION)
+    assert applier.handle(event, None) == {"batchItemFailures": [{"itemIdentifier": "m2"}]}
+    assert table2(stack["dynamodb"]) == {"a": {"pk": "a", "sk": "s", "v": "1"}}
+
+
+def test_publisher_reports_the_first_unpublished_change(stack, monkeypatch):
+    calls = {"n": 0}
+    real = publisher.aws.client("sns")
+
+    class Flaky:
+        def publish_batch(self, TopicArn, PublishBatchRequestEntries):  # noqa: N803
+            calls["n"] += 1
+            response = real.publish_batch(TopicArn=TopicArn, PublishBatchRequestEntries=PublishBatchRequestEntries)
+            if calls["n"] == 2:  # the second call's third entry fails
+                response["Failed"] = [{"Id": "2", "Code": "InternalError", "SenderFault": False}]
+            return response
+
+    monkeypatch.setattr(publisher.aws, "client", lambda name: Flaky())
+    records = [change("INSERT", f"k{i}", 100 + i, {"v": str(i)}) for i in range(15)]
+    assert publisher.handle(dynamodb_event(records), None) == {"batchItemFailures": [{"itemIdentifier": "112"}]}
+
+
+def put_items(client, table: str, items: dict[str, dict]) -> None:
+    for pk, attrs in items.items():
+        client.put_item(TableName=table, Item=ddb.to_item({"pk": pk, "sk": "s", **attrs}))
+
+
+def test_backfill_copies_and_never_overwrites_a_newer_change(stack):
+    client = stack["dynamodb"]
+    put_items(client, "table1", {f"k{i}": {"v": str(i), "n": Decimal(i)} for i in range(50)})
+    # The stream already delivered a newer state of k1 and the delete of k2.
+    replica.apply(replica.from_stream_record(change("MODIFY", "k1", 900, {"v": "newer"})), client, "table2")
+    replica.apply(replica.from_stream_record(change("REMOVE", "k2", 901)), client, "table2")
+    counts = tables.backfill(client, "table1", "table2", segments=4)
+    assert counts == {"scanned": 50, "applied": 48, "stale": 2}
+    state = table2(client)
+    assert state["k1"]["v"] == "newer"
+    assert "k2" not in state
+    assert len(state) == 49
+
+
+def test_verify_finds_a_hand_made_drift_and_repair_fixes_it(stack, capsys):
+    client = stack["dynamodb"]
+    put_items(client, "table1", {f"k{i}": {"v": str(i)} for i in range(20)})
+    tables.backfill(client, "table1", "table2", segments=2)
+    assert tables.main(["verify", "--source", "table1", "--target", "table2"]) == 0
+    capsys.readouterr()
+    # Drift by hand: one item changed, one deleted, one extra, all behind the stream's back.
+    client.update_item(TableName="table2", Key={"pk": {"S": "k3"}, "sk": {"S": "s"}},
+                       UpdateExpression="SET v = :x", ExpressionAttributeValues={":x": {"S": "tampered"}})
+    client.delete_item(TableName="table2", Key={"pk": {"S": "k4"}, "sk": {"S": "s"}})
+    client.put_item(TableName="table2", Item=ddb.to_item({"pk": "ghost", "sk": "s", "v": "boo"}))
+    assert tables.main(["verify", "--source", "table1", "--target", "table2"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert (report["before"]["missing"], report["before"]["extra"], report["before"]["different"]) == (1, 1, 1)
+    assert tables.main(["verify", "--source", "table1", "--target", "table2", "--repair", "--segments", "3"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["repaired"] == 3
+    assert report["after"]["match"] is True
+    # A change still in flight (newer than the repair) applies over it.
+    newer = replica.from_stream_record(change("MODIFY", "k3", 10**20, {"v": "from the stream"}))
+    assert replica.apply(newer, client, "table2") == "applied"
+
+
+def test_repair_never_overwrites_a_change_that_lands_meanwhile(stack):
+    client = stack["dynamodb"]
+    put_items(client, "table1", {"k": {"v": "1"}})
+    drift, source_items, target_items = tables.verify(client, "table1", "table2", segments=1)
+    assert drift.missing
+    replica.apply(replica.from_stream_record(change("INSERT", "k", 50, {"v": "stream"})), client, "table2")
+    assert tables.repair(client, "table2", ("pk", "sk"), drift, source_items, target_items, now=0) == 0
+    assert table2(client)["k"]["v"] == "stream"
