@@ -219,6 +219,18 @@ module "changes_topic" {
   }
 }
 
+# --- code -> code ---------------------------------------------------------------------------
+
+module "git_mirror" {
+  source = "./modules/git_mirror"
+
+  name                   = local.names.git_mirror
+  source_repository_name = local.names.repo1
+  target_repository_name = local.names.repo2
+  kms_key_arn            = aws_kms_key.this.arn
+  log_retention_days     = var.log_retention_days
+}
+
 # --- functions ------------------------------------------------------------------------------
 
 module "layer" {

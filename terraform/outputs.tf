@@ -62,3 +62,18 @@ output "table_failures_queue_url" {
   description = "Queue receiving invocation records of table1 stream batches that exhausted their retries."
   value       = module.table_failures.url
 }
+
+output "repo1_clone_url" {
+  description = "CodeCommit repository mirrored on every push."
+  value       = module.git_mirror.source_clone_url_http
+}
+
+output "repo2_clone_url" {
+  description = "The mirror of repo1."
+  value       = module.git_mirror.target_clone_url_http
+}
+
+output "git_mirror_project" {
+  description = "CodeBuild project running the mirror."
+  value       = module.git_mirror.project_name
+}

@@ -73,7 +73,7 @@ def test_local_and_terraform_name_every_resource_the_same(tmp_path, environment)
 
 def test_every_topology_resource_is_deployed_by_name_in_the_stack():
     for logical in topology.load("local").resources:
-        assert re.search(rf"^\s+name\s+=\s+local\.names\.{logical}\s*$", MAIN, re.MULTILINE), logical
+        assert re.search(rf"^\s+[a-z_]*name\s+=\s+local\.names\.{logical}\s*$", MAIN, re.MULTILINE), logical
 
 
 def test_function_environment_gets_the_same_attribute_locally_and_in_terraform():

@@ -1,0 +1,58 @@
+variable "name" {
+  description = "Prefix of the module's resources (repositories, project, rules, role)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_-]{1,60}$", var.name))
+    error_message = "name is 1 to 60 letters, digits, '-' or '_'."
+  }
+}
+
+variable "source_repository_name" {
+  description = "Name of the CodeCommit repository to mirror (repo1)."
+  type        = string
+}
+
+variable "target_repository_name" {
+  description = "Name of the CodeCommit repository that receives the mirror (repo2)."
+  type        = string
+}
+
+variable "kms_key_arn" {
+  description = "KMS key for the repositories, the build's artifacts and logs."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:kms:", var.kms_key_arn))
+    error_message = "kms_key_arn is a KMS key ARN."
+  }
+}
+
+variable "schedule_expression" {
+  description = "When the mirror also runs without a push (EventBridge delivery is best effort)."
+  type        = string
+  default     = "cron(0 3 * * ? *)"
+
+  validation {
+    condition     = can(regex("^(cron|rate)\\(.+\\)$", var.schedule_expression))
+    error_message = "schedule_expression is an EventBridge cron() or rate() expression."
+  }
+}
+
+variable "build_image" {
+  description = "CodeBuild image (needs git, bash and the AWS CLI)."
+  type        = string
+  default     = "aws/codebuild/amazonlinux-x86_64-standard:5.0"
+}
+
+variable "log_retention_days" {
+  description = "Days to keep the build logs."
+  type        = number
+  default     = 365
+}
+
+variable "tags" {
+  description = "Tags for every resource of the module."
+  type        = map(string)
+  default     = {}
+}
