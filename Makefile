@@ -91,6 +91,12 @@ backfill: $(VENV_STAMP) ## Copy table1's items to table2 through the version gua
 verify: $(VENV_STAMP) ## Compare table1 and table2; REPAIR=1 fixes the drift (ENV=, SEGMENTS=)
 	@$(TABLES) verify --env $(ENV) $(if $(SEGMENTS),--segments $(SEGMENTS)) $(if $(filter-out 0,$(REPAIR)),--repair)
 
+# --- code sync operations --------------------------------------------------------------------
+
+.PHONY: s3-sync
+s3-sync: $(VENV_STAMP) ## Reconcile bucket1/code into bucket2/code now; DRY_RUN=1 only prints (ENV=)
+	@PYTHONPATH=layers/common $(PY) -m tools.s3sync --env $(ENV) $(if $(filter-out 0,$(DRY_RUN)),--dry-run)
+
 # --- checks ---------------------------------------------------------------------------------
 
 .PHONY: lint

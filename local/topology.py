@@ -165,6 +165,14 @@ def _bucket(topology: Topology, session: Any, resource: Resource) -> None:
         }]},
     )
     topology.arns[resource.logical] = f"arn:aws:s3:::{resource.name}"
+    notifications = resource.settings.get("notifications", {})
+    if notifications:
+        client.put_bucket_notification_configuration(Bucket=resource.name, NotificationConfiguration={
+            "QueueConfigurations": [
+                {"Id": queue, "QueueArn": topology.arns[queue], "Events": spec["events"],
+                 "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": spec["prefix"]}]}}}
+                for queue, spec in notifications.items()
+            ]})
 
 
 def _queue(topology: Topology, session: Any, resource: Resource) -> None:

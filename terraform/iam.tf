@@ -10,6 +10,7 @@ locals {
     table_sync       = data.aws_iam_policy_document.table_sync.json
     change_publisher = data.aws_iam_policy_document.change_publisher.json
     change_applier   = data.aws_iam_policy_document.change_applier.json
+    code_sync        = data.aws_iam_policy_document.code_sync.json
   }
 }
 
@@ -143,6 +144,44 @@ data "aws_iam_policy_document" "change_applier" {
     sid       = "WriteTable2"
     actions   = ["dynamodb:PutItem"]
     resources = [module.table2.arn]
+  }
+
+  statement {
+    sid       = "UseStackKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.this.arn]
+  }
+}
+
+data "aws_iam_policy_document" "code_sync" {
+  statement {
+    sid       = "ReadSourcePrefix"
+    actions   = ["s3:GetObject", "s3:GetObjectTagging", "s3:GetObjectVersion", "s3:GetObjectVersionTagging"]
+    resources = ["${module.code_bucket1.arn}/${local.declarations.code_sync.environment.SOURCE_PREFIX}*"]
+  }
+
+  statement {
+    sid       = "WriteTargetPrefix"
+    actions   = ["s3:GetObject", "s3:PutObject", "s3:PutObjectTagging", "s3:DeleteObject"]
+    resources = ["${module.code_bucket2.arn}/${local.declarations.code_sync.environment.TARGET_PREFIX}*"]
+  }
+
+  statement {
+    sid       = "ListBothPrefixes"
+    actions   = ["s3:ListBucket"]
+    resources = [module.code_bucket1.arn, module.code_bucket2.arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${local.declarations.code_sync.environment.SOURCE_PREFIX}*", "${local.declarations.code_sync.environment.TARGET_PREFIX}*"]
+    }
+  }
+
+  statement {
+    sid       = "ConsumeCodeEvents"
+    actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"]
+    resources = [module.code_events.arn]
   }
 
   statement {

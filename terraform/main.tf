@@ -39,6 +39,9 @@ locals {
     changes_topic         = module.changes_topic.arn
     changes_queue         = module.changes_queue.url
     table_failures_queue  = module.table_failures.url
+    code_bucket1          = module.code_bucket1.name
+    code_bucket2          = module.code_bucket2.name
+    code_events_queue     = module.code_events.url
   }
   event_source_arns = {
     events_stream = module.events_stream.arn
@@ -49,7 +52,8 @@ locals {
     table_failures_queue  = module.table_failures.arn
   }
   queue_arns = {
-    changes_queue = module.changes_queue.arn
+    changes_queue     = module.changes_queue.arn
+    code_events_queue = module.code_events.arn
   }
   stream_triggers = {
     for name, decl in local.declarations : name => decl.trigger
@@ -88,6 +92,23 @@ data "aws_iam_policy_document" "key" {
     principals {
       type        = "Service"
       identifiers = ["sns.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+
+  statement {
+    sid       = "S3NotifiesEncryptedQueues"
+    actions   = ["kms:GenerateDataKey*", "kms:Decrypt"]
+    resources = ["*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["s3.amazonaws.com"]
     }
 
     condition {
@@ -229,6 +250,71 @@ module "git_mirror" {
   target_repository_name = local.names.repo2
   kms_key_arn            = aws_kms_key.this.arn
   log_retention_days     = var.log_retention_days
+}
+
+module "code_bucket1" {
+  source = "./modules/lake_bucket"
+
+  name                    = local.names.code_bucket1
+  kms_key_arn             = aws_kms_key.this.arn
+  noncurrent_version_days = var.noncurrent_version_days
+  force_destroy           = var.force_destroy_buckets
+}
+
+module "code_bucket2" {
+  source = "./modules/lake_bucket"
+
+  name                    = local.names.code_bucket2
+  kms_key_arn             = aws_kms_key.this.arn
+  noncurrent_version_days = var.noncurrent_version_days
+  force_destroy           = var.force_destroy_buckets
+}
+
+module "code_events" {
+  source = "./modules/queue"
+
+  name                       = local.names.code_events_queue
+  kms_key_arn                = aws_kms_key.this.arn
+  max_receive_count          = local.topology.code_events_queue.max_receive_count
+  visibility_timeout_seconds = local.topology.code_events_queue.visibility_timeout_seconds
+  allowed_sender_arns        = { "s3.amazonaws.com" = [module.code_bucket1.arn] }
+}
+
+resource "aws_s3_bucket_notification" "code_bucket1" {
+  bucket = module.code_bucket1.name
+
+  dynamic "queue" {
+    for_each = local.topology.code_bucket1.notifications
+
+    content {
+      id            = queue.key
+      queue_arn     = local.queue_arns[queue.key]
+      events        = queue.value.events
+      filter_prefix = queue.value.prefix
+    }
+  }
+
+  depends_on = [module.code_events]
+}
+
+# The nightly reconciliation: the same function, a whole-prefix pass (events are best effort).
+resource "aws_cloudwatch_event_rule" "code_sync_reconcile" {
+  name                = "${local.names.code_events_queue}-reconcile"
+  description         = "Reconciles bucket1/code into bucket2/code"
+  schedule_expression = var.code_sync_schedule
+}
+
+resource "aws_cloudwatch_event_target" "code_sync_reconcile" {
+  rule = aws_cloudwatch_event_rule.code_sync_reconcile.name
+  arn  = module.function["code_sync"].function_arn
+}
+
+resource "aws_lambda_permission" "code_sync_reconcile" {
+  statement_id  = "AllowScheduledReconcile"
+  action        = "lambda:InvokeFunction"
+  function_name = module.function["code_sync"].function_name
+  principal     = "events.amazonaws.com"
+  source_arn    = aws_cloudwatch_event_rule.code_sync_reconcile.arn
 }
 
 # --- functions ------------------------------------------------------------------------------

@@ -77,3 +77,13 @@ output "git_mirror_project" {
   description = "CodeBuild project running the mirror."
   value       = module.git_mirror.project_name
 }
+
+output "code_bucket1" {
+  description = "Bucket whose code/ prefix is the source of the S3 code sync."
+  value       = module.code_bucket1.name
+}
+
+output "code_bucket2" {
+  description = "Bucket whose code/ prefix mirrors bucket1's."
+  value       = module.code_bucket2.name
+}
