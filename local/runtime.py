@@ -12,6 +12,8 @@ import json
 import os
 import shutil
 import tempfile
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -58,6 +60,7 @@ class LocalStack:
         self.workdir = Path(tempfile.mkdtemp(prefix="tributary-local-"))
         self.session: boto3.session.Session | None = None
         self._saved_env: dict[str, str | None] = {}
+        self._stopping = threading.Event()
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -76,9 +79,27 @@ class LocalStack:
             self._start_function(name, spec, layer_dir)
         for name, spec in self.topology.functions.items():
             self._start_trigger(name, spec)
+        self._notifier = threading.Thread(target=self._notify_deletes, name="s3-delete-events", daemon=True)
+        self._notifier.start()
         return self
 
+    def _notify_deletes(self) -> None:
+        """Send the ObjectRemoved:DeleteMarkerCreated events moto leaves out, to the queues the
+        bucket's notification configuration (from topology.json) names, as S3 would."""
+        sqs = self.session.client("sqs")
+        buckets = {r.name: r for r in self.topology.resources.values() if r.kind == "bucket"}
+        while not self._stopping.is_set():
+            deleted, self.server.app.deleted_objects[:] = list(self.server.app.deleted_objects), []
+            for bucket, key in deleted:
+                resource = buckets.get(bucket)
+                for queue, spec in (resource.settings.get("notifications", {}) if resource else {}).items():
+                    if key.startswith(spec["prefix"]) and any(e.startswith("s3:ObjectRemoved") for e in spec["events"]):
+                        sqs.send_message(QueueUrl=self.topology.urls[queue], MessageBody=_json(
+                            _s3_removed_event(bucket, key, self.topology.region)))
+            self._stopping.wait(0.1)
+
     def stop(self) -> None:
+        self._stopping.set()
         for mapping in self.mappings.values():
             mapping.stop()
         for function in self.functions.values():
@@ -269,6 +290,18 @@ class LocalStack:
 
     def idle(self) -> bool:
         return all(mapping.idle() for mapping in self.mappings.values())
+
+
+def _s3_removed_event(bucket: str, key: str, region: str) -> dict[str, Any]:
+    from urllib.parse import quote_plus
+
+    return {"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": region,
+        "eventTime": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+        "eventName": "ObjectRemoved:DeleteMarkerCreated",
+        "s3": {"s3SchemaVersion": "1.0", "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
+               "object": {"key": quote_plus(key, safe="")}},
+    }]}
 
 
 def _json(document: Any) -> str:

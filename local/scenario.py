@@ -27,7 +27,7 @@ from botocore.config import Config
 
 from local.events import http_api_event
 from local.runtime import LocalStack
-from tributary import ddb, replica, synthetic, tables
+from tributary import ddb, replica, s3sync, synthetic, tables
 
 HTTP_BATCH = 100
 
@@ -61,6 +61,7 @@ class Options:
     progress: bool = True
     drain_timeout_s: float = 900.0
     table_changes: int = 2000
+    code_files: int = 60
 
 
 def _split(options: Options) -> list[IngestPath]:
@@ -191,6 +192,55 @@ def table_workload(stack: LocalStack, options: Options, counts: dict[str, int]) 
     counts["live_items"] = len(live)
 
 
+def _code_prefixes(stack: LocalStack) -> s3sync.Prefixes:
+    env = stack.topology.function_environment("code_sync")
+    return s3sync.Prefixes(env["SOURCE_BUCKET"], env["TARGET_BUCKET"], env["SOURCE_PREFIX"], env["TARGET_PREFIX"])
+
+
+def code_workload(stack: LocalStack, options: Options, counts: dict[str, int]) -> None:
+    """Uploads, overwrites and deletes under bucket1/code/ (keys with spaces and non-ASCII too)."""
+    s3 = stack.session.client("s3", config=Config(retries={"mode": "standard", "max_attempts": 10}))
+    prefixes = _code_prefixes(stack)
+    rng = random.Random(options.seed + 23)
+    keys = [f"{prefixes.source_prefix}{d}/file {i:03d}{'-ü' if i % 7 == 0 else ''}.py"
+            for i in range(options.code_files) for d in [rng.choice(["src", "lib/util", "docs"])]]
+    for key in keys:
+        s3.put_object(Bucket=prefixes.source_bucket, Key=key, Body=rng.randbytes(rng.randint(10, 4000)),
+                      ContentType="text/x-python", Metadata={"author": "local"}, Tagging="origin=local")
+        counts["uploads"] += 1
+    for key in rng.sample(keys, len(keys) // 4):
+        s3.put_object(Bucket=prefixes.source_bucket, Key=key, Body=b"# rewritten\n" + rng.randbytes(50))
+        counts["overwrites"] += 1
+    for key in rng.sample(keys, len(keys) // 5):
+        s3.delete_object(Bucket=prefixes.source_bucket, Key=key)
+        counts["deletes"] += 1
+
+
+def code_audit(stack: LocalStack) -> dict[str, Any]:
+    """bucket1/code against bucket2/code after the events, then after a reconciliation pass
+    (with a drift made by hand in between, which only the reconciliation can see)."""
+    s3 = stack.session.client("s3")
+    prefixes = _code_prefixes(stack)
+    after_events = s3sync.compare(s3, prefixes)
+    # Drift no event announces: an object written straight into bucket2 and one removed from it.
+    s3.put_object(Bucket=prefixes.target_bucket, Key=f"{prefixes.target_prefix}stray.txt", Body=b"stray")
+    listing = s3.list_objects_v2(Bucket=prefixes.target_bucket, Prefix=prefixes.target_prefix).get("Contents", [])
+    if listing:
+        s3.delete_object(Bucket=prefixes.target_bucket, Key=listing[0]["Key"])
+    drifted = s3sync.compare(s3, prefixes)
+    invocation = stack.invoke("code_sync", {"version": "0", "source": "aws.events", "detail-type": "Scheduled Event",
+                                            "resources": [], "detail": {}})
+    after_reconcile = s3sync.compare(s3, prefixes)
+    return {
+        "after_events": {k: (v[:10] if isinstance(v, list) else v) for k, v in after_events.items()},
+        "drift_made": {"missing": len(drifted["missing"]), "extra": len(drifted["extra"])},
+        "reconciled": invocation.payload.get("reconciled") if invocation.ok else invocation.error,
+        "after_reconcile": {k: v for k, v in after_reconcile.items()
+                            if k in ("equal", "source_objects", "target_objects")},
+        "match": bool(after_events["equal"] and after_reconcile["equal"]),
+    }
+
+
 def table_audit(stack: LocalStack) -> dict[str, Any]:
     """table2 against table1, by key and canonical hash."""
     client = stack.session.client("dynamodb")
@@ -310,11 +360,13 @@ def run(stack: LocalStack, options: Options) -> dict[str, Any]:
     if options.progress:
         progress.start()
     table_counts: Counter = Counter()
+    code_counts: Counter = Counter()
     producers = [
         threading.Thread(target=produce_cli, args=(stack, paths[0], options, False)),
         threading.Thread(target=produce_cli, args=(stack, paths[1], options, True)),
         threading.Thread(target=produce_http, args=(stack, paths[2], options)),
         threading.Thread(target=table_workload, args=(stack, options, table_counts)),
+        threading.Thread(target=code_workload, args=(stack, options, code_counts)),
     ]
     for thread in producers:
         thread.start()
@@ -335,6 +387,7 @@ def run(stack: LocalStack, options: Options) -> dict[str, Any]:
     paths_selected = stack.topology.variables.get("table_sync_paths", "both")
     report["tables"] = {"changes": dict(table_counts), "paths": paths_selected,
                         **table_audit(stack)}
+    report["code"] = {"changes": dict(code_counts), **code_audit(stack)}
     mapping_stats = {name: (m.stats.total() if hasattr(m.stats, "total") else dict(m.stats))
                      for name, m in stack.mappings.items()}
     failures_url = stack.topology.urls["events_failures_queue"]
@@ -357,7 +410,8 @@ def run(stack: LocalStack, options: Options) -> dict[str, Any]:
     duplicates = sum(p["duplicates"] for p in report["paths"]) + report["quarantine_duplicates"]
     mismatch = sum(abs(p["quarantine_mismatch"]) for p in report["paths"])
     report["ok"] = bool(report["drained"] and lost == 0 and duplicates == 0 and mismatch == 0
-                        and not any(p["error"] for p in report["paths"]) and report["tables"]["match"])
+                        and not any(p["error"] for p in report["paths"]) and report["tables"]["match"]
+                        and report["code"]["match"])
     return report
 
 
@@ -390,6 +444,15 @@ def summary(report: dict[str, Any]) -> str:
               f" · different {t['different']} → {'table1 == table2' if t['match'] else 'TABLES DIFFER'}",
               f"  on-failure destination messages: {t['on_failure_messages']};"
               f" changes DLQ: {t['changes_dlq_messages']}",
+              ""]
+    c = report["code"]
+    lines += [f"Code → code     bucket1/code: {c['changes'].get('uploads', 0)} uploads, "
+              f"{c['changes'].get('overwrites', 0)} overwrites, {c['changes'].get('deletes', 0)} deletes",
+              f"  after the events: bucket1/code {'==' if c['after_events']['equal'] else '!='} bucket2/code "
+              f"({c['after_events']['source_objects']} objects, by key, size and checksum)",
+              f"  drift made by hand: {c['drift_made']['missing']} missing, {c['drift_made']['extra']} extra;"
+              f" reconciliation: {c['reconciled']}",
+              f"  after reconciliation: bucket1/code {'==' if c['after_reconcile']['equal'] else '!='} bucket2/code",
               ""]
     for name, stats in report["mappings"].items():
         lines.append(f"  {name} mapping: " + ", ".join(f"{k} {v}" for k, v in stats.items() if v))

@@ -56,6 +56,9 @@ class FaultyLockedApp:
         self.faults = faults
         self.lock = threading.Lock()
         self.requests = 0
+        # moto sends no notification for a delete in a versioned bucket (a delete marker);
+        # the runtime reads these and sends the event S3 would (see LocalStack).
+        self.deleted_objects: list[tuple[str, str]] = []
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         with self.lock:
@@ -76,6 +79,21 @@ class FaultyLockedApp:
                 return _json_error(start_response, "400 Bad Request",
                                    "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
                                    "The level of configured provisioned throughput for the table was exceeded.")
+            if service == "s3" and method == "DELETE" and self._is_object_write(environ) \
+                    and "versionId" not in environ.get("QUERY_STRING", ""):
+                statuses: list[str] = []
+
+                def record(status: str, headers: list, exc_info: Any = None) -> Callable:
+                    statuses.append(status)
+                    return start_response(status, headers, exc_info)
+
+                body = list(self.app(environ, record))
+                if statuses and statuses[0].startswith("204"):
+                    # PATH_INFO is already percent-decoded, its bytes carried as latin-1 (PEP 3333).
+                    path = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace")
+                    bucket, _, key = path.lstrip("/").partition("/")
+                    self.deleted_objects.append((bucket, key))
+                return body
             return list(self.app(environ, start_response))
 
     @staticmethod

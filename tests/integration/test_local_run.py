@@ -33,7 +33,8 @@ def test_nothing_lost_nothing_duplicated(name):
     faults = fault_spec.Faults(fault_spec.parse(FAULT_RUNS[name]), seed=3)
     # Timeouts are capped so an injected hang costs seconds, not the declared two minutes.
     with LocalStack(faults=faults, timeout_cap_s=4, visibility_cap_s=2) as stack:
-        report = run(stack, Options(records=400, table_changes=300, seed=5, progress=False, drain_timeout_s=240))
+        report = run(stack, Options(records=400, table_changes=200, code_files=20, seed=5, progress=False,
+                                    drain_timeout_s=240))
     text = summary(report)
     assert report["ok"], text
     assert report["drained"], text
@@ -45,6 +46,8 @@ def test_nothing_lost_nothing_duplicated(name):
     assert report["tables"]["match"], text
     assert report["tables"]["source_items"] > 0
     assert report["tables"]["on_failure_messages"] == 0, text
+    assert report["code"]["after_events"]["equal"], text
+    assert report["code"]["after_reconcile"]["equal"], text
     if name == "none":
         assert report["functions"]["stream_processor"]["errors"] == 0
     if name in ("crash", "timeout"):
@@ -66,7 +69,8 @@ def test_each_table_sync_path_alone_converges_under_faults(paths):
         assert set(stack.functions) >= ({"table_sync"} if paths == "direct" else {"change_publisher", "change_applier"})
         assert not set(stack.functions) & ({"change_publisher", "change_applier"} if paths == "direct"
                                            else {"table_sync"})
-        report = run(stack, Options(records=100, table_changes=400, seed=2, progress=False, drain_timeout_s=240))
+        report = run(stack, Options(records=100, table_changes=300, code_files=10, seed=2, progress=False,
+                                    drain_timeout_s=240))
     assert report["tables"]["match"], summary(report)
     assert report["tables"]["paths"] == paths
 
@@ -74,7 +78,7 @@ def test_each_table_sync_path_alone_converges_under_faults(paths):
 def test_make_local_command_prints_the_summary_and_leaves_nothing_running(tmp_path):
     env = {**os.environ, "PYTHONPATH": "layers/common"}
     result = subprocess.run(
-        [sys.executable, "-m", "local", "--records", "200", "--no-progress"],
+        [sys.executable, "-m", "local", "--records", "200", "--no-progress"],  # the scenario's defaults otherwise
         cwd=ROOT, capture_output=True, text=True, env=env, timeout=600,
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -88,7 +92,7 @@ def test_make_local_command_prints_the_summary_and_leaves_nothing_running(tmp_pa
 
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", int(endpoint.rsplit(":", 1)[1]))) != 0  # nothing listens there any more
-    leftovers = subprocess.run(["pgrep", "-f", "local/worker.py"], capture_output=True, text=True)
+    leftovers = subprocess.run(["pgrep", "-f", str(ROOT / "local" / "worker.py")], capture_output=True, text=True)
     assert leftovers.stdout.strip() == ""
 
 
