@@ -186,6 +186,16 @@ class LocalStack:
         """Invoke a function synchronously, with a trace header as Lambda gives one."""
         return self.functions[name].invoke(event, trace_id())
 
+    def invoke_async(self, name: str, event: dict[str, Any], retries: int = 2) -> Invocation:
+        """An asynchronous invocation (EventBridge, S3 to a function): on a function error Lambda
+        tries again, twice by default."""
+        invocation = self.invoke(name, event)
+        for _ in range(retries):
+            if invocation.ok:
+                break
+            invocation = self.invoke(name, event)
+        return invocation
+
     def _start_trigger(self, name: str, spec: Any) -> None:
         trigger = spec.trigger
         duplicate = lambda: self.faults.fire("duplicate_delivery", name)  # noqa: E731

@@ -228,8 +228,9 @@ def code_audit(stack: LocalStack) -> dict[str, Any]:
     if listing:
         s3.delete_object(Bucket=prefixes.target_bucket, Key=listing[0]["Key"])
     drifted = s3sync.compare(s3, prefixes)
-    invocation = stack.invoke("code_sync", {"version": "0", "source": "aws.events", "detail-type": "Scheduled Event",
-                                            "resources": [], "detail": {}})
+    # The nightly schedule's event, delivered as EventBridge does: asynchronously, with retries.
+    invocation = stack.invoke_async("code_sync", {"version": "0", "source": "aws.events",
+                                                  "detail-type": "Scheduled Event", "resources": [], "detail": {}})
     after_reconcile = s3sync.compare(s3, prefixes)
     return {
         "after_events": {k: (v[:10] if isinstance(v, list) else v) for k, v in after_events.items()},
