@@ -151,3 +151,22 @@ def test_reconciliation_finds_and_fixes_a_hand_made_drift(s3):
     result = handler.handle({"source": "aws.events", "detail-type": "Scheduled Event"}, None)
     assert result == {"reconciled": {"copied": 2, "deleted": 1, "skipped": 0, "absent": 0}}
     assert s3sync.compare(s3, PREFIXES)["equal"]
+
+
+def test_a_source_changed_between_look_and_copy_is_looked_at_again(s3, monkeypatch):
+    put(s3, "code/race.txt", b"old")
+    stale = s3.head_object(Bucket=B1, Key="code/race.txt")
+    put(s3, "code/race.txt", b"new!")
+    with pytest.raises(s3.exceptions.ClientError, match="PreconditionFailed|412"):
+        s3sync.copy(s3, PREFIXES, "code/race.txt", stale)  # the old version is gone: no copy
+    heads = iter([stale])
+    real_head = s3sync._head
+
+    def first_stale(client, bucket, key):
+        return next(heads, None) or real_head(client, bucket, key) if bucket == B1 else real_head(client, bucket, key)
+
+    monkeypatch.setattr(s3sync, "_head", first_stale)
+    assert s3sync.reconcile_key(s3, PREFIXES, "code/race.txt") == "copied"
+    copied = s3.head_object(Bucket=B2, Key="code/race.txt")
+    assert copied["Metadata"][s3sync.SOURCE_ETAG] == s3.head_object(Bucket=B1, Key="code/race.txt")["ETag"]
+    assert s3.get_object(Bucket=B2, Key="code/race.txt")["Body"].read() == b"new!"

@@ -80,6 +80,9 @@ def copy(s3: Any, prefixes: Prefixes, key: str, head: Mapping[str, Any]) -> None
     """Managed (multipart when large) copy keeping content headers, metadata and tags."""
     tags = s3.get_object_tagging(Bucket=prefixes.source_bucket, Key=key).get("TagSet", [])
     extra: dict[str, Any] = {
+        # Copy the very version whose ETag is recorded; if the source changed meanwhile the copy
+        # fails (412) and reconcile_key looks again.
+        "CopySourceIfMatch": head["ETag"],
         "MetadataDirective": "REPLACE",
         "Metadata": {**head.get("Metadata", {}), SOURCE_ETAG: head["ETag"]},
     }
@@ -91,8 +94,19 @@ def copy(s3: Any, prefixes: Prefixes, key: str, head: Mapping[str, Any]) -> None
             ExtraArgs=extra, Config=COPY_CONFIG)
 
 
-def reconcile_key(s3: Any, prefixes: Prefixes, key: str) -> Action:
+def reconcile_key(s3: Any, prefixes: Prefixes, key: str, attempts: int = 3) -> Action:
     """Make the target's copy of ``key`` match the source's current state."""
+    for attempt in range(attempts):
+        try:
+            return _reconcile_once(s3, prefixes, key)
+        except ClientError as exc:
+            changed = exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412", "NoSuchKey")
+            if not changed or attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _reconcile_once(s3: Any, prefixes: Prefixes, key: str) -> Action:
     source = _head(s3, prefixes.source_bucket, key)
     target_key = prefixes.target_key(key)
     target = _head(s3, prefixes.target_bucket, target_key)
@@ -162,21 +176,28 @@ def apply_plan(s3: Any, prefixes: Prefixes, todo: Plan) -> dict[str, int]:
 
 def compare(s3: Any, prefixes: Prefixes) -> dict[str, Any]:
     """Both prefixes by key, size and checksum (ETag, or the recorded source ETag)."""
-    def inventory(bucket: str, prefix: str, relative_to: str) -> dict[str, tuple[int, str]]:
+    def inventory(bucket: str, prefix: str) -> dict[str, tuple[int, set[str]]]:
         out = {}
         for obj in _listing(s3, bucket, prefix):
-            etag = obj["ETag"]
+            etags = {obj["ETag"]}
             if bucket == prefixes.target_bucket:
-                head = _head(s3, bucket, obj["Key"]) or {}
-                etag = head.get("Metadata", {}).get(SOURCE_ETAG, etag)
-            out[obj["Key"][len(relative_to):]] = (obj["Size"], etag)
+                recorded = (_head(s3, bucket, obj["Key"]) or {}).get("Metadata", {}).get(SOURCE_ETAG)
+                etags |= {recorded} if recorded else set()
+            out[obj["Key"][len(prefix):]] = (obj["Size"], etags)
         return out
 
-    source = inventory(prefixes.source_bucket, prefixes.source_prefix, prefixes.source_prefix)
-    target = inventory(prefixes.target_bucket, prefixes.target_prefix, prefixes.target_prefix)
-    return {"equal": source == target, "source_objects": len(source), "target_objects": len(target),
-            "missing": sorted(set(source) - set(target)), "extra": sorted(set(target) - set(source)),
-            "different": sorted(k for k in set(source) & set(target) if source[k] != target[k])}
+    source = inventory(prefixes.source_bucket, prefixes.source_prefix)
+    target = inventory(prefixes.target_bucket, prefixes.target_prefix)
+
+    def same(key: str) -> bool:
+        (size, etags), (other_size, other_etags) = source[key], target[key]
+        return size == other_size and bool(etags & other_etags)
+
+    missing = sorted(set(source) - set(target))
+    extra = sorted(set(target) - set(source))
+    different = sorted(k for k in set(source) & set(target) if not same(k))
+    return {"equal": not (missing or extra or different), "source_objects": len(source),
+            "target_objects": len(target), "missing": missing, "extra": extra, "different": different}
 
 
 def unique(keys: Iterable[str]) -> list[str]:
