@@ -157,7 +157,7 @@ def test_a_source_changed_between_look_and_copy_is_looked_at_again(s3, monkeypat
     put(s3, "code/race.txt", b"old")
     stale = s3.head_object(Bucket=B1, Key="code/race.txt")
     put(s3, "code/race.txt", b"new!")
-    with pytest.raises(s3.exceptions.ClientError, match="PreconditionFailed|412"):
+    with pytest.raises(s3.exceptions.ClientError, match=r"PreconditionFailed|412"):
         s3sync.copy(s3, PREFIXES, "code/race.txt", stale)  # the old version is gone: no copy
     heads = iter([stale])
     real_head = s3sync._head
