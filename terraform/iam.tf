@@ -67,63 +67,44 @@ data "aws_iam_policy_document" "ingest_api" {
   }
 }
 
-locals {
-  read_table1_stream = {
+# What both readers of table1's stream need: read the stream, report failed batches, use the key.
+data "aws_iam_policy_document" "table1_stream_reader" {
+  statement {
     sid       = "ReadTable1Stream"
     actions   = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"]
     resources = [module.table1.stream_arn, "${module.table1.arn}/stream/*"]
   }
+
+  statement {
+    sid       = "ReportFailedBatches"
+    actions   = ["sqs:SendMessage"]
+    resources = [module.table_failures.arn]
+  }
+
+  statement {
+    sid       = "UseStackKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.this.arn]
+  }
 }
 
 data "aws_iam_policy_document" "table_sync" {
-  statement {
-    sid       = local.read_table1_stream.sid
-    actions   = local.read_table1_stream.actions
-    resources = local.read_table1_stream.resources
-  }
+  source_policy_documents = [data.aws_iam_policy_document.table1_stream_reader.json]
 
   statement {
     sid       = "WriteTable2"
     actions   = ["dynamodb:PutItem"]
     resources = [module.table2.arn]
   }
-
-  statement {
-    sid       = "ReportFailedBatches"
-    actions   = ["sqs:SendMessage"]
-    resources = [module.table_failures.arn]
-  }
-
-  statement {
-    sid       = "UseStackKey"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-    resources = [aws_kms_key.this.arn]
-  }
 }
 
 data "aws_iam_policy_document" "change_publisher" {
-  statement {
-    sid       = local.read_table1_stream.sid
-    actions   = local.read_table1_stream.actions
-    resources = local.read_table1_stream.resources
-  }
+  source_policy_documents = [data.aws_iam_policy_document.table1_stream_reader.json]
 
   statement {
     sid       = "PublishChanges"
     actions   = ["sns:Publish"]
     resources = [module.changes_topic.arn]
-  }
-
-  statement {
-    sid       = "ReportFailedBatches"
-    actions   = ["sqs:SendMessage"]
-    resources = [module.table_failures.arn]
-  }
-
-  statement {
-    sid       = "UseStackKey"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-    resources = [aws_kms_key.this.arn]
   }
 }
 

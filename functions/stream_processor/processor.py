@@ -338,8 +338,4 @@ def commit(plan: Plan, put: Put, settings: Settings, remember: Remember | None =
 
 def _sequence_text(plan: Plan, checkpoint: int) -> str:
     # Report the sequence number exactly as Kinesis wrote it (the lake key pads it).
-    for group in plan.groups:
-        for line in group.lines:
-            if line.position[0] == checkpoint:
-                return line.sequence_number
     return plan.sequence_numbers.get(checkpoint, str(checkpoint))
