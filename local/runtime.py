@@ -21,6 +21,9 @@ from typing import Any
 import boto3
 
 from local import topology as topo
+from local.codebuild import LocalCodeBuild
+from local.codecommit import LocalCodeCommit
+from local.eventbridge import EventBus
 from local.events import StreamRecord, dynamodb_event, dynamodb_stream_record, kinesis_event
 from local.faults import Faults
 from local.functions import Invocation, LambdaFunction, extract
@@ -57,6 +60,9 @@ class LocalStack:
         self.functions: dict[str, LambdaFunction] = {}
         self.collectors: dict[str, XRayCollector] = {}
         self.mappings: dict[str, Any] = {}
+        self.codecommit: LocalCodeCommit | None = None
+        self.codebuild: LocalCodeBuild | None = None
+        self.bus: EventBus | None = None
         self.workdir = Path(tempfile.mkdtemp(prefix="tributary-local-"))
         self.session: boto3.session.Session | None = None
         self._saved_env: dict[str, str | None] = {}
@@ -79,6 +85,7 @@ class LocalStack:
             self._start_function(name, spec, layer_dir)
         for name, spec in self.topology.functions.items():
             self._start_trigger(name, spec)
+        self._start_code_services()
         self._notifier = threading.Thread(target=self._notify_deletes, name="s3-delete-events", daemon=True)
         self._notifier.start()
         return self
@@ -98,8 +105,37 @@ class LocalStack:
                             _s3_removed_event(bucket, key, self.topology.region)))
             self._stopping.wait(0.1)
 
+    def _start_code_services(self) -> None:
+        """CodeCommit as bare repositories, a CodeBuild worker, and EventBridge delivering the
+        rules to them and to functions."""
+        region = self.topology.region
+        self.codecommit = LocalCodeCommit(self.workdir / "codecommit", region, topo.ACCOUNT_ID)
+        for logical, resource in self.topology.resources.items():
+            if resource.kind == "codecommit_repository":
+                self.codecommit.create(resource.name, self.topology.arns[logical], self.topology.ids[logical],
+                                       self.topology.urls[logical])
+        self.codebuild = LocalCodeBuild(self.session.client("codebuild"), self.workdir / "codebuild", self.aws_env,
+                                        self.codecommit.configure_git, ROOT / "dist" / "local" / "logs", region)
+        self.bus = EventBus(self.session.client("events"), self.invoke_async, self.codebuild.start_build,
+                            {self.topology.function_arn(name): name for name in self.functions}, region,
+                            topo.ACCOUNT_ID)
+        self._code_events = threading.Thread(target=self._deliver_code_events, name="codecommit-events",
+                                             daemon=True)
+        self._code_events.start()
+
+    def _deliver_code_events(self) -> None:
+        while not self._stopping.is_set():
+            self.codecommit.poll(self.bus.put_event)
+            self._stopping.wait(0.1)
+
+    def fire_schedule(self, logical: str) -> dict[str, Any]:
+        """Run a scheduled rule (topology.json) now, as its schedule would."""
+        return self.bus.fire_schedule(self.topology.resource(logical).name)
+
     def stop(self) -> None:
         self._stopping.set()
+        if self.codebuild is not None:
+            self.codebuild.stop()
         for mapping in self.mappings.values():
             mapping.stop()
         for function in self.functions.values():
@@ -299,7 +335,9 @@ class LocalStack:
         )
 
     def idle(self) -> bool:
-        return all(mapping.idle() for mapping in self.mappings.values())
+        code_idle = (self.bus is None or self.bus.idle()) and (self.codebuild is None or self.codebuild.idle()) \
+            and (self.codecommit is None or not self.codecommit.pending())
+        return code_idle and all(mapping.idle() for mapping in self.mappings.values())
 
 
 def _s3_removed_event(bucket: str, key: str, region: str) -> dict[str, Any]:

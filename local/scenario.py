@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import json
 import random
+import re
 import statistics
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from typing import Any
 
 from botocore.config import Config
 
+from local.codecommit import git_environment, scratch_home
 from local.events import http_api_event
 from local.runtime import LocalStack
 from tributary import ddb, replica, s3sync, synthetic, tables
@@ -216,6 +218,96 @@ def code_workload(stack: LocalStack, options: Options, counts: dict[str, int]) -
         counts["deletes"] += 1
 
 
+def git_workload(stack: LocalStack, options: Options, counts: dict[str, int]) -> None:
+    """A developer pushing to repo1 at its CodeCommit URL: commits, a new branch, a tag, a branch
+    created and deleted, and a force-push. Each ref change is an event the push rule matches."""
+    repo1 = stack.topology.resource(stack.topology.resource("git_mirror").settings["source_repository"])
+    home = scratch_home(stack.workdir)
+    stack.codecommit.configure_git(home)
+    env = {**git_environment(home), "GIT_AUTHOR_NAME": "Developer", "GIT_AUTHOR_EMAIL": "dev@example.com",
+           "GIT_COMMITTER_NAME": "Developer", "GIT_COMMITTER_EMAIL": "dev@example.com"}
+    work = home / "repo1"
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=work if work.exists() else home, env=env, check=True,
+                       capture_output=True)
+
+    def commit(message: str) -> None:
+        (work / "CHANGES.txt").open("a").write(message + "\n")
+        git("add", "CHANGES.txt")
+        git("commit", "--quiet", "-m", message)
+        counts["commits"] += 1
+
+    def push(*args: str) -> None:
+        git("push", "--quiet", "origin", *args)
+        counts["pushes"] += 1
+
+    git("clone", "--quiet", stack.topology.urls[repo1.logical], str(work))
+    git("checkout", "--quiet", "-b", "main")
+    commit("first")
+    push("main")
+    git("checkout", "--quiet", "-b", "feature/ingest")
+    commit("feature: one")
+    commit("feature: two")
+    push("feature/ingest")
+    git("checkout", "--quiet", "main")
+    git("tag", "-a", "v1.0", "-m", "release 1.0")
+    push("v1.0")
+    counts["tags"] += 1
+    git("checkout", "--quiet", "-b", "scratch")
+    commit("scratch work")
+    push("scratch")
+    push("--delete", "scratch")
+    counts["branch_deletions"] += 1
+    git("checkout", "--quiet", "main")
+    commit("second")
+    push("main")
+    git("checkout", "--quiet", "feature/ingest")
+    git("reset", "--quiet", "--hard", "HEAD~1")
+    commit("feature: two, rewritten")
+    push("--force", "feature/ingest")
+    counts["force_pushes"] += 1
+
+
+def _wait_until(condition: Any, timeout_s: float = 120.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def _changed_refs(log: str) -> int | None:
+    match = re.search(r"mirror done: (\d+) ref\(s\) changed", log)
+    return int(match.group(1)) if match else None
+
+
+def git_audit(stack: LocalStack) -> dict[str, Any]:
+    """repo1 against repo2 by refs after the push events' builds, then a run of the nightly
+    schedule, which must find nothing to push."""
+    settings = stack.topology.resource("git_mirror").settings
+    repo1 = stack.topology.resource(settings["source_repository"]).name
+    repo2 = stack.topology.resource(settings["target_repository"]).name
+    _wait_until(lambda: stack.bus.idle() and stack.codebuild.idle() and not stack.codecommit.pending())
+    refs1, refs2 = stack.codecommit.refs(repo1), stack.codecommit.refs(repo2)
+    builds = list(stack.codebuild.builds)
+    stack.fire_schedule("git_mirror_nightly")
+    _wait_until(stack.codebuild.idle)
+    nightly = stack.codebuild.builds[-1]
+    return {
+        "repo1_refs": sorted(refs1),
+        "refs_equal": refs1 == refs2,
+        "different_refs": sorted(k for k in refs1.keys() | refs2.keys() if refs1.get(k) != refs2.get(k)),
+        "push_events": stack.bus.stats["matched"],
+        "builds": dict(Counter(b.status for b in builds)),
+        "refs_pushed": sum(_changed_refs(b.log) or 0 for b in builds),
+        "nightly": {"status": nightly.status, "refs_pushed": _changed_refs(nightly.log)},
+        "match": bool(refs1 and refs1 == refs2 and nightly.status == "SUCCEEDED"
+                      and _changed_refs(nightly.log) == 0 and all(b.status == "SUCCEEDED" for b in builds)),
+    }
+
+
 def code_audit(stack: LocalStack) -> dict[str, Any]:
     """bucket1/code against bucket2/code after the events, then after a reconciliation pass
     (with a drift made by hand in between, which only the reconciliation can see)."""
@@ -228,9 +320,10 @@ def code_audit(stack: LocalStack) -> dict[str, Any]:
     if listing:
         s3.delete_object(Bucket=prefixes.target_bucket, Key=listing[0]["Key"])
     drifted = s3sync.compare(s3, prefixes)
-    # The nightly schedule's event, delivered as EventBridge does: asynchronously, with retries.
-    invocation = stack.invoke_async("code_sync", {"version": "0", "source": "aws.events",
-                                                  "detail-type": "Scheduled Event", "resources": [], "detail": {}})
+    # The nightly rule's event, delivered as EventBridge does: asynchronously, with Lambda's retries.
+    stack.fire_schedule("code_sync_reconcile")
+    _wait_until(stack.bus.idle, timeout_s=900)
+    invocation = stack.bus.deliveries[-1]["result"]
     after_reconcile = s3sync.compare(s3, prefixes)
     return {
         "after_events": {k: (v[:10] if isinstance(v, list) else v) for k, v in after_events.items()},
@@ -362,12 +455,14 @@ def run(stack: LocalStack, options: Options) -> dict[str, Any]:
         progress.start()
     table_counts: Counter = Counter()
     code_counts: Counter = Counter()
+    git_counts: Counter = Counter()
     producers = [
         threading.Thread(target=produce_cli, args=(stack, paths[0], options, False)),
         threading.Thread(target=produce_cli, args=(stack, paths[1], options, True)),
         threading.Thread(target=produce_http, args=(stack, paths[2], options)),
         threading.Thread(target=table_workload, args=(stack, options, table_counts)),
         threading.Thread(target=code_workload, args=(stack, options, code_counts)),
+        threading.Thread(target=git_workload, args=(stack, options, git_counts)),
     ]
     for thread in producers:
         thread.start()
@@ -389,6 +484,7 @@ def run(stack: LocalStack, options: Options) -> dict[str, Any]:
     report["tables"] = {"changes": dict(table_counts), "paths": paths_selected,
                         **table_audit(stack)}
     report["code"] = {"changes": dict(code_counts), **code_audit(stack)}
+    report["git"] = {"changes": dict(git_counts), **git_audit(stack)}
     mapping_stats = {name: (m.stats.total() if hasattr(m.stats, "total") else dict(m.stats))
                      for name, m in stack.mappings.items()}
     failures_url = stack.topology.urls["events_failures_queue"]
@@ -412,7 +508,7 @@ def run(stack: LocalStack, options: Options) -> dict[str, Any]:
     mismatch = sum(abs(p["quarantine_mismatch"]) for p in report["paths"])
     report["ok"] = bool(report["drained"] and lost == 0 and duplicates == 0 and mismatch == 0
                         and not any(p["error"] for p in report["paths"]) and report["tables"]["match"]
-                        and report["code"]["match"])
+                        and report["code"]["match"] and report["git"]["match"])
     return report
 
 
@@ -454,6 +550,16 @@ def summary(report: dict[str, Any]) -> str:
               f"  drift made by hand: {c['drift_made']['missing']} missing, {c['drift_made']['extra']} extra;"
               f" reconciliation: {c['reconciled']}",
               f"  after reconciliation: bucket1/code {'==' if c['after_reconcile']['equal'] else '!='} bucket2/code",
+              ""]
+    g = report["git"]
+    gc = g["changes"]
+    lines += [f"Git mirror      repo1: {gc.get('commits', 0)} commits in {gc.get('pushes', 0)} pushes, "
+              f"{gc.get('tags', 0)} tag, {gc.get('branch_deletions', 0)} branch deletion, "
+              f"{gc.get('force_pushes', 0)} force-push",
+              f"  {g['push_events']} push events → builds {g['builds']}, {g['refs_pushed']} ref updates mirrored",
+              f"  repo1 {'==' if g['refs_equal'] else '!='} repo2 by refs ({', '.join(g['repo1_refs'])})"
+              + (f"; differ: {', '.join(g['different_refs'])}" if g["different_refs"] else ""),
+              f"  nightly run: {g['nightly']['status']}, {g['nightly']['refs_pushed']} refs pushed",
               ""]
     for name, stats in report["mappings"].items():
         lines.append(f"  {name} mapping: " + ", ".join(f"{k} {v}" for k, v in stats.items() if v))

@@ -9,7 +9,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,11 +26,25 @@ ACCOUNT_ID = "123456789012"  # moto's default account
 # What a logical resource gives a function's resource_environment (as in the stack's `resources`).
 ENVIRONMENT_ATTRIBUTE = {"kinesis_stream": "name", "bucket": "name", "queue": "url", "http_api": "name",
                          "dynamodb_table": "name", "sns_topic": "arn"}
+# The git mirror's build: the same buildspec template and script the module deploys.
+GIT_MIRROR_MODULE = TERRAFORM / "modules" / "git_mirror"
+TEMPLATE_VARIABLE = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def render(template: str, variables: dict[str, str]) -> str:
     """Fill a ``${name}`` template, as Terraform's templatestring does for plain variables."""
     return string.Template(template).substitute(variables)
+
+
+def templatefile(path: Path, variables: dict[str, str]) -> str:
+    """Terraform's templatefile for plain ``${name}`` interpolations; ``$name`` (shell) is left alone."""
+    return TEMPLATE_VARIABLE.sub(lambda m: variables[m.group(1)], path.read_text())
+
+
+def variable_defaults(path: Path = TERRAFORM / "variables.tf") -> dict[str, str]:
+    """The string defaults of the stack's variables (what applies when a tfvars file is silent)."""
+    pattern = re.compile(r'^variable "(\w+)" \{\n(?:(?!^\}).*\n)*?\s+default\s+=\s+"([^"]*)"$', re.MULTILINE)
+    return {m.group(1): m.group(2) for m in pattern.finditer(path.read_text())}
 
 
 @dataclass(frozen=True)
@@ -57,6 +73,7 @@ class Topology:
     # Filled by create(): logical name -> URL / ARN.
     urls: dict[str, str] = field(default_factory=dict)
     arns: dict[str, str] = field(default_factory=dict)
+    ids: dict[str, str] = field(default_factory=dict)
     kms_key_id: str | None = None
 
     def resource(self, logical: str) -> Resource:
@@ -74,6 +91,15 @@ class Topology:
         if attribute == "arn":
             return self.arns[logical]
         return resource.name
+
+    def function_arn(self, name: str) -> str:
+        return f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:{self.function_names[name]}"
+
+    def variable(self, name: str) -> Any:
+        """A stack variable: the environment's value, else the default in variables.tf."""
+        if name in self.variables:
+            return self.variables[name]
+        return variable_defaults()[name]
 
     def function_environment(self, name: str) -> dict[str, str]:
         """A function's environment: its declaration's static values and its bound resources."""
@@ -234,7 +260,59 @@ def _topic(topology: Topology, session: Any, resource: Resource) -> None:
                                   "FilterPolicy": policy, "FilterPolicyScope": "MessageAttributes"})
 
 
+def _repository(topology: Topology, session: Any, resource: Resource) -> None:
+    metadata = session.client("codecommit").create_repository(
+        repositoryName=resource.name, kmsKeyId=topology.kms_key_id)["repositoryMetadata"]
+    topology.arns[resource.logical] = metadata["Arn"]
+    topology.urls[resource.logical] = metadata["cloneUrlHttp"]
+    topology.ids[resource.logical] = metadata["repositoryId"]
+
+
+def _project(topology: Topology, session: Any, resource: Resource) -> None:
+    """The git mirror's CodeBuild project, as modules/git_mirror defines it."""
+    source, target = resource.settings["source_repository"], resource.settings["target_repository"]
+    script = base64.b64encode((GIT_MIRROR_MODULE / "mirror.sh").read_bytes()).decode()
+    project = session.client("codebuild").create_project(
+        name=resource.name,
+        source={"type": "CODECOMMIT", "location": topology.urls[source], "gitCloneDepth": 0,
+                "buildspec": templatefile(GIT_MIRROR_MODULE / "buildspec.yml.tftpl", {"script_base64": script})},
+        artifacts={"type": "NO_ARTIFACTS"},
+        environment={"type": "LINUX_CONTAINER", "image": "aws/codebuild/amazonlinux-x86_64-standard:5.0",
+                     "computeType": "BUILD_GENERAL1_SMALL",
+                     "environmentVariables": [{"name": "SOURCE_URL", "value": topology.urls[source]},
+                                              {"name": "TARGET_URL", "value": topology.urls[target]}]},
+        serviceRole=f"arn:aws:iam::{ACCOUNT_ID}:role/{resource.name}-build",
+        encryptionKey=topology.kms_key_id,
+        concurrentBuildLimit=1,
+    )["project"]
+    topology.arns[resource.logical] = project["arn"]
+
+
+def _rule(topology: Topology, session: Any, resource: Resource) -> None:
+    settings = resource.settings
+    if "target_function" in settings:
+        if settings["target_function"] not in topology.functions:
+            return
+        target = {"Id": settings["target_function"], "Arn": topology.function_arn(settings["target_function"])}
+    else:
+        target = {"Id": settings["target"], "Arn": topology.arns[settings["target"]],
+                  "RoleArn": f"arn:aws:iam::{ACCOUNT_ID}:role/{topology.resource(settings['target']).name}-events"}
+    events = session.client("events")
+    if "event_pattern" in settings:
+        pattern = dict(settings["event_pattern"])
+        pattern["resources"] = [topology.arns[logical] for logical in settings.get("event_resources", [])]
+        rule = events.put_rule(Name=resource.name, EventPattern=json.dumps(pattern),
+                               Description=settings.get("description", ""))
+    else:
+        rule = events.put_rule(Name=resource.name, ScheduleExpression=topology.variable(settings["schedule_variable"]),
+                               Description=settings.get("description", ""))
+    events.put_targets(Rule=resource.name, Targets=[target])
+    topology.arns[resource.logical] = rule["RuleArn"]
+
+
 _CREATORS = {"kinesis_stream": _stream, "bucket": _bucket, "queue": _queue, "dynamodb_table": _table,
-             "sns_topic": _topic}
-# Queues first: topics subscribe them.
-_ORDER = {"queue": 0, "bucket": 1, "kinesis_stream": 1, "dynamodb_table": 1, "sns_topic": 2}
+             "sns_topic": _topic, "codecommit_repository": _repository, "codebuild_project": _project,
+             "event_rule": _rule}
+# Queues first: topics subscribe them; rules last: they target the others.
+_ORDER = {"queue": 0, "bucket": 1, "kinesis_stream": 1, "dynamodb_table": 1, "codecommit_repository": 1,
+          "sns_topic": 2, "codebuild_project": 2, "event_rule": 4}

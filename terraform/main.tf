@@ -246,8 +246,12 @@ module "git_mirror" {
   source = "./modules/git_mirror"
 
   name                   = local.names.git_mirror
-  source_repository_name = local.names.repo1
-  target_repository_name = local.names.repo2
+  source_repository_name = local.names[local.topology.git_mirror.source_repository]
+  target_repository_name = local.names[local.topology.git_mirror.target_repository]
+  push_rule_name         = local.names.git_mirror_push
+  push_event_pattern     = local.topology.git_mirror_push.event_pattern
+  nightly_rule_name      = local.names.git_mirror_nightly
+  schedule_expression    = var.git_mirror_schedule
   kms_key_arn            = aws_kms_key.this.arn
   log_retention_days     = var.log_retention_days
 }
@@ -299,8 +303,8 @@ resource "aws_s3_bucket_notification" "code_bucket1" {
 
 # The nightly reconciliation: the same function, a whole-prefix pass (events are best effort).
 resource "aws_cloudwatch_event_rule" "code_sync_reconcile" {
-  name                = "${local.names.code_events_queue}-reconcile"
-  description         = "Reconciles bucket1/code into bucket2/code"
+  name                = local.names.code_sync_reconcile
+  description         = local.topology.code_sync_reconcile.description
   schedule_expression = var.code_sync_schedule
 }
 

@@ -174,3 +174,14 @@ variable "code_sync_schedule" {
     error_message = "code_sync_schedule is an EventBridge cron() or rate() expression."
   }
 }
+
+variable "git_mirror_schedule" {
+  description = "When the git mirror also runs without a push (EventBridge delivery is best effort)."
+  type        = string
+  default     = "cron(0 3 * * ? *)"
+
+  validation {
+    condition     = can(regex("^(cron|rate)\\(.+\\)$", var.git_mirror_schedule))
+    error_message = "git_mirror_schedule is an EventBridge cron() or rate() expression."
+  }
+}

@@ -48,6 +48,13 @@ def test_nothing_lost_nothing_duplicated(name):
     assert report["tables"]["on_failure_messages"] == 0, text
     assert report["code"]["after_events"]["equal"], text
     assert report["code"]["after_reconcile"]["equal"], text
+    git = report["git"]
+    assert git["refs_equal"], text
+    assert git["match"], text
+    assert git["repo1_refs"] == ["refs/heads/feature/ingest", "refs/heads/main", "refs/tags/v1.0"], text
+    assert git["push_events"] == 7, text
+    assert git["builds"] == {"SUCCEEDED": 7}, text
+    assert git["nightly"] == {"status": "SUCCEEDED", "refs_pushed": 0}, text
     if name == "none":
         assert report["functions"]["stream_processor"]["errors"] == 0
     if name in ("crash", "timeout"):

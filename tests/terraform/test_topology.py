@@ -72,8 +72,30 @@ def test_local_and_terraform_name_every_resource_the_same(tmp_path, environment)
 
 
 def test_every_topology_resource_is_deployed_by_name_in_the_stack():
-    for logical in topology.load("local").resources:
-        assert re.search(rf"^\s+[a-z_]*name\s+=\s+local\.names\.{logical}\s*$", MAIN, re.MULTILINE), logical
+    resources = topology.load("local").resources
+    # A name may also come through another resource's setting, e.g. the mirror's source_repository.
+    indirect = {resources[owner].settings[setting] for owner, setting in re.findall(
+        r"^\s+[a-z_]*name\s+=\s+local\.names\[local\.topology\.(\w+)\.(\w+)\]\s*$", MAIN, re.MULTILINE)}
+    assert indirect == {"repo1", "repo2"}
+    for logical in resources:
+        assert logical in indirect or re.search(
+            rf"^\s+[a-z_]*name\s+=\s+local\.names\.{logical}\s*$", MAIN, re.MULTILINE), logical
+
+
+def test_event_rules_target_what_the_stack_targets():
+    """The push rule's pattern and the schedules come from topology.json in both."""
+    resources = topology.load("local").resources
+    rules = {k: r for k, r in resources.items() if r.kind == "event_rule"}
+    assert set(rules) == {"git_mirror_push", "git_mirror_nightly", "code_sync_reconcile"}
+    assert "push_event_pattern     = local.topology.git_mirror_push.event_pattern" in MAIN
+    assert "schedule_expression    = var.git_mirror_schedule" in MAIN
+    assert "schedule_expression = var.code_sync_schedule" in MAIN
+    assert rules["git_mirror_nightly"].settings["schedule_variable"] == "git_mirror_schedule"
+    assert rules["code_sync_reconcile"].settings["schedule_variable"] == "code_sync_schedule"
+    assert rules["git_mirror_push"].settings["event_pattern"]["detail"]["event"] == [
+        "referenceCreated", "referenceUpdated", "referenceDeleted"]
+    module = (ROOT / "terraform" / "modules" / "git_mirror" / "main.tf").read_text()
+    assert "merge(var.push_event_pattern, { resources = [aws_codecommit_repository.source.arn] })" in module
 
 
 def test_function_environment_gets_the_same_attribute_locally_and_in_terraform():

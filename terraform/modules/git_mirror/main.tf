@@ -79,6 +79,8 @@ resource "aws_codebuild_project" "this" {
   encryption_key = var.kms_key_arn
   build_timeout  = 30
   tags           = var.tags
+  # One mirror at a time: two could finish out of order and force an older state onto the target.
+  concurrent_build_limit = 1
 
   source {
     type            = "CODECOMMIT"
@@ -154,19 +156,14 @@ resource "aws_iam_role_policy" "events" {
 }
 
 resource "aws_cloudwatch_event_rule" "push" {
-  name        = "${var.name}-push"
-  description = "A branch or tag of ${var.source_repository_name} was created, updated or deleted"
-  tags        = var.tags
-  event_pattern = jsonencode({
-    source        = ["aws.codecommit"]
-    "detail-type" = ["CodeCommit Repository State Change"]
-    resources     = [aws_codecommit_repository.source.arn]
-    detail        = { event = ["referenceCreated", "referenceUpdated", "referenceDeleted"] }
-  })
+  name          = coalesce(var.push_rule_name, "${var.name}-push")
+  description   = "A branch or tag of ${var.source_repository_name} was created, updated or deleted"
+  tags          = var.tags
+  event_pattern = jsonencode(merge(var.push_event_pattern, { resources = [aws_codecommit_repository.source.arn] }))
 }
 
 resource "aws_cloudwatch_event_rule" "nightly" {
-  name                = "${var.name}-nightly"
+  name                = coalesce(var.nightly_rule_name, "${var.name}-nightly")
   description         = "Runs the mirror even without a push: EventBridge delivery is best effort"
   schedule_expression = var.schedule_expression
   tags                = var.tags

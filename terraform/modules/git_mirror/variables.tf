@@ -28,6 +28,33 @@ variable "kms_key_arn" {
   }
 }
 
+variable "push_rule_name" {
+  description = "Name of the rule that starts the build on a push (default: <name>-push)."
+  type        = string
+  default     = null
+}
+
+variable "push_event_pattern" {
+  description = "Event pattern of the push rule, without `resources`: the module matches it to the source repository's ARN."
+  type        = any
+  default = {
+    source        = ["aws.codecommit"]
+    "detail-type" = ["CodeCommit Repository State Change"]
+    detail        = { event = ["referenceCreated", "referenceUpdated", "referenceDeleted"] }
+  }
+
+  validation {
+    condition     = !can(var.push_event_pattern.resources)
+    error_message = "push_event_pattern must not set resources: the module matches the source repository's ARN."
+  }
+}
+
+variable "nightly_rule_name" {
+  description = "Name of the scheduled rule (default: <name>-nightly)."
+  type        = string
+  default     = null
+}
+
 variable "schedule_expression" {
   description = "When the mirror also runs without a push (EventBridge delivery is best effort)."
   type        = string
