@@ -185,9 +185,10 @@ class LocalStack:
         if not self.visibility_cap_s:
             return
         sqs = self.session.client("sqs")
-        for logical, url in self.topology.urls.items():
-            if ":" not in logical:
-                sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": str(self.visibility_cap_s)})
+        for logical, resource in self.topology.resources.items():
+            if resource.kind == "queue":
+                sqs.set_queue_attributes(QueueUrl=self.topology.urls[logical],
+                                         Attributes={"VisibilityTimeout": str(self.visibility_cap_s)})
 
     def _start_function(self, name: str, spec: Any, layer_dir: Path) -> None:
         task_dir = extract(HOST_DIST / "functions" / f"{name}.zip", self.workdir / name / "task")
