@@ -97,6 +97,12 @@ verify: $(VENV_STAMP) ## Compare table1 and table2; REPAIR=1 fixes the drift (EN
 s3-sync: $(VENV_STAMP) ## Reconcile bucket1/code into bucket2/code now; DRY_RUN=1 only prints (ENV=)
 	@PYTHONPATH=layers/common $(PY) -m tools.s3sync --env $(ENV) $(if $(filter-out 0,$(DRY_RUN)),--dry-run)
 
+# --- benchmarks ------------------------------------------------------------------------------
+
+.PHONY: bench
+bench: $(VENV_STAMP) build-host ## Run every benchmark, print the table, write dist/bench.json
+	@PYTHONPATH=layers/common $(PY) -m bench
+
 # --- checks ---------------------------------------------------------------------------------
 
 .PHONY: lint
