@@ -97,6 +97,20 @@ verify: $(VENV_STAMP) ## Compare table1 and table2; REPAIR=1 fixes the drift (EN
 s3-sync: $(VENV_STAMP) ## Reconcile bucket1/code into bucket2/code now; DRY_RUN=1 only prints (ENV=)
 	@PYTHONPATH=layers/common $(PY) -m tools.s3sync --env $(ENV) $(if $(filter-out 0,$(DRY_RUN)),--dry-run)
 
+# --- delivery -------------------------------------------------------------------------------
+
+.PHONY: plan
+plan: $(VENV_STAMP) build ## Build, init the environment's backend, save a plan and its summary in dist/plan/ (ENV=)
+	@$(PY) -m tools.deploy plan --env $(ENV)
+
+.PHONY: deploy
+deploy: $(VENV_STAMP) $(if $(filter-out 0,$(PLAN_AND_APPLY)),build) ## Apply the saved plan of make plan (ENV=); PLAN_AND_APPLY=1 plans and applies at once
+	@$(PY) -m tools.deploy apply --env $(ENV) $(if $(filter-out 0,$(PLAN_AND_APPLY)),--plan-and-apply)
+
+.PHONY: smoke
+smoke: $(VENV_STAMP) ## Put a record through the HTTP endpoint and a change through table1 of a deployed stack (ENV=)
+	@PYTHONPATH=layers/common $(PY) -m tools.smoke --env $(ENV)
+
 # --- benchmarks ------------------------------------------------------------------------------
 
 .PHONY: bench

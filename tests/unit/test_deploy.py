@@ -1,0 +1,165 @@
+"""`make plan` / `make deploy` (tools.deploy): each step that runs without AWS, and the one
+sentence it stops with where Terraform, its provider or AWS credentials are missing. A
+stand-in terraform (tests/fixtures/terraform) plays the CLI; STS is the embedded AWS."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from local.faults import Faults
+from local.server import EmbeddedAws
+from tools import deploy
+
+ROOT = Path(__file__).resolve().parents[2]
+FAKE = ROOT / "tests" / "fixtures" / "terraform"
+NO_CREDENTIALS = {"AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+                  "AWS_EC2_METADATA_DISABLED": "true"}
+
+
+@pytest.fixture
+def dist(tmp_path):
+    for name in ("functions/stream_processor.zip", "layers/common.zip"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"zip " + name.encode())
+    return tmp_path
+
+
+@pytest.fixture(scope="module")
+def sts():
+    server = EmbeddedAws(Faults())
+    server.start()
+    yield server.endpoint
+    server.stop()
+
+
+def run(command: str, dist: Path, *extra: str, credentials: bool = True, endpoint: str = "",
+        **env: str) -> subprocess.CompletedProcess:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    environment.update({"DIST_DIR": str(dist), "FAKE_TF_LOG": str(dist / "terraform.log"), **env})
+    if credentials:
+        environment.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                            "AWS_DEFAULT_REGION": "eu-west-1", "AWS_ENDPOINT_URL": endpoint})
+    else:
+        environment.update(NO_CREDENTIALS)
+    return subprocess.run([sys.executable, "-m", "tools.deploy", command, "--env", "dev", *extra], cwd=ROOT,
+                          capture_output=True, text=True, env=environment, timeout=120)
+
+
+def one_sentence(result: subprocess.CompletedProcess, starts: str) -> str:
+    assert result.returncode == deploy.MISSING, result.stderr
+    assert "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(starts), line
+    return line
+
+
+def test_without_terraform_it_says_so_in_one_sentence(dist):
+    result = run("plan", dist, TERRAFORM="/nonexistent/terraform")
+    assert "Terraform is not installed" in one_sentence(result, "make plan:")
+
+
+def test_an_old_terraform_is_refused(dist):
+    result = run("plan", dist, TERRAFORM=str(FAKE), FAKE_TF_VERSION="1.9.8")
+    assert "1.10 or newer" in one_sentence(result, "make plan:")
+
+
+def test_without_the_provider_it_says_so_in_one_sentence(dist):
+    result = run("plan", dist, TERRAFORM=str(FAKE), FAKE_TF_FAIL="providers")
+    assert "could not install the AWS provider" in one_sentence(result, "make plan:")
+
+
+def test_the_real_terraform_here_stops_at_the_provider_download(dist):
+    """On a machine without registry access (like the one CI runs on), with whatever terraform
+    is installed: the sentence names the missing piece."""
+    if not deploy.shutil.which("terraform"):
+        result = run("plan", dist)
+        assert "Terraform is not installed" in one_sentence(result, "make plan:")
+        return
+    result = run("plan", dist, credentials=False)
+    line = one_sentence(result, "make plan:")
+    assert "AWS provider" in line or "No AWS credentials" in line
+
+
+def test_without_credentials_it_says_so_after_the_provider_check(dist):
+    result = run("plan", dist, credentials=False, TERRAFORM=str(FAKE))
+    assert "No AWS credentials were found" in one_sentence(result, "make plan:")
+    assert "init -backend=false" in (dist / "terraform.log").read_text()
+
+
+def test_plan_saves_the_plan_a_summary_and_a_manifest_then_deploy_applies_it_once(dist, sts):
+    result = run("plan", dist, endpoint=sts, TERRAFORM=str(FAKE))
+    assert result.returncode == 0, result.stderr
+    plan_dir = dist / "plan"
+    summary = (plan_dir / "dev.summary.md").read_text()
+    assert "1 to add, 1 to change, 0 to replace, 1 to destroy" in summary
+    assert "| destroy | `aws_cloudwatch_event_rule.old` |" in summary
+    assert "aws_s3_bucket.this" not in summary  # no-op
+    manifest = json.loads((plan_dir / "dev.manifest.json").read_text())
+    assert set(manifest["artifacts"]) == {"functions/stream_processor.zip", "layers/common.zip"}
+    log = (dist / "terraform.log").read_text()
+    assert f"-backend-config={ROOT}/terraform/environments/dev.s3.tfbackend" in log
+    assert f"-var-file={ROOT}/terraform/environments/dev.tfvars.json" in log
+
+    applied = run("apply", dist, endpoint=sts, TERRAFORM=str(FAKE))
+    assert applied.returncode == 0, applied.stderr
+    assert "Apply complete" in applied.stdout
+    assert 'lake_bucket = "tributary-dev-lake-123456789012"' in applied.stdout
+    assert f"apply -input=false -no-color -lock-timeout=5m {plan_dir}/dev.tfplan" in (
+        dist / "terraform.log").read_text()
+    again = run("apply", dist, endpoint=sts, TERRAFORM=str(FAKE))
+    assert again.returncode == 2
+    assert "There is no saved plan" in again.stderr
+
+
+def test_deploy_refuses_a_plan_whose_zips_changed(dist, sts):
+    assert run("plan", dist, endpoint=sts, TERRAFORM=str(FAKE)).returncode == 0
+    (dist / "layers" / "common.zip").write_bytes(b"rebuilt differently")
+    result = run("apply", dist, endpoint=sts, TERRAFORM=str(FAKE))
+    assert result.returncode == 1
+    assert "stale" in result.stderr
+    assert "dist/layers/common.zip changed" in result.stderr
+    assert " apply " not in (dist / "terraform.log").read_text()
+
+
+def test_plan_and_apply_in_one_step_only_when_asked(dist, sts):
+    result = run("apply", dist, "--plan-and-apply", endpoint=sts, TERRAFORM=str(FAKE))
+    assert result.returncode == 0, result.stderr
+    log = (dist / "terraform.log").read_text()
+    assert log.index("plan -input") < log.index("apply -input")
+
+
+def test_a_failed_plan_is_reported_without_a_traceback(dist, sts):
+    result = run("plan", dist, endpoint=sts, TERRAFORM=str(FAKE), FAKE_TF_FAIL="plan")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().endswith("make plan: terraform plan failed (see above).")
+
+
+def test_an_unknown_environment_is_a_usage_error(dist):
+    result = subprocess.run([sys.executable, "-m", "tools.deploy", "plan", "--env", "nope"], cwd=ROOT,
+                            capture_output=True, text=True, env={**os.environ, "DIST_DIR": str(dist)})
+    assert result.returncode == 2
+    assert "terraform/environments/nope.tfvars.json" in result.stderr
+
+
+def test_stale_reasons_name_each_difference():
+    manifest = {"plan_sha256": "p", "configuration_sha256": "c", "artifacts": {"a.zip": "1", "b.zip": "2"}}
+    assert deploy.stale_reasons(manifest, "p", {"a.zip": "1", "b.zip": "2"}, "c") == []
+    assert deploy.stale_reasons(manifest, "q", {"a.zip": "1", "c.zip": "3"}, "d") == [
+        "the plan file is not the one this manifest describes",
+        "the Terraform configuration, tfvars or function declarations changed",
+        "dist/b.zip changed", "dist/c.zip changed"]
+
+
+def test_summary_counts_replacements_and_says_when_nothing_changes():
+    plan = {"resource_changes": [{"address": "a.b", "change": {"actions": ["delete", "create"]}}]}
+    summary = deploy.summarize(plan, "prod")
+    assert "0 to add, 0 to change, 1 to replace, 0 to destroy" in summary
+    assert "**1 resource(s) will be destroyed or replaced.**" in summary
+    assert "No changes" in deploy.summarize({"resource_changes": []}, "prod")
