@@ -120,8 +120,11 @@ bench: $(VENV_STAMP) build-host ## Run every benchmark, print the table, write d
 # --- checks ---------------------------------------------------------------------------------
 
 .PHONY: lint
-lint: $(VENV_STAMP) $(CHECKOV_STAMP) ## ruff, terraform fmt, Terraform config load, checkov
+lint: $(VENV_STAMP) $(CHECKOV_STAMP) ## ruff, terraform fmt, Terraform config load, checkov, zizmor, workflow schemas
 	@$(PY) -m ruff check .
+	@$(VENV)/bin/zizmor --offline --quiet .github
+	@$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	@$(VENV)/bin/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
 	@$(PY) -m tools.terraform fmt-check
 	@$(PY) -m tools.terraform load
 	@$(CHECKOV_VENV)/bin/checkov --directory terraform --framework terraform --quiet --compact \
