@@ -377,3 +377,43 @@ module "stream_mapping" {
   trigger          = each.value
   on_failure_arn   = local.failure_destination_arns[each.value.on_failure]
 }
+
+# --- operations -----------------------------------------------------------------------------
+
+module "monitoring" {
+  source = "./modules/monitoring"
+
+  name         = local.name_vars.prefix
+  kms_key_arn  = aws_kms_key.this.arn
+  alarm_emails = var.alarm_emails
+
+  functions = {
+    for name in local.enabled_functions : name => {
+      function_name = module.function[name].function_name
+      timeout_s     = local.declarations[name].timeout_s
+    }
+  }
+  stream_functions = toset(keys(local.stream_triggers))
+
+  # A consumed queue falls behind when its oldest message waits longer than a few visibility timeouts.
+  work_queues = {
+    for name, trigger in local.queue_triggers : trigger.source => {
+      queue_name    = local.names[trigger.source]
+      max_age_s     = 3 * local.topology[trigger.source].visibility_timeout_seconds
+      function_name = name
+    }
+  }
+  dead_letter_queues = {
+    events_failures = module.events_failures.name
+    table_failures  = module.table_failures.name
+    changes_dlq     = module.changes_queue.dlq_name
+    code_events_dlq = module.code_events.dlq_name
+  }
+  quarantine = {
+    stream_to_lake = {
+      function_name = module.function["stream_processor"].function_name
+      threshold     = var.quarantine_alarm_threshold
+    }
+  }
+  codebuild_projects = toset([module.git_mirror.project_name])
+}

@@ -87,3 +87,13 @@ output "code_bucket2" {
   description = "Bucket whose code/ prefix mirrors bucket1's."
   value       = module.code_bucket2.name
 }
+
+output "alarm_topic_arn" {
+  description = "SNS topic every alarm notifies."
+  value       = module.monitoring.topic_arn
+}
+
+output "dashboard_name" {
+  description = "CloudWatch dashboard of the three jobs."
+  value       = module.monitoring.dashboard_name
+}

@@ -185,3 +185,20 @@ variable "git_mirror_schedule" {
     error_message = "git_mirror_schedule is an EventBridge cron() or rate() expression."
   }
 }
+
+variable "alarm_emails" {
+  description = "Email addresses subscribed to the alarm topic (each confirms by email)."
+  type        = list(string)
+  default     = []
+}
+
+variable "quarantine_alarm_threshold" {
+  description = "Quarantined records in 5 minutes that raise the stream path's alarm (some bad input is normal)."
+  type        = number
+  default     = 100
+
+  validation {
+    condition     = var.quarantine_alarm_threshold >= 0
+    error_message = "quarantine_alarm_threshold is zero or more."
+  }
+}

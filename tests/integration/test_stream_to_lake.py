@@ -7,6 +7,7 @@ import gzip
 import io
 import json
 from collections import Counter
+from pathlib import Path
 
 import boto3
 import pytest
@@ -95,6 +96,14 @@ def test_every_kind_of_bad_record_is_quarantined(lake, monkeypatch, capsys):
     assert batch["received"] == batch["quarantined"] == len(event["Records"])
     emf = json.loads(next(line for line in out if '"_aws"' in line))
     assert emf["RecordsQuarantined"] == len(event["Records"])
+    # What the quarantine alarm (terraform/modules/monitoring) watches: namespace, metric, dimension.
+    monitoring = (Path(__file__).resolve().parents[2] / "terraform/modules/monitoring/main.tf").read_text()
+    alarm = monitoring[monitoring.index('resource "aws_cloudwatch_metric_alarm" "quarantine"'):]
+    directive = emf["_aws"]["CloudWatchMetrics"][0]
+    assert f'namespace           = "{directive["Namespace"]}"' in alarm
+    assert {"Name": "RecordsQuarantined", "Unit": "Count"} in directive["Metrics"]
+    assert directive["Dimensions"] == [["Function"]]
+    assert "dimensions          = { Function = each.value.function_name }" in alarm
 
 
 def test_a_ten_thousand_record_batch(lake):

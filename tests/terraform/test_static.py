@@ -208,3 +208,23 @@ def test_checkov_finds_nothing():
     summary = report["summary"] if isinstance(report, dict) else report[0]["summary"]
     assert summary["failed"] == 0, result.stdout[:5000]
     assert summary["passed"] > 50
+
+
+def test_the_root_stack_alarms_on_every_function_mapping_queue_and_path():
+    main = (ROOT / "terraform" / "main.tf").read_text()
+    block = main[main.index('module "monitoring" {'):]
+    assert "for name in local.enabled_functions" in block
+    assert "stream_functions = toset(keys(local.stream_triggers))" in block
+    assert "for name, trigger in local.queue_triggers" in block
+    for queue in ("module.events_failures.name", "module.table_failures.name", "module.changes_queue.dlq_name",
+                  "module.code_events.dlq_name"):
+        assert queue in block
+    assert 'module.function["stream_processor"].function_name' in block
+    assert "module.git_mirror.project_name" in block
+    monitoring = (ROOT / "terraform" / "modules" / "monitoring" / "main.tf").read_text()
+    for metric in ("Errors", "Throttles", "Duration", "IteratorAge", "ApproximateNumberOfMessagesVisible",
+                   "ApproximateAgeOfOldestMessage", "RecordsQuarantined", "FailedBuilds"):
+        assert f'metric_name         = "{metric}"' in monitoring, metric
+    assert monitoring.count("alarm_actions       = local.actions") == 8
+    assert 'resource "aws_cloudwatch_dashboard" "this"' in monitoring
+
