@@ -228,3 +228,44 @@ def test_the_root_stack_alarms_on_every_function_mapping_queue_and_path():
     assert monitoring.count("alarm_actions       = local.actions") == 8
     assert 'resource "aws_cloudwatch_dashboard" "this"' in monitoring
 
+
+
+BOOTSTRAP = (ROOT / "terraform" / "bootstrap" / "main.tf").read_text()
+
+
+def test_bootstrap_trust_is_conditioned_on_the_repository_and_the_github_environment():
+    trust = BOOTSTRAP[BOOTSTRAP.index('data "aws_iam_policy_document" "trust"'):]
+    trust = trust[:trust.index('resource "aws_iam_role" "github"')]
+    assert 'variable = "${local.issuer}:aud"' in trust
+    assert 'values   = ["sts.amazonaws.com"]' in trust
+    assert 'variable = "${local.issuer}:sub"' in trust
+    assert 'values   = ["repo:${var.github_repository}:environment:${each.value.github_environment}"]' in trust
+    assert "StringLike" not in trust  # exact subjects only, no wildcards
+    assert 'github_environment = "${env}-plan"' in BOOTSTRAP
+    assert "github_environment = env }" in BOOTSTRAP
+
+
+def test_bootstrap_state_bucket_is_versioned_encrypted_private_and_tls_only():
+    for needle in ('status = "Enabled"', 'sse_algorithm     = "aws:kms"', "enable_key_rotation = true",
+                   "block_public_acls       = true", "restrict_public_buckets = true",
+                   'variable = "aws:SecureTransport"', 'object_ownership = "BucketOwnerEnforced"'):
+        assert needle in BOOTSTRAP, needle
+
+
+@pytest.mark.parametrize("environment", ["dev", "prod"])
+def test_the_roles_state_paths_are_the_backend_keys(environment):
+    backend = (ROOT / "terraform" / "environments" / f"{environment}.s3.tfbackend").read_text()
+    key = re.search(r'^key\s+=\s+"([^"]+)"', backend, re.MULTILINE).group(1)
+    assert re.search(r"^use_lockfile\s+=\s+true", backend, re.MULTILINE)
+    assert key == f"tributary/{environment}/terraform.tfstate"
+    assert '"${aws_s3_bucket.state.arn}/${var.name}/${each.value.environment}/terraform.tfstate.tflock"' in BOOTSTRAP
+    assert '"${aws_s3_bucket.state.arn}/${var.name}/${each.value.environment}/terraform.tfstate"' in BOOTSTRAP
+
+
+def test_plan_roles_cannot_write_the_state_and_deploy_roles_cannot_read_data():
+    write = BOOTSTRAP[BOOTSTRAP.index('sid       = "WriteState"') - 200:BOOTSTRAP.index('sid       = "WriteState"')]
+    assert 'each.value.kind == "deploy"' in write
+    deny = BOOTSTRAP[BOOTSTRAP.index('sid       = "DenyDataReads"'):][:400]
+    assert 'effect    = "Deny"' in deny
+    for action in ("s3:GetObject*", "dynamodb:Scan", "sqs:ReceiveMessage", "kinesis:GetRecords"):
+        assert action in deny

@@ -1,0 +1,414 @@
+# One-time set-up per AWS account: the Terraform state bucket (versioned, KMS-encrypted, TLS
+# only, native S3 locking), GitHub's OIDC provider, and per environment a read-only plan role
+# and a deploy role that GitHub Actions assume with short-lived tokens. Trust is conditioned
+# on the repository and the GitHub environment, so only jobs running in that environment
+# (with its required reviewers) get the role.
+
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+
+locals {
+  account_id = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
+  bucket     = coalesce(var.state_bucket_name, "${var.name}-terraform-state-${local.account_id}")
+  issuer     = "token.actions.githubusercontent.com"
+}
+
+# --- state ----------------------------------------------------------------------------------
+
+data "aws_iam_policy_document" "state_key" {
+  # checkov:skip=CKV_AWS_109: in a key policy "*" is this key; the account root statement is what lets IAM policies grant use of the key.
+  # checkov:skip=CKV_AWS_111: as above, key policies can only name the key itself as "*".
+  # checkov:skip=CKV_AWS_356: as above, key policies can only name the key itself as "*".
+  statement {
+    sid       = "AccountAdministers"
+    actions   = ["kms:*"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${local.partition}:iam::${local.account_id}:root"]
+    }
+  }
+}
+
+resource "aws_kms_key" "state" {
+  description         = "${var.name} Terraform state"
+  enable_key_rotation = true
+  policy              = data.aws_iam_policy_document.state_key.json
+}
+
+resource "aws_kms_alias" "state" {
+  name          = "alias/${var.name}-terraform-state"
+  target_key_id = aws_kms_key.state.key_id
+}
+
+resource "aws_s3_bucket" "state" {
+  # checkov:skip=CKV_AWS_18: access logging would need a second bucket per account for a bucket only CI and operators read; CloudTrail data events are the audit trail.
+  # checkov:skip=CKV_AWS_144: cross-region replication of state is the account's DR policy; versioning already keeps every previous state.
+  # checkov:skip=CKV2_AWS_62: nothing consumes events from the state bucket.
+  bucket = local.bucket
+}
+
+resource "aws_s3_bucket_versioning" "state" {
+  bucket = aws_s3_bucket.state.id
+
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "state" {
+  bucket = aws_s3_bucket.state.id
+
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm     = "aws:kms"
+      kms_master_key_id = aws_kms_key.state.arn
+    }
+    bucket_key_enabled = true
+  }
+}
+
+resource "aws_s3_bucket_public_access_block" "state" {
+  bucket                  = aws_s3_bucket.state.id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_ownership_controls" "state" {
+  bucket = aws_s3_bucket.state.id
+
+  rule {
+    object_ownership = "BucketOwnerEnforced"
+  }
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "state" {
+  bucket = aws_s3_bucket.state.id
+
+  rule {
+    id     = "old-state-versions"
+    status = "Enabled"
+
+    filter {}
+
+    noncurrent_version_expiration {
+      noncurrent_days = var.noncurrent_state_days
+    }
+
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 1
+    }
+  }
+}
+
+data "aws_iam_policy_document" "state_bucket" {
+  statement {
+    sid       = "TlsOnly"
+    effect    = "Deny"
+    actions   = ["s3:*"]
+    resources = [aws_s3_bucket.state.arn, "${aws_s3_bucket.state.arn}/*"]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_s3_bucket_policy" "state" {
+  bucket     = aws_s3_bucket.state.id
+  policy     = data.aws_iam_policy_document.state_bucket.json
+  depends_on = [aws_s3_bucket_public_access_block.state]
+}
+
+# --- GitHub OIDC ----------------------------------------------------------------------------
+
+resource "aws_iam_openid_connect_provider" "github" {
+  count = var.create_oidc_provider ? 1 : 0
+
+  url            = "https://${local.issuer}"
+  client_id_list = ["sts.amazonaws.com"]
+}
+
+data "aws_iam_openid_connect_provider" "github" {
+  count = var.create_oidc_provider ? 0 : 1
+
+  url = "https://${local.issuer}"
+}
+
+locals {
+  oidc_provider_arn = var.create_oidc_provider ? aws_iam_openid_connect_provider.github[0].arn : data.aws_iam_openid_connect_provider.github[0].arn
+
+  # GitHub environment per role: plans run in <env>-plan (no reviewers), applies in <env>.
+  roles = merge(
+    { for env in var.environments : "${env}-plan" => { environment = env, kind = "plan", github_environment = "${env}-plan" } },
+    { for env in var.environments : "${env}-deploy" => { environment = env, kind = "deploy", github_environment = env } },
+  )
+}
+
+data "aws_iam_policy_document" "trust" {
+  for_each = local.roles
+
+  statement {
+    actions = ["sts:AssumeRoleWithWebIdentity"]
+
+    principals {
+      type        = "Federated"
+      identifiers = [local.oidc_provider_arn]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "${local.issuer}:aud"
+      values   = ["sts.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "${local.issuer}:sub"
+      values   = ["repo:${var.github_repository}:environment:${each.value.github_environment}"]
+    }
+  }
+}
+
+resource "aws_iam_role" "github" {
+  for_each = local.roles
+
+  name                 = "${var.name}-${each.key}"
+  description          = "GitHub Actions ${each.value.kind} role for ${var.name} ${each.value.environment} (environment ${each.value.github_environment} of ${var.github_repository})"
+  assume_role_policy   = data.aws_iam_policy_document.trust[each.key].json
+  max_session_duration = 3600
+}
+
+# --- what the roles may do ------------------------------------------------------------------
+
+data "aws_iam_policy_document" "state_access" {
+  for_each = local.roles
+
+  statement {
+    sid       = "ListOwnState"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.state.arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${var.name}/${each.value.environment}/*"]
+    }
+  }
+
+  statement {
+    sid       = "ReadState"
+    actions   = ["s3:GetObject"]
+    resources = ["${aws_s3_bucket.state.arn}/${var.name}/${each.value.environment}/*"]
+  }
+
+  statement {
+    sid       = "Lock"
+    actions   = ["s3:PutObject", "s3:DeleteObject"]
+    resources = ["${aws_s3_bucket.state.arn}/${var.name}/${each.value.environment}/terraform.tfstate.tflock"]
+  }
+
+  dynamic "statement" {
+    for_each = each.value.kind == "deploy" ? [1] : []
+
+    content {
+      sid       = "WriteState"
+      actions   = ["s3:PutObject"]
+      resources = ["${aws_s3_bucket.state.arn}/${var.name}/${each.value.environment}/terraform.tfstate"]
+    }
+  }
+
+  statement {
+    sid       = "StateKey"
+    actions   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.state.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "state" {
+  for_each = local.roles
+
+  name   = "terraform-state"
+  role   = aws_iam_role.github[each.key].id
+  policy = data.aws_iam_policy_document.state_access[each.key].json
+}
+
+# Plans read every resource type the stack manages (refresh), and no data: no object, item,
+# record or message reads.
+data "aws_iam_policy_document" "read" {
+  # checkov:skip=CKV_AWS_356: describe/list/get of configuration has no narrower resource for most of these services.
+  statement {
+    sid = "ReadConfiguration"
+    actions = [
+      "apigateway:GET",
+      "cloudwatch:Describe*", "cloudwatch:GetDashboard", "cloudwatch:ListTagsForResource", "cloudwatch:ListDashboards",
+      "codebuild:BatchGetProjects", "codebuild:ListProjects",
+      "codecommit:GetRepository", "codecommit:ListRepositories", "codecommit:ListTagsForResource",
+      "dynamodb:DescribeContinuousBackups", "dynamodb:DescribeTable", "dynamodb:DescribeTimeToLive",
+      "dynamodb:DescribeKinesisStreamingDestination", "dynamodb:ListTagsOfResource", "dynamodb:GetResourcePolicy",
+      "events:DescribeRule", "events:ListTargetsByRule", "events:ListTagsForResource",
+      "iam:GetOpenIDConnectProvider", "iam:GetPolicy", "iam:GetPolicyVersion", "iam:GetRole", "iam:GetRolePolicy",
+      "iam:ListAttachedRolePolicies", "iam:ListRolePolicies", "iam:ListInstanceProfilesForRole",
+      "kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:ListTagsForStream",
+      "kinesis:DescribeStreamConsumer", "kinesis:ListStreamConsumers", "kinesis:GetResourcePolicy",
+      "kms:DescribeKey", "kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListAliases", "kms:ListResourceTags",
+      "lambda:GetEventSourceMapping", "lambda:GetFunction", "lambda:GetFunctionCodeSigningConfig",
+      "lambda:GetFunctionConcurrency", "lambda:GetFunctionConfiguration", "lambda:GetLayerVersion",
+      "lambda:GetPolicy", "lambda:ListEventSourceMappings", "lambda:ListVersionsByFunction", "lambda:ListTags",
+      "lambda:GetFunctionEventInvokeConfig", "lambda:GetRuntimeManagementConfig", "lambda:GetFunctionRecursionConfig",
+      "logs:DescribeLogGroups", "logs:ListTagsForResource", "logs:ListTagsLogGroup",
+      "s3:GetAccelerateConfiguration", "s3:GetBucket*", "s3:GetEncryptionConfiguration",
+      "s3:GetLifecycleConfiguration", "s3:GetReplicationConfiguration", "s3:ListAllMyBuckets",
+      "sns:GetSubscriptionAttributes", "sns:GetTopicAttributes", "sns:ListSubscriptionsByTopic",
+      "sns:ListTagsForResource",
+      "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ListQueueTags",
+      "sts:GetCallerIdentity",
+    ]
+    resources = ["*"]
+  }
+}
+
+resource "aws_iam_role_policy" "read" {
+  for_each = local.roles
+
+  name   = "read-configuration"
+  role   = aws_iam_role.github[each.key].id
+  policy = data.aws_iam_policy_document.read.json
+}
+
+# Applies may change only resources named after the environment's prefix (<name>-<env>-...),
+# the naming every resource of the stack follows.
+data "aws_iam_policy_document" "deploy" {
+  for_each = toset(var.environments)
+
+  statement {
+    sid     = "StackResources"
+    actions = ["codebuild:*", "codecommit:*", "dynamodb:*", "events:*", "kinesis:*", "lambda:*", "s3:*", "sns:*", "sqs:*"]
+    resources = [
+      "arn:${local.partition}:codebuild:${var.region}:${local.account_id}:project/${var.name}-${each.key}-*",
+      "arn:${local.partition}:codecommit:${var.region}:${local.account_id}:${var.name}-${each.key}-*",
+      "arn:${local.partition}:dynamodb:${var.region}:${local.account_id}:table/${var.name}-${each.key}-*",
+      "arn:${local.partition}:events:${var.region}:${local.account_id}:rule/${var.name}-${each.key}-*",
+      "arn:${local.partition}:kinesis:${var.region}:${local.account_id}:stream/${var.name}-${each.key}-*",
+      "arn:${local.partition}:lambda:${var.region}:${local.account_id}:function:${var.name}-${each.key}-*",
+      "arn:${local.partition}:lambda:${var.region}:${local.account_id}:layer:${var.name}-${each.key}-*",
+      "arn:${local.partition}:s3:::${var.name}-${each.key}-*",
+      "arn:${local.partition}:sns:${var.region}:${local.account_id}:${var.name}-${each.key}-*",
+      "arn:${local.partition}:sqs:${var.region}:${local.account_id}:${var.name}-${each.key}-*",
+    ]
+  }
+
+  statement {
+    sid       = "DenyDataReads"
+    effect    = "Deny"
+    actions   = ["s3:GetObject*", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:BatchGetItem", "sqs:ReceiveMessage", "kinesis:GetRecords", "codecommit:GitPull"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "EventSourceMappings"
+    actions   = ["lambda:CreateEventSourceMapping", "lambda:UpdateEventSourceMapping", "lambda:DeleteEventSourceMapping", "lambda:TagResource"]
+    resources = ["*"]
+
+    condition {
+      test     = "ArnLike"
+      variable = "lambda:FunctionArn"
+      values   = ["arn:${local.partition}:lambda:${var.region}:${local.account_id}:function:${var.name}-${each.key}-*"]
+    }
+  }
+
+  statement {
+    sid     = "HttpApi"
+    actions = ["apigateway:DELETE", "apigateway:PATCH", "apigateway:POST", "apigateway:PUT", "apigateway:TagResource"]
+    # API Gateway ARNs carry generated ids, not names; the tag condition keeps other teams' APIs out of reach.
+    resources = ["arn:${local.partition}:apigateway:${var.region}::/apis*", "arn:${local.partition}:apigateway:${var.region}::/tags/*"]
+
+    condition {
+      test     = "StringEqualsIfExists"
+      variable = "aws:ResourceTag/Environment"
+      values   = [each.key]
+    }
+  }
+
+  statement {
+    sid = "LogsAndAlarms"
+    actions = [
+      "logs:CreateLogGroup", "logs:DeleteLogGroup", "logs:PutRetentionPolicy", "logs:AssociateKmsKey",
+      "logs:TagResource", "logs:UntagResource", "logs:TagLogGroup", "logs:CreateLogDelivery",
+      "cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms", "cloudwatch:TagResource", "cloudwatch:UntagResource",
+      "cloudwatch:PutDashboard", "cloudwatch:DeleteDashboards",
+    ]
+    resources = [
+      "arn:${local.partition}:logs:${var.region}:${local.account_id}:log-group:/aws/lambda/${var.name}-${each.key}-*",
+      "arn:${local.partition}:logs:${var.region}:${local.account_id}:log-group:/aws/codebuild/${var.name}-${each.key}-*",
+      "arn:${local.partition}:logs:${var.region}:${local.account_id}:log-group:/aws/apigateway/${var.name}-${each.key}-*",
+      "arn:${local.partition}:cloudwatch:${var.region}:${local.account_id}:alarm:${var.name}-${each.key}-*",
+      "arn:${local.partition}:cloudwatch::${local.account_id}:dashboard/${var.name}-${each.key}",
+    ]
+  }
+
+  statement {
+    sid       = "Roles"
+    actions   = ["iam:CreateRole", "iam:DeleteRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:TagRole", "iam:UntagRole", "iam:UpdateAssumeRolePolicy", "iam:UpdateRole"]
+    resources = ["arn:${local.partition}:iam::${local.account_id}:role/${var.name}-${each.key}-*"]
+  }
+
+  statement {
+    sid       = "PassRolesToTheStack"
+    actions   = ["iam:PassRole"]
+    resources = ["arn:${local.partition}:iam::${local.account_id}:role/${var.name}-${each.key}-*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["lambda.amazonaws.com", "codebuild.amazonaws.com", "events.amazonaws.com", "apigateway.amazonaws.com"]
+    }
+  }
+
+  statement {
+    sid       = "CreateKeys"
+    actions   = ["kms:CreateKey", "kms:TagResource"]
+    resources = ["*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/Environment"
+      values   = [each.key]
+    }
+  }
+
+  statement {
+    sid = "ManageOwnKeys"
+    actions = [
+      "kms:CreateAlias", "kms:DeleteAlias", "kms:EnableKeyRotation", "kms:PutKeyPolicy", "kms:ScheduleKeyDeletion",
+      "kms:TagResource", "kms:UntagResource", "kms:UpdateKeyDescription", "kms:CreateGrant", "kms:Decrypt",
+      "kms:Encrypt", "kms:GenerateDataKey",
+    ]
+    resources = ["*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/Environment"
+      values   = [each.key]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "deploy" {
+  for_each = toset(var.environments)
+
+  name   = "manage-stack"
+  role   = aws_iam_role.github["${each.key}-deploy"].id
+  policy = data.aws_iam_policy_document.deploy[each.key].json
+}

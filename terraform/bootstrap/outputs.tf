@@ -1,0 +1,24 @@
+output "state_bucket" {
+  description = "The state bucket: set it as the repository variable TF_STATE_BUCKET (or in environments/<env>.s3.tfbackend)."
+  value       = aws_s3_bucket.state.bucket
+}
+
+output "state_key_arn" {
+  description = "KMS key encrypting the state."
+  value       = aws_kms_key.state.arn
+}
+
+output "oidc_provider_arn" {
+  description = "GitHub's OIDC provider in this account."
+  value       = local.oidc_provider_arn
+}
+
+output "plan_role_arns" {
+  description = "Per environment: set as TERRAFORM_PLAN_ROLE_ARN in the GitHub environment <env>-plan."
+  value       = { for env in var.environments : env => aws_iam_role.github["${env}-plan"].arn }
+}
+
+output "deploy_role_arns" {
+  description = "Per environment: set as TERRAFORM_DEPLOY_ROLE_ARN in the GitHub environment <env>."
+  value       = { for env in var.environments : env => aws_iam_role.github["${env}-deploy"].arn }
+}
