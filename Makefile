@@ -91,11 +91,29 @@ backfill: $(VENV_STAMP) ## Copy table1's items to table2 through the version gua
 verify: $(VENV_STAMP) ## Compare table1 and table2; REPAIR=1 fixes the drift (ENV=, SEGMENTS=)
 	@$(TABLES) verify --env $(ENV) $(if $(SEGMENTS),--segments $(SEGMENTS)) $(if $(filter-out 0,$(REPAIR)),--repair)
 
+# --- stream operations -----------------------------------------------------------------------
+
+.PHONY: replay
+replay: $(VENV_STAMP) ## Put quarantined records back on the stream (ENV=, FROM=YYYY-MM-DDTHH, TO=, REASON=, DRY_RUN=1)
+	@PYTHONPATH=layers/common $(PY) -m tools.replay quarantine --env $(ENV) --from '$(FROM)' $(if $(TO),--to '$(TO)') $(if $(REASON),--reason '$(REASON)') $(if $(filter-out 0,$(DRY_RUN)),--dry-run)
+
+.PHONY: replay-failed
+replay-failed: $(VENV_STAMP) ## Re-put the batches in the events on-failure destination (ENV=, DRY_RUN=1)
+	@PYTHONPATH=layers/common $(PY) -m tools.replay failed-batches --env $(ENV) $(if $(filter-out 0,$(DRY_RUN)),--dry-run)
+
+.PHONY: redrive
+redrive: $(VENV_STAMP) ## Move a DLQ's messages back to its queue (ENV=, QUEUE=changes_queue|code_events_queue, DRY_RUN=1)
+	@PYTHONPATH=layers/common $(PY) -m tools.redrive --env $(ENV) --queue '$(QUEUE)' $(if $(filter-out 0,$(DRY_RUN)),--dry-run)
+
 # --- code sync operations --------------------------------------------------------------------
 
 .PHONY: s3-sync
 s3-sync: $(VENV_STAMP) ## Reconcile bucket1/code into bucket2/code now; DRY_RUN=1 only prints (ENV=)
 	@PYTHONPATH=layers/common $(PY) -m tools.s3sync --env $(ENV) $(if $(filter-out 0,$(DRY_RUN)),--dry-run)
+
+.PHONY: mirror
+mirror: $(VENV_STAMP) ## Run the git mirror build now and wait for it (ENV=)
+	@PYTHONPATH=layers/common $(PY) -m tools.mirror --env $(ENV)
 
 # --- delivery -------------------------------------------------------------------------------
 
