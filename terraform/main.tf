@@ -28,6 +28,8 @@ locals {
   name_vars = { prefix = local.prefix, account_id = local.account_id, region = data.aws_region.current.region }
   names     = { for key, resource in local.topology : key => templatestring(resource.name, local.name_vars) }
 
+  permissions_boundary_arn = var.permissions_boundary == null ? null : "arn:${data.aws_partition.current.partition}:iam::${local.account_id}:policy/${var.permissions_boundary}"
+
   # Logical names used by the declarations (resource_environment, trigger.source,
   # trigger.on_failure), mapped to this stack's resources.
   resources = {
@@ -92,6 +94,23 @@ data "aws_iam_policy_document" "key" {
     principals {
       type        = "Service"
       identifiers = ["sns.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+
+  statement {
+    sid       = "CloudWatchAlarmsPublishToEncryptedTopic"
+    actions   = ["kms:GenerateDataKey*", "kms:Decrypt"]
+    resources = ["*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
     }
 
     condition {
@@ -254,6 +273,8 @@ module "git_mirror" {
   schedule_expression    = var.git_mirror_schedule
   kms_key_arn            = aws_kms_key.this.arn
   log_retention_days     = var.log_retention_days
+
+  permissions_boundary_arn = local.permissions_boundary_arn
 }
 
 module "code_bucket1" {
@@ -344,6 +365,8 @@ module "function" {
   policy_json        = local.function_policies[each.key]
   kms_key_arn        = aws_kms_key.this.arn
   log_retention_days = var.log_retention_days
+
+  permissions_boundary_arn = local.permissions_boundary_arn
 }
 
 module "ingest_http_api" {

@@ -30,7 +30,7 @@ output "kms_key_arn" {
 
 output "ingest_endpoint" {
   description = "HTTP ingest endpoint (POST records, signed with SigV4)."
-  value       = "${module.ingest_http_api.endpoint}${split(" ", local.declarations.ingest_api.trigger.route)[1]}"
+  value       = "${trimsuffix(module.ingest_http_api.endpoint, "/")}${split(" ", local.declarations.ingest_api.trigger.route)[1]}"
 }
 
 output "ingest_route_arn" {

@@ -202,3 +202,9 @@ variable "quarantine_alarm_threshold" {
     error_message = "quarantine_alarm_threshold is zero or more."
   }
 }
+
+variable "permissions_boundary" {
+  description = "Name of the IAM policy every role of the stack gets as its permissions boundary (terraform/bootstrap creates <name>-<environment>-boundary and makes the deploy role require it); null for none."
+  type        = string
+  default     = null
+}

@@ -79,6 +79,11 @@ class Paths:
         return self.directory / f"{self.env}.manifest.json"
 
     @property
+    def lock(self) -> Path:
+        """The provider selections the plan was made with, applied with the same."""
+        return self.directory / f"{self.env}.terraform.lock.hcl"
+
+    @property
     def var_file(self) -> Path:
         return STACK / "environments" / f"{self.env}.tfvars.json"
 
@@ -142,13 +147,16 @@ def configuration_digest() -> str:
     return h.hexdigest()
 
 
-def stale_reasons(manifest: dict[str, Any], plan_digest: str, zips: dict[str, str], config: str) -> list[str]:
+def stale_reasons(manifest: dict[str, Any], plan_digest: str, zips: dict[str, str], config: str,
+                  tree: str = "unknown") -> list[str]:
     """Why a saved plan no longer describes what would be applied (empty: it still does)."""
     reasons = []
     if manifest.get("plan_sha256") != plan_digest:
         reasons.append("the plan file is not the one this manifest describes")
     if manifest.get("configuration_sha256") != config:
         reasons.append("the Terraform configuration, tfvars or function declarations changed")
+    if "unknown" not in (tree, manifest.get("tree", "unknown")) and manifest.get("tree") != tree:
+        reasons.append("the checkout is not the tree the plan was made from")
     for name in sorted(set(manifest.get("artifacts", {})) | set(zips)):
         if manifest.get("artifacts", {}).get(name) != zips.get(name):
             reasons.append(f"dist/{name} changed")
@@ -218,6 +226,8 @@ def check_credentials() -> str:
 
 
 def init(binary: str, paths: Paths) -> None:
+    if paths.lock.exists():  # apply with the provider versions the plan was made with
+        shutil.copyfile(paths.lock, STACK / ".terraform.lock.hcl")
     args = ["init", "-input=false", "-no-color", "-reconfigure", f"-backend-config={paths.backend}"]
     if os.environ.get("TF_STATE_BUCKET"):
         args.append(f"-backend-config=bucket={os.environ['TF_STATE_BUCKET']}")
@@ -250,10 +260,14 @@ def preflight(env: str) -> tuple[Paths, str]:
 
 def plan(env: str) -> int:
     paths, binary = preflight(env)
+    paths.lock.unlink(missing_ok=True)  # a new plan selects providers afresh (or from a committed lock file)
     init(binary, paths)
     paths.directory.mkdir(parents=True, exist_ok=True)
+    if (STACK / ".terraform.lock.hcl").exists():
+        shutil.copyfile(STACK / ".terraform.lock.hcl", paths.lock)
     result = terraform(binary, "plan", "-input=false", "-no-color", "-lock-timeout=5m",
-                       f"-var-file={paths.var_file}", f"-out={paths.plan}", capture=False)
+                       f"-var-file={paths.var_file}", f"-var=dist_dir={dist_dir()}", f"-out={paths.plan}",
+                       capture=False)
     if result.returncode != 0:
         raise StopError("terraform plan failed (see above).", status=1)
     shown = terraform(binary, "show", "-json", str(paths.plan))
@@ -265,6 +279,7 @@ def plan(env: str) -> int:
     paths.manifest.write_text(json.dumps({
         "environment": env,
         "commit": _git("rev-parse", "HEAD"),
+        "tree": _git("rev-parse", "HEAD^{tree}"),
         "plan_sha256": digest(paths.plan),
         "configuration_sha256": configuration_digest(),
         "artifacts": artifacts(dist_dir()),
@@ -287,7 +302,8 @@ def apply(env: str, plan_and_apply: bool) -> int:
         raise StopError(f"A saved plan {paths.plan} exists: apply it with `make deploy ENV={env}`, "
                    "or remove it to plan and apply in one step.", status=2)
     manifest = json.loads(paths.manifest.read_text()) if paths.manifest.exists() else {}
-    reasons = stale_reasons(manifest, digest(paths.plan), artifacts(dist_dir()), configuration_digest())
+    reasons = stale_reasons(manifest, digest(paths.plan), artifacts(dist_dir()), configuration_digest(),
+                            _git("rev-parse", "HEAD^{tree}"))
     if reasons:
         raise StopError(f"The saved plan is stale ({'; '.join(reasons)}): run `make plan ENV={env}` again.", status=1)
     _, binary = preflight(env)

@@ -17,6 +17,7 @@ import sys
 from collections import Counter
 from typing import Any
 
+from tools.replay import receive_all
 from tools.stack import resolve
 from tributary import aws
 
@@ -29,19 +30,17 @@ def redrive(sqs: Any, dlq_url: str, queue_url: str, limit: int, dry_run: bool) -
         attributes = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["ApproximateNumberOfMessages"])
         counts["messages_waiting"] = int(attributes["Attributes"]["ApproximateNumberOfMessages"])
         return counts
-    while counts["moved"] < limit:
-        messages = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=min(10, limit - counts["moved"]),
-                                       WaitTimeSeconds=0, VisibilityTimeout=60, MessageAttributeNames=["All"]
-                                       ).get("Messages", [])
-        if not messages:
+    for message in receive_all(sqs, dlq_url, visibility_s=60):
+        if counts["moved"] >= limit:
+            sqs.change_message_visibility(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"],
+                                          VisibilityTimeout=0)
             break
-        for message in messages:
-            kwargs: dict[str, Any] = {"QueueUrl": queue_url, "MessageBody": message["Body"]}
-            if message.get("MessageAttributes"):
-                kwargs["MessageAttributes"] = message["MessageAttributes"]
-            sqs.send_message(**kwargs)
-            sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
-            counts["moved"] += 1
+        kwargs: dict[str, Any] = {"QueueUrl": queue_url, "MessageBody": message["Body"]}
+        if message.get("MessageAttributes"):
+            kwargs["MessageAttributes"] = message["MessageAttributes"]
+        sqs.send_message(**kwargs)
+        sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
+        counts["moved"] += 1
     return counts
 
 

@@ -120,30 +120,52 @@ def failed_batch_records(kinesis: Any, message: dict[str, Any]) -> list[Entry]:
     return entries
 
 
+def receive_all(sqs: Any, queue_url: str, visibility_s: int) -> Iterator[dict[str, Any]]:
+    """Every message of a queue, once: short polls until three in a row come back empty and the
+    queue reports none waiting (a short poll samples a subset of SQS's servers)."""
+    empty = 0
+    while empty < 3:
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
+                                       VisibilityTimeout=visibility_s, MessageAttributeNames=["All"]
+                                       ).get("Messages", [])
+        if messages:
+            empty = 0
+            yield from messages
+            continue
+        waiting = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"])
+        empty = empty + 1 if waiting["Attributes"]["ApproximateNumberOfMessages"] == "0" else 0
+
+
 def replay_failed_batches(sqs: Any, kinesis: Any, producer: Producer, queue_url: str, dry_run: bool) -> Counter:
     counts: Counter = Counter()
-    while True:
-        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
-                                       VisibilityTimeout=300).get("Messages", [])
-        if not messages:
-            return counts
-        for message in messages:
-            entries = failed_batch_records(kinesis, json.loads(message["Body"]))
-            info = json.loads(message["Body"])["KinesisBatchInfo"]
-            print(f"{'(dry run) ' if dry_run else ''}{info['shardId']} {info['startSequenceNumber']}.."
-                  f"{info['endSequenceNumber']}: {len(entries)} record(s)")
-            if dry_run:
-                counts["records_to_replay"] += len(entries)
-                continue
-            report = producer.send(entries)
-            if report.failed:
-                counts["records_failed"] += len(report.failed)
-                continue
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-            counts["batches_replayed"] += 1
-            counts["records_replayed"] += len(entries)
+    looked_at: list[str] = []
+    for message in receive_all(sqs, queue_url, visibility_s=300):
+        info = json.loads(message["Body"])["KinesisBatchInfo"]
+        entries = failed_batch_records(kinesis, json.loads(message["Body"]))
+        missing = int(info.get("batchSize", len(entries))) - len(entries)
+        print(f"{'(dry run) ' if dry_run else ''}{info['shardId']} {info['startSequenceNumber']}.."
+              f"{info['endSequenceNumber']}: {len(entries)} record(s)"
+              + (f", {missing} no longer in the stream" if missing else ""))
         if dry_run:
-            return counts
+            counts["records_to_replay"] += len(entries)
+            looked_at.append(message["ReceiptHandle"])
+            continue
+        report = producer.send(entries) if entries else None
+        if report is not None and report.failed:
+            counts["records_failed"] += len(report.failed)
+            continue
+        counts["records_replayed"] += len(entries)
+        if missing:
+            # Past the retention period: the message is the only record of what was lost; keep it.
+            counts["records_missing"] += missing
+            counts["batches_kept"] += 1
+            looked_at.append(message["ReceiptHandle"])
+            continue
+        sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        counts["batches_replayed"] += 1
+    for handle in looked_at:  # messages kept (or only counted) are visible again for the next run
+        sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=handle, VisibilityTimeout=0)
+    return counts
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         counts = replay_failed_batches(aws.client("sqs"), aws.client("kinesis"), producer,
                                        stack.queue_url("events_failures_queue"), args.dry_run)
     print(json.dumps(dict(counts), sort_keys=True))
-    return 1 if counts["records_failed"] else 0
+    return 1 if counts["records_failed"] or counts["records_missing"] else 0
 
 
 if __name__ == "__main__":

@@ -149,11 +149,18 @@ data "aws_iam_openid_connect_provider" "github" {
 locals {
   oidc_provider_arn = var.create_oidc_provider ? aws_iam_openid_connect_provider.github[0].arn : data.aws_iam_openid_connect_provider.github[0].arn
 
-  # GitHub environment per role: plans run in <env>-plan (no reviewers), applies in <env>.
-  roles = merge(
-    { for env in var.environments : "${env}-plan" => { environment = env, kind = "plan", github_environment = "${env}-plan" } },
-    { for env in var.environments : "${env}-deploy" => { environment = env, kind = "deploy", github_environment = env } },
-  )
+  # GitHub environment per role: plans run in <env>-plan (no reviewers), applies and the smoke
+  # test after them in <env>. The roles are named <name>-ci-<env>-<kind>: outside the stack's
+  # <name>-<env>- prefix, so the deploy role cannot change its own or another CI role.
+  kinds = { plan = "%s-plan", deploy = "%s", smoke = "%s" }
+  roles = merge([
+    for env in var.environments : {
+      for kind, github in local.kinds : "${env}-${kind}" => {
+        environment = env, kind = kind, github_environment = format(github, env)
+      }
+    }
+  ]...)
+  state_prefix = { for env in var.environments : env => "${aws_s3_bucket.state.arn}/${var.name}/${env}" }
 }
 
 data "aws_iam_policy_document" "trust" {
@@ -184,7 +191,7 @@ data "aws_iam_policy_document" "trust" {
 resource "aws_iam_role" "github" {
   for_each = local.roles
 
-  name                 = "${var.name}-${each.key}"
+  name                 = "${var.name}-ci-${each.key}"
   description          = "GitHub Actions ${each.value.kind} role for ${var.name} ${each.value.environment} (environment ${each.value.github_environment} of ${var.github_repository})"
   assume_role_policy   = data.aws_iam_policy_document.trust[each.key].json
   max_session_duration = 3600
@@ -196,27 +203,26 @@ data "aws_iam_policy_document" "state_access" {
   for_each = local.roles
 
   statement {
-    sid       = "ListOwnState"
+    # Terraform lists the bucket to tell a missing state (first plan) from a forbidden one.
+    sid       = "ListStateBucket"
     actions   = ["s3:ListBucket"]
     resources = [aws_s3_bucket.state.arn]
-
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = ["${var.name}/${each.value.environment}/*"]
-    }
   }
 
   statement {
     sid       = "ReadState"
     actions   = ["s3:GetObject"]
-    resources = ["${aws_s3_bucket.state.arn}/${var.name}/${each.value.environment}/*"]
+    resources = ["${local.state_prefix[each.value.environment]}/*"]
   }
 
-  statement {
-    sid       = "Lock"
-    actions   = ["s3:PutObject", "s3:DeleteObject"]
-    resources = ["${aws_s3_bucket.state.arn}/${var.name}/${each.value.environment}/terraform.tfstate.tflock"]
+  dynamic "statement" {
+    for_each = each.value.kind == "smoke" ? [] : [1]
+
+    content {
+      sid       = "Lock"
+      actions   = ["s3:PutObject", "s3:DeleteObject"]
+      resources = ["${local.state_prefix[each.value.environment]}/terraform.tfstate.tflock"]
+    }
   }
 
   dynamic "statement" {
@@ -225,13 +231,13 @@ data "aws_iam_policy_document" "state_access" {
     content {
       sid       = "WriteState"
       actions   = ["s3:PutObject"]
-      resources = ["${aws_s3_bucket.state.arn}/${var.name}/${each.value.environment}/terraform.tfstate"]
+      resources = ["${local.state_prefix[each.value.environment]}/terraform.tfstate"]
     }
   }
 
   statement {
     sid       = "StateKey"
-    actions   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
+    actions   = each.value.kind == "smoke" ? ["kms:Decrypt"] : ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
     resources = [aws_kms_key.state.arn]
   }
 }
@@ -277,14 +283,49 @@ data "aws_iam_policy_document" "read" {
     ]
     resources = ["*"]
   }
+
+  statement {
+    # The provider reads a bucket with HeadBucket, which needs s3:ListBucket; object reads stay denied.
+    sid       = "HeadStackBuckets"
+    actions   = ["s3:ListBucket"]
+    resources = ["arn:${local.partition}:s3:::${var.name}-*"]
+  }
 }
 
 resource "aws_iam_role_policy" "read" {
-  for_each = local.roles
+  for_each = { for key, role in local.roles : key => role if role.kind != "smoke" }
 
   name   = "read-configuration"
   role   = aws_iam_role.github[each.key].id
   policy = data.aws_iam_policy_document.read.json
+}
+
+# The ceiling of every role the stack creates: data-plane actions of the services it uses, and
+# no IAM, so a role created by a deploy can never grant more than the stack's own work needs.
+data "aws_iam_policy_document" "boundary" {
+  # checkov:skip=CKV_AWS_356: a permissions boundary caps, it grants nothing; the roles' own policies name their resources.
+  # checkov:skip=CKV_AWS_111: a boundary caps the write actions; each role's own policy names its resources.
+  # checkov:skip=CKV_AWS_108: as above: reads are granted, bucket by bucket, by the roles' own policies.
+  # checkov:skip=CKV_AWS_109: as above: the stack's roles grant no permissions management.
+  statement {
+    sid = "StackDataPlane"
+    actions = [
+      "codebuild:StartBuild", "codecommit:GitPull", "codecommit:GitPush",
+      "dynamodb:*", "kinesis:*", "s3:*", "sqs:*", "sns:Publish",
+      "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*",
+      "logs:CreateLogStream", "logs:PutLogEvents",
+      "xray:PutTelemetryRecords", "xray:PutTraceSegments",
+    ]
+    resources = ["*"]
+  }
+}
+
+resource "aws_iam_policy" "boundary" {
+  for_each = toset(var.environments)
+
+  name        = "${var.name}-${each.key}-boundary"
+  description = "Permissions boundary of every IAM role the ${var.name} ${each.key} stack creates"
+  policy      = data.aws_iam_policy_document.boundary.json
 }
 
 # Applies may change only resources named after the environment's prefix (<name>-<env>-...),
@@ -310,15 +351,22 @@ data "aws_iam_policy_document" "deploy" {
   }
 
   statement {
-    sid       = "DenyDataReads"
-    effect    = "Deny"
-    actions   = ["s3:GetObject*", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:BatchGetItem", "sqs:ReceiveMessage", "kinesis:GetRecords", "codecommit:GitPull"]
-    resources = ["*"]
+    # Deploying changes configuration, never reads the data: objects, items, records, messages, code.
+    sid     = "DenyDataReads"
+    effect  = "Deny"
+    actions = ["s3:GetObject*", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:BatchGetItem", "sqs:ReceiveMessage", "kinesis:GetRecords", "codecommit:GitPull"]
+    resources = [
+      "arn:${local.partition}:s3:::${var.name}-${each.key}-*/*",
+      "arn:${local.partition}:dynamodb:${var.region}:${local.account_id}:table/${var.name}-${each.key}-*",
+      "arn:${local.partition}:sqs:${var.region}:${local.account_id}:${var.name}-${each.key}-*",
+      "arn:${local.partition}:kinesis:${var.region}:${local.account_id}:stream/${var.name}-${each.key}-*",
+      "arn:${local.partition}:codecommit:${var.region}:${local.account_id}:${var.name}-${each.key}-*",
+    ]
   }
 
   statement {
     sid       = "EventSourceMappings"
-    actions   = ["lambda:CreateEventSourceMapping", "lambda:UpdateEventSourceMapping", "lambda:DeleteEventSourceMapping", "lambda:TagResource"]
+    actions   = ["lambda:CreateEventSourceMapping", "lambda:UpdateEventSourceMapping", "lambda:DeleteEventSourceMapping"]
     resources = ["*"]
 
     condition {
@@ -329,13 +377,32 @@ data "aws_iam_policy_document" "deploy" {
   }
 
   statement {
-    sid     = "HttpApi"
-    actions = ["apigateway:DELETE", "apigateway:PATCH", "apigateway:POST", "apigateway:PUT", "apigateway:TagResource"]
-    # API Gateway ARNs carry generated ids, not names; the tag condition keeps other teams' APIs out of reach.
-    resources = ["arn:${local.partition}:apigateway:${var.region}::/apis*", "arn:${local.partition}:apigateway:${var.region}::/tags/*"]
+    # Mappings are named by generated ids; default_tags tag them.
+    sid       = "TagEventSourceMappings"
+    actions   = ["lambda:TagResource", "lambda:UntagResource", "lambda:ListTags"]
+    resources = ["arn:${local.partition}:lambda:${var.region}:${local.account_id}:event-source-mapping:*"]
+  }
+
+  statement {
+    sid       = "CreateHttpApi"
+    actions   = ["apigateway:POST", "apigateway:TagResource"]
+    resources = ["arn:${local.partition}:apigateway:${var.region}::/apis", "arn:${local.partition}:apigateway:${var.region}::/tags/*"]
 
     condition {
-      test     = "StringEqualsIfExists"
+      test     = "StringEquals"
+      variable = "aws:RequestTag/Environment"
+      values   = [each.key]
+    }
+  }
+
+  statement {
+    # API Gateway ARNs carry generated ids, not names: only APIs tagged with this environment.
+    sid       = "ManageHttpApi"
+    actions   = ["apigateway:DELETE", "apigateway:PATCH", "apigateway:POST", "apigateway:PUT", "apigateway:TagResource", "apigateway:UntagResource"]
+    resources = ["arn:${local.partition}:apigateway:${var.region}::/apis/*", "arn:${local.partition}:apigateway:${var.region}::/tags/*"]
+
+    condition {
+      test     = "StringEquals"
       variable = "aws:ResourceTag/Environment"
       values   = [each.key]
     }
@@ -345,7 +412,7 @@ data "aws_iam_policy_document" "deploy" {
     sid = "LogsAndAlarms"
     actions = [
       "logs:CreateLogGroup", "logs:DeleteLogGroup", "logs:PutRetentionPolicy", "logs:AssociateKmsKey",
-      "logs:TagResource", "logs:UntagResource", "logs:TagLogGroup", "logs:CreateLogDelivery",
+      "logs:TagResource", "logs:UntagResource", "logs:TagLogGroup",
       "cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms", "cloudwatch:TagResource", "cloudwatch:UntagResource",
       "cloudwatch:PutDashboard", "cloudwatch:DeleteDashboards",
     ]
@@ -359,9 +426,35 @@ data "aws_iam_policy_document" "deploy" {
   }
 
   statement {
-    sid       = "Roles"
-    actions   = ["iam:CreateRole", "iam:DeleteRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:TagRole", "iam:UntagRole", "iam:UpdateAssumeRolePolicy", "iam:UpdateRole"]
+    # HTTP API access logging (CloudWatch Logs vended delivery): these actions have no resource-level permissions.
+    sid       = "ApiAccessLogDelivery"
+    actions   = ["logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "RolesWithinTheBoundary"
+    actions   = ["iam:CreateRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:PutRolePermissionsBoundary"]
     resources = ["arn:${local.partition}:iam::${local.account_id}:role/${var.name}-${each.key}-*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PermissionsBoundary"
+      values   = [aws_iam_policy.boundary[each.key].arn]
+    }
+  }
+
+  statement {
+    sid       = "Roles"
+    actions   = ["iam:DeleteRole", "iam:TagRole", "iam:UntagRole", "iam:UpdateAssumeRolePolicy", "iam:UpdateRole", "iam:UpdateRoleDescription"]
+    resources = ["arn:${local.partition}:iam::${local.account_id}:role/${var.name}-${each.key}-*"]
+  }
+
+  statement {
+    sid       = "KeepTheBoundary"
+    effect    = "Deny"
+    actions   = ["iam:DeleteRolePermissionsBoundary", "iam:CreatePolicyVersion", "iam:SetDefaultPolicyVersion"]
+    resources = ["*"]
   }
 
   statement {
@@ -391,9 +484,9 @@ data "aws_iam_policy_document" "deploy" {
   statement {
     sid = "ManageOwnKeys"
     actions = [
-      "kms:CreateAlias", "kms:DeleteAlias", "kms:EnableKeyRotation", "kms:PutKeyPolicy", "kms:ScheduleKeyDeletion",
-      "kms:TagResource", "kms:UntagResource", "kms:UpdateKeyDescription", "kms:CreateGrant", "kms:Decrypt",
-      "kms:Encrypt", "kms:GenerateDataKey",
+      "kms:CreateAlias", "kms:DeleteAlias", "kms:UpdateAlias", "kms:EnableKeyRotation", "kms:PutKeyPolicy",
+      "kms:ScheduleKeyDeletion", "kms:TagResource", "kms:UntagResource", "kms:UpdateKeyDescription",
+      "kms:CreateGrant", "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey",
     ]
     resources = ["*"]
 
@@ -403,6 +496,13 @@ data "aws_iam_policy_document" "deploy" {
       values   = [each.key]
     }
   }
+
+  statement {
+    # Alias operations are authorised on the alias too, and aliases carry no tags.
+    sid       = "OwnAliases"
+    actions   = ["kms:CreateAlias", "kms:DeleteAlias", "kms:UpdateAlias"]
+    resources = ["arn:${local.partition}:kms:${var.region}:${local.account_id}:alias/${var.name}-${each.key}*"]
+  }
 }
 
 resource "aws_iam_role_policy" "deploy" {
@@ -411,4 +511,60 @@ resource "aws_iam_role_policy" "deploy" {
   name   = "manage-stack"
   role   = aws_iam_role.github["${each.key}-deploy"].id
   policy = data.aws_iam_policy_document.deploy[each.key].json
+}
+
+# The smoke test after each apply: put one record through the ingest endpoint and read it back
+# from the lake, write and delete one table1 item under smoke# keys and read table2.
+data "aws_iam_policy_document" "smoke" {
+  for_each = toset(var.environments)
+
+  statement {
+    sid       = "Ingest"
+    actions   = ["execute-api:Invoke"]
+    resources = ["arn:${local.partition}:execute-api:${var.region}:${local.account_id}:*/*/POST/v1/records"]
+  }
+
+  statement {
+    sid       = "ReadLakeEvents"
+    actions   = ["s3:ListBucket", "s3:GetObject"]
+    resources = ["arn:${local.partition}:s3:::${var.name}-${each.key}-lake-${local.account_id}", "arn:${local.partition}:s3:::${var.name}-${each.key}-lake-${local.account_id}/events/*"]
+  }
+
+  statement {
+    sid       = "SmokeItems"
+    actions   = ["dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:GetItem"]
+    resources = ["arn:${local.partition}:dynamodb:${var.region}:${local.account_id}:table/${var.name}-${each.key}-table1", "arn:${local.partition}:dynamodb:${var.region}:${local.account_id}:table/${var.name}-${each.key}-table2"]
+
+    condition {
+      test     = "ForAllValues:StringLike"
+      variable = "dynamodb:LeadingKeys"
+      values   = ["smoke#*"]
+    }
+  }
+
+  statement {
+    sid       = "StackKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = ["*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/Environment"
+      values   = [each.key]
+    }
+  }
+
+  statement {
+    sid       = "Outputs"
+    actions   = ["sts:GetCallerIdentity"]
+    resources = ["*"]
+  }
+}
+
+resource "aws_iam_role_policy" "smoke" {
+  for_each = toset(var.environments)
+
+  name   = "smoke-test"
+  role   = aws_iam_role.github["${each.key}-smoke"].id
+  policy = data.aws_iam_policy_document.smoke[each.key].json
 }

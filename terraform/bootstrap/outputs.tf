@@ -22,3 +22,13 @@ output "deploy_role_arns" {
   description = "Per environment: set as TERRAFORM_DEPLOY_ROLE_ARN in the GitHub environment <env>."
   value       = { for env in var.environments : env => aws_iam_role.github["${env}-deploy"].arn }
 }
+
+output "smoke_role_arns" {
+  description = "Per environment: set as TERRAFORM_SMOKE_ROLE_ARN in the GitHub environment <env>."
+  value       = { for env in var.environments : env => aws_iam_role.github["${env}-smoke"].arn }
+}
+
+output "permissions_boundary_arns" {
+  description = "Per environment: the boundary every role of the stack carries (tfvars permissions_boundary is its name)."
+  value       = { for env in var.environments : env => aws_iam_policy.boundary[env].arn }
+}

@@ -101,14 +101,39 @@ def test_replay_failed_batches_rereads_the_stream_range_without_duplicating_the_
     queue = stack.topology.urls["events_failures_queue"]
     sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(invocation_record))
 
+    dry = tool(stack, "tools.replay", "failed-batches", "--env", "local", "--dry-run")
+    assert '"records_to_replay": 3' in dry.stdout, dry.stdout + dry.stderr
     result = tool(stack, "tools.replay", "failed-batches", "--env", "local")
     assert result.returncode == 0, result.stderr
     assert '"records_replayed": 3' in result.stdout
-    assert "ApproximateNumberOfMessages" in sqs.get_queue_attributes(
-        QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
-    time.sleep(3)  # the replayed records are processed and dropped as already written
+    assert sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"]
+                                    )["Attributes"]["ApproximateNumberOfMessages"] == "0"
+    time.sleep(1)
+    wait(stack.idle)  # the replayed records are processed and dropped as already written
     found = lake_ids(stack)
     assert [found.count(i) for i in ids] == [1, 1, 1]
+
+
+def test_replay_failed_batches_keeps_a_message_whose_records_left_the_stream(stack):
+    sqs = stack.session.client("sqs")
+    queue = stack.topology.urls["events_failures_queue"]
+    kinesis = stack.session.client("kinesis")
+    stream = stack.topology.resource("events_stream").name
+    data = next(synthetic.generate(1, seed=13, malformed=0.0, id_prefix="expired-")).data
+    put = kinesis.put_record(StreamName=stream, Data=data, PartitionKey="expired")
+    # The batch had 5 records; only the one left is still in the stream (retention expired the rest).
+    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps({"KinesisBatchInfo": {
+        "shardId": put["ShardId"], "startSequenceNumber": put["SequenceNumber"],
+        "endSequenceNumber": put["SequenceNumber"], "batchSize": 5,
+        "streamArn": stack.topology.arns["events_stream"]}}))
+    result = tool(stack, "tools.replay", "failed-batches", "--env", "local")
+    assert result.returncode == 1
+    assert '"records_missing": 4' in result.stdout
+    assert "4 no longer in the stream" in result.stdout
+    kept = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, VisibilityTimeout=0).get("Messages", [])
+    assert kept  # the only record of the loss stays
+    for message in kept:
+        sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
 
 
 def test_redrive_moves_dead_letters_back_and_the_applier_applies_them(stack):

@@ -241,8 +241,8 @@ def test_bootstrap_trust_is_conditioned_on_the_repository_and_the_github_environ
     assert 'variable = "${local.issuer}:sub"' in trust
     assert 'values   = ["repo:${var.github_repository}:environment:${each.value.github_environment}"]' in trust
     assert "StringLike" not in trust  # exact subjects only, no wildcards
-    assert 'github_environment = "${env}-plan"' in BOOTSTRAP
-    assert "github_environment = env }" in BOOTSTRAP
+    assert 'kinds = { plan = "%s-plan", deploy = "%s", smoke = "%s" }' in BOOTSTRAP
+    assert 'name                 = "${var.name}-ci-${each.key}"' in BOOTSTRAP  # outside the stack's prefix
 
 
 def test_bootstrap_state_bucket_is_versioned_encrypted_private_and_tls_only():
@@ -258,14 +258,39 @@ def test_the_roles_state_paths_are_the_backend_keys(environment):
     key = re.search(r'^key\s+=\s+"([^"]+)"', backend, re.MULTILINE).group(1)
     assert re.search(r"^use_lockfile\s+=\s+true", backend, re.MULTILINE)
     assert key == f"tributary/{environment}/terraform.tfstate"
-    assert '"${aws_s3_bucket.state.arn}/${var.name}/${each.value.environment}/terraform.tfstate.tflock"' in BOOTSTRAP
-    assert '"${aws_s3_bucket.state.arn}/${var.name}/${each.value.environment}/terraform.tfstate"' in BOOTSTRAP
+    assert re.search(r'^kms_key_id\s+=\s+"alias/tributary-terraform-state"', backend, re.MULTILINE)
+    assert 'state_prefix = { for env in var.environments : env => "${aws_s3_bucket.state.arn}/${var.name}/${env}" }' \
+        in BOOTSTRAP
+    assert '"${local.state_prefix[each.value.environment]}/terraform.tfstate.tflock"' in BOOTSTRAP
+    assert '"${local.state_prefix[each.value.environment]}/terraform.tfstate"' in BOOTSTRAP
+    assert 'name = "alias/${var.name}-terraform-state"' in BOOTSTRAP.replace("          ", " ")
 
 
 def test_plan_roles_cannot_write_the_state_and_deploy_roles_cannot_read_data():
     write = BOOTSTRAP[BOOTSTRAP.index('sid       = "WriteState"') - 200:BOOTSTRAP.index('sid       = "WriteState"')]
     assert 'each.value.kind == "deploy"' in write
-    deny = BOOTSTRAP[BOOTSTRAP.index('sid       = "DenyDataReads"'):][:400]
-    assert 'effect    = "Deny"' in deny
+    deny = BOOTSTRAP[BOOTSTRAP.index('sid     = "DenyDataReads"'):][:900]
+    assert 'effect  = "Deny"' in deny
     for action in ("s3:GetObject*", "dynamodb:Scan", "sqs:ReceiveMessage", "kinesis:GetRecords"):
         assert action in deny
+    # The stack's data only: the state bucket stays readable for the deploy role.
+    assert '"arn:${local.partition}:s3:::${var.name}-${each.key}-*/*"' in deny
+    assert "state" not in deny.split("resources")[1].split("]")[0]
+
+
+def test_roles_a_deploy_creates_must_carry_the_boundary():
+    roles = BOOTSTRAP[BOOTSTRAP.index('sid       = "RolesWithinTheBoundary"'):][:600]
+    assert '"iam:CreateRole"' in roles
+    assert '"iam:PutRolePolicy"' in roles
+    assert 'variable = "iam:PermissionsBoundary"' in roles
+    assert '"iam:DeleteRolePermissionsBoundary"' in BOOTSTRAP
+    main = (ROOT / "terraform" / "main.tf").read_text()
+    assert main.count("permissions_boundary_arn = local.permissions_boundary_arn") == 2
+    for module in ("function", "git_mirror"):
+        text = (ROOT / "terraform" / "modules" / module / "main.tf").read_text()
+        roles_in_module = text.count('resource "aws_iam_role"')
+        assert text.count("permissions_boundary = var.permissions_boundary_arn") + text.count(
+            "permissions_boundary  = var.permissions_boundary_arn") == roles_in_module, module
+    for env in ("dev", "prod"):
+        tfvars = json.loads((ROOT / "terraform" / "environments" / f"{env}.tfvars.json").read_text())
+        assert tfvars["permissions_boundary"] == f"tributary-{env}-boundary"

@@ -25,6 +25,8 @@ resource "aws_iam_role" "this" {
   description        = "Execution role of ${var.name}"
   assume_role_policy = data.aws_iam_policy_document.assume.json
   tags               = var.tags
+
+  permissions_boundary = var.permissions_boundary_arn
 }
 
 data "aws_iam_policy_document" "runtime" {

@@ -35,9 +35,10 @@ data "aws_iam_policy_document" "build_assume" {
 }
 
 resource "aws_iam_role" "build" {
-  name               = "${var.name}-build"
-  assume_role_policy = data.aws_iam_policy_document.build_assume.json
-  tags               = var.tags
+  name                 = "${var.name}-build"
+  assume_role_policy   = data.aws_iam_policy_document.build_assume.json
+  permissions_boundary = var.permissions_boundary_arn
+  tags                 = var.tags
 }
 
 data "aws_iam_policy_document" "build" {
@@ -137,9 +138,10 @@ data "aws_iam_policy_document" "events_assume" {
 }
 
 resource "aws_iam_role" "events" {
-  name               = "${var.name}-events"
-  assume_role_policy = data.aws_iam_policy_document.events_assume.json
-  tags               = var.tags
+  name                 = "${var.name}-events"
+  assume_role_policy   = data.aws_iam_policy_document.events_assume.json
+  permissions_boundary = var.permissions_boundary_arn
+  tags                 = var.tags
 }
 
 data "aws_iam_policy_document" "events" {
