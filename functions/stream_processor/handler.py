@@ -58,7 +58,7 @@ def _remember(settings: Settings, shard_id: str, state: ShardState):
 
     def remember(fingerprints: list[bytes], newest_arrival: float) -> None:
         # A new state object: the cached one must not change unless the write succeeds.
-        updated = ShardState(list(state.windows))
+        updated = state.copy()
         updated.add(newest_arrival, fingerprints, settings.dedupe_window_s, settings.dedupe_max_ids)
         response = aws.client("s3").put_object(Bucket=settings.bucket, Key=key, Body=updated.encode(),
                                                ContentType="application/gzip")

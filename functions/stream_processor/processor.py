@@ -144,7 +144,7 @@ def ingest_time(arrival: float) -> str:
 def _quarantine_line(
     reason: str, detail: str, raw: bytes, meta: RecordMeta, partition_key: str
 ) -> bytes:
-    return json_codec.dumps(
+    return json_codec.dumps_line(
         {
             "reason": reason,
             "detail": detail,
@@ -155,20 +155,7 @@ def _quarantine_line(
             "ingest_time": meta.ingest_time,
             "raw_base64": base64.b64encode(raw).decode("ascii"),
         }
-    ) + b"\n"
-
-
-class _Grouper:
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.groups: dict[tuple[str, str, bool], Group] = {}
-
-    def add(self, partition: str, shard_id: str, quarantine: bool, line: Line) -> None:
-        key = (partition, shard_id, quarantine)
-        group = self.groups.get(key)
-        if group is None:
-            group = self.groups[key] = Group(partition, shard_id, quarantine)
-        group.lines.append(line)
+    )
 
 
 def plan_batch(
@@ -180,73 +167,113 @@ def plan_batch(
     and repeats of an id within the batch, are dropped as duplicates.
     """
     users, rejected = kinesis.decode_batch(raw_records)
-    grouper = _Grouper(settings)
+    groups: dict[tuple[str, str, bool], Group] = {}
     reasons: Counter[str] = Counter()
     filtered: list[tuple[int, int]] = []
     duplicates: list[tuple[int, int]] = []
     batch_ids: set[bytes] = set()
-    positions: list[tuple[int, int]] = []
+    sequence_numbers: dict[int, str] = {}
+    first: tuple[int, int] | None = None
+
+    def group_for(partition: str, shard_id: str, quarantine: bool) -> Group:
+        key = (partition, shard_id, quarantine)
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = Group(partition, shard_id, quarantine)
+        return group
 
     def quarantine(reason: str, detail: str, raw: bytes, meta: RecordMeta, pk: str, pos: tuple[int, int]) -> None:
         reasons[reason] += 1
         partition = lake.partition_prefix(settings.quarantine_prefix, meta.ingest_time)
         line = Line(pos, meta.sequence_number, _quarantine_line(reason, detail, raw, meta, pk))
-        grouper.add(partition, meta.shard_id, True, line)
+        group_for(partition, meta.shard_id, True).lines.append(line)
 
     for bad in rejected:
         arrival = 0.0
         meta = RecordMeta(bad.shard_id, bad.sequence_number, bad.subsequence, ingest_time(arrival))
         pos = kinesis.sequence_key(bad.sequence_number, bad.subsequence)
-        positions.append(pos)
+        if first is None or pos < first:
+            first = pos
         quarantine(bad.reason, bad.detail, bad.raw, meta, bad.partition_key, pos)
 
+    # Per record, only what differs from the record before is worked out again: the records
+    # of a KPL aggregate share a sequence number and an arrival time, and a batch mostly
+    # falls in one event-time hour, so one partition and one group.
+    loads, dumps_line, validate = json_codec.loads, json_codec.dumps_line, envelope.validate
+    limit = settings.max_record_bytes
+    last_sequence: str | None = None
+    last_arrival: float | None = None
+    last_hour = ""
+    sequence = 0
+    arrived = ""
+    group: Group | None = None
     for user in users:
-        meta = RecordMeta(user.shard_id, user.sequence_number, user.subsequence, ingest_time(user.arrival))
-        pos = kinesis.sequence_key(user.sequence_number, user.subsequence)
-        positions.append(pos)
-        if len(user.data) > settings.max_record_bytes:
-            quarantine("oversize", f"{len(user.data)} bytes is over the {settings.max_record_bytes}-byte limit",
-                       user.data, meta, user.partition_key, pos)
+        if user.sequence_number != last_sequence:
+            last_sequence = user.sequence_number
+            sequence = int(last_sequence)
+            sequence_numbers[sequence] = last_sequence
+        if user.arrival != last_arrival:
+            last_arrival = user.arrival
+            arrived = ingest_time(last_arrival)
+        meta = RecordMeta(user.shard_id, user.sequence_number, user.subsequence, arrived)
+        pos = (sequence, -1 if user.subsequence is None else user.subsequence)
+        if first is None or pos < first:
+            first = pos
+        data = user.data
+        if len(data) > limit:
+            quarantine("oversize", f"{len(data)} bytes is over the {limit}-byte limit",
+                       data, meta, user.partition_key, pos)
             continue
         try:
-            record = envelope.validate(json_codec.loads(user.data))
+            record = validate(loads(data))
         except json_codec.JsonError as exc:
-            quarantine("not_json", str(exc), user.data, meta, user.partition_key, pos)
+            quarantine("not_json", str(exc), data, meta, user.partition_key, pos)
             continue
         except envelope.EnvelopeError as exc:
-            quarantine(exc.reason, exc.detail, user.data, meta, user.partition_key, pos)
+            quarantine(exc.reason, exc.detail, data, meta, user.partition_key, pos)
             continue
-        fingerprint = digest(record.id) if seen is not None else b""
-        if seen is not None and (fingerprint in batch_ids or seen(fingerprint)):
-            duplicates.append(pos)
-            continue
-        batch_ids.add(fingerprint)
+        if seen is not None:
+            fingerprint = digest(record.id)
+            if fingerprint in batch_ids or seen(fingerprint):
+                duplicates.append(pos)
+                continue
+            batch_ids.add(fingerprint)
+        else:
+            fingerprint = b""
         try:
             out = transform(record.as_dict(), meta)
-            line = json_codec.dumps(out) + b"\n" if out is not None else b""
+            line = dumps_line(out) if out is not None else b""
         except TransformError as exc:
-            quarantine("transform_rejected", str(exc), user.data, meta, user.partition_key, pos)
+            quarantine("transform_rejected", str(exc), data, meta, user.partition_key, pos)
             continue
         except Exception as exc:  # a team's transform must not be able to lose a record
-            quarantine("transform_error", f"{type(exc).__name__}: {exc}", user.data, meta, user.partition_key, pos)
+            quarantine("transform_error", f"{type(exc).__name__}: {exc}", data, meta, user.partition_key, pos)
             continue
         if out is None:
             filtered.append(pos)
             continue
-        partition = lake.partition_prefix(settings.prefix, record.time)
-        grouper.add(partition, user.shard_id, False, Line(pos, user.sequence_number, line, fingerprint, user.arrival))
+        # The partition is the event time's date and hour: a slice of the normalised time.
+        hour = record.time[:13]
+        if hour != last_hour or group is None or group.shard_id != user.shard_id:
+            last_hour = hour
+            group = group_for(lake.partition_prefix(settings.prefix, record.time), user.shard_id, False)
+        group.lines.append(Line(pos, user.sequence_number, line, fingerprint, user.arrival))
 
-    groups = list(grouper.groups.values())
-    for group in groups:
-        group.lines.sort(key=lambda line: line.position)
-    groups.sort(key=lambda g: g.first.position)
-    sequence_numbers = {int(r.sequence_number): r.sequence_number for r in (*users, *rejected)}
-    return Plan(groups, filtered, len(users) + len(rejected), reasons, duplicates, min(positions, default=None),
-                sequence_numbers)
+    for bad in rejected:
+        sequence_numbers[int(bad.sequence_number)] = bad.sequence_number
+    ordered = list(groups.values())
+    for each in ordered:
+        each.lines.sort(key=_position)
+    ordered.sort(key=lambda g: g.first.position)
+    return Plan(ordered, filtered, len(users) + len(rejected), reasons, duplicates, first, sequence_numbers)
+
+
+def _position(line: Line) -> tuple[int, int]:
+    return line.position
 
 
 def _body(lines: list[Line], level: int) -> bytes:
-    return lake.gzip_bytes(b"".join(line.data for line in lines), level)
+    return lake.gzip_bytes(b"".join([line.data for line in lines]), level)
 
 
 def _metadata(lines: list[Line]) -> dict[str, str]:
@@ -305,8 +332,15 @@ def commit(plan: Plan, put: Put, settings: Settings, remember: Remember | None =
     def before(pos: tuple[int, int]) -> bool:
         return checkpoint is None or pos[0] < checkpoint
 
+    def count(lines: list[Line]) -> int:
+        # Without a checkpoint every line counts: no need to look at each.
+        return len(lines) if checkpoint is None else sum(1 for line in lines if line.position[0] < checkpoint)
+
     if remember is not None:
-        committed = [line for g in plan.groups if not g.quarantine for line in g.lines if before(line.position)]
+        committed = [
+            line for g in plan.groups if not g.quarantine
+            for line in (g.lines if checkpoint is None else g.lines_before(checkpoint))
+        ]
         try:
             remember([line.fingerprint for line in committed], max((line.arrival for line in committed), default=0.0))
         except Exception:
@@ -316,8 +350,8 @@ def commit(plan: Plan, put: Put, settings: Settings, remember: Remember | None =
             if plan.first_position is not None:
                 checkpoint = plan.first_position[0]
 
-    lake_lines = sum(1 for g in plan.groups if not g.quarantine for line in g.lines if before(line.position))
-    quarantined = sum(1 for g in plan.groups if g.quarantine for line in g.lines if before(line.position))
+    lake_lines = sum(count(g.lines) for g in plan.groups if not g.quarantine)
+    quarantined = sum(count(g.lines) for g in plan.groups if g.quarantine)
     filtered = sum(1 for pos in plan.filtered if before(pos))
     duplicates = sum(1 for pos in plan.duplicates if before(pos))
     retried = plan.received - lake_lines - quarantined - filtered - duplicates

@@ -51,19 +51,22 @@ def _binary(value: Any) -> bytes:
 
 
 def _decode_av(av: Mapping[str, Any]) -> Any:
+    # Called once for every value of every image: the cheapest way to the one key, and the
+    # types in the order stream images hold them most.
     if len(av) != 1:
         raise AttributeValueError(f"an AttributeValue has exactly one type key, got {sorted(av)}")
-    ((tag, value),) = av.items()
+    (tag,) = av
+    value = av[tag]
     if tag == "S":
         return value
     if tag == "N":
         return Decimal(value)
     if tag == "M":
         return {k: _decode_av(v) for k, v in value.items()}
-    if tag == "L":
-        return [_decode_av(v) for v in value]
     if tag == "BOOL":
         return value
+    if tag == "L":
+        return [_decode_av(v) for v in value]
     if tag == "NULL":
         return None
     if tag == "B":
@@ -82,14 +85,21 @@ def from_attribute_value(av: Mapping[str, Any]) -> Any:
     try:
         return _decode_av(av)
     except (DecimalException, ValueError, TypeError, AttributeError) as exc:
-        if isinstance(exc, AttributeValueError):
-            raise
-        raise AttributeValueError(f"malformed AttributeValue: {exc}") from None
+        raise _malformed(exc) from None
 
 
 def from_item(image: Mapping[str, Mapping[str, Any]]) -> Item:
     """A DynamoDB item (or stream image) to a dict of Python values."""
-    return {name: from_attribute_value(av) for name, av in image.items()}
+    try:
+        return {name: _decode_av(av) for name, av in image.items()}
+    except (DecimalException, ValueError, TypeError, AttributeError) as exc:
+        raise _malformed(exc) from None
+
+
+def _malformed(exc: Exception) -> AttributeValueError:
+    if isinstance(exc, AttributeValueError):
+        return exc
+    return AttributeValueError(f"malformed AttributeValue: {exc}")
 
 
 def _number_text(value: Any) -> str:

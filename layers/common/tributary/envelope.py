@@ -21,6 +21,7 @@ from functools import lru_cache
 from typing import Any
 
 FIELDS = ("id", "type", "source", "time", "payload")
+_FIELD_SET = frozenset(FIELDS)
 MAX_LENGTHS = {"id": 128, "type": 128, "source": 256}
 
 _TIME = re.compile(
@@ -37,9 +38,11 @@ class EnvelopeError(ValueError):
         self.detail = detail
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Envelope:
-    """A validated record. ``time`` is normalised to UTC with a ``Z`` suffix."""
+    """A validated record. ``time`` is normalised to UTC with a ``Z`` suffix. Read-only by convention."""
+
+    # Not frozen, for the same reason as kinesis.UserRecord: one is built for every record.
 
     id: str
     type: str
@@ -74,9 +77,16 @@ def normalize_time(value: Any) -> str:
     match = _TIME.match(value)
     if match is None:
         raise EnvelopeError("bad_time", f"time {value[:64]!r} is not RFC 3339 (2026-11-22T10:15:30Z)")
-    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
-    if not _valid_date(year, month, day) or hour > 23 or minute > 59 or second > 59:
-        raise EnvelopeError("bad_time", f"time {value!r} is not a real date and time")
+    # The pattern fixes where each field is, and two digits compare as text as they do as
+    # numbers: most times are checked without parsing a number. Days after the 28th, year
+    # 0000 and anything out of range take the exact check.
+    if not (
+        "01" <= value[5:7] <= "12" and "01" <= value[8:10] <= "28" and value[11:13] <= "23"
+        and value[14:16] <= "59" and value[17:19] <= "59" and value[:4] != "0000"
+    ):
+        year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+        if not _valid_date(year, month, day) or hour > 23 or minute > 59 or second > 59:
+            raise EnvelopeError("bad_time", f"time {value!r} is not a real date and time")
     if match.group(8) == "Z":
         return value
     # An offset other than Z: the lake partitions by UTC, so convert (rare path).
@@ -100,7 +110,7 @@ def validate(obj: Any) -> Envelope:
     """Check one decoded JSON value against the envelope; raise EnvelopeError saying why not."""
     if not isinstance(obj, dict):
         raise EnvelopeError("not_object", f"a record is a JSON object, got {type(obj).__name__}")
-    if len(obj) != len(FIELDS) or any(f not in obj for f in FIELDS):
+    if obj.keys() != _FIELD_SET:
         missing = [f for f in FIELDS if f not in obj]
         if missing:
             raise EnvelopeError("missing_field", f"missing {', '.join(missing)}")
@@ -109,10 +119,12 @@ def validate(obj: Any) -> Envelope:
     payload = obj["payload"]
     if not isinstance(payload, dict):
         raise EnvelopeError("bad_type", f"payload must be an object, got {type(payload).__name__}")
-    return Envelope(
-        id=_text(obj, "id"),
-        type=_text(obj, "type"),
-        source=_text(obj, "source"),
-        time=normalize_time(obj["time"]),
-        payload=payload,
-    )
+    record_id, record_type, source = obj["id"], obj["type"], obj["source"]
+    if not (
+        type(record_id) is str and 0 < len(record_id) <= MAX_LENGTHS["id"]
+        and type(record_type) is str and 0 < len(record_type) <= MAX_LENGTHS["type"]
+        and type(source) is str and 0 < len(source) <= MAX_LENGTHS["source"]
+    ):
+        # Something is off: check field by field, in order, to say which and why.
+        record_id, record_type, source = _text(obj, "id"), _text(obj, "type"), _text(obj, "source")
+    return Envelope(record_id, record_type, source, normalize_time(obj["time"]), payload)

@@ -15,7 +15,7 @@ NDJSON_GZIP_SUFFIX = ".ndjson.gz"
 
 def encode_ndjson(objects: Iterable[Any]) -> bytes:
     """One compact JSON document per line, each line ending in a newline."""
-    return b"".join(json_codec.dumps(o) + b"\n" for o in objects)
+    return b"".join(json_codec.dumps_line(o) for o in objects)
 
 
 def decode_ndjson(data: bytes) -> list[Any]:
