@@ -87,47 +87,15 @@ data "aws_iam_policy_document" "key" {
   }
 
   statement {
-    sid       = "SnsDeliversToEncryptedQueues"
+    # SNS delivering to encrypted queues, S3 notifying them, CloudWatch alarms publishing to the
+    # encrypted alarm topic: each service encrypts with the key on this account's behalf only.
+    sid       = "ServicesWriteToEncryptedQueuesAndTopics"
     actions   = ["kms:GenerateDataKey*", "kms:Decrypt"]
     resources = ["*"]
 
     principals {
       type        = "Service"
-      identifiers = ["sns.amazonaws.com"]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
-    }
-  }
-
-  statement {
-    sid       = "CloudWatchAlarmsPublishToEncryptedTopic"
-    actions   = ["kms:GenerateDataKey*", "kms:Decrypt"]
-    resources = ["*"]
-
-    principals {
-      type        = "Service"
-      identifiers = ["cloudwatch.amazonaws.com"]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
-    }
-  }
-
-  statement {
-    sid       = "S3NotifiesEncryptedQueues"
-    actions   = ["kms:GenerateDataKey*", "kms:Decrypt"]
-    resources = ["*"]
-
-    principals {
-      type        = "Service"
-      identifiers = ["s3.amazonaws.com"]
+      identifiers = ["sns.amazonaws.com", "s3.amazonaws.com", "cloudwatch.amazonaws.com"]
     }
 
     condition {

@@ -43,92 +43,14 @@ resource "aws_kms_alias" "state" {
   target_key_id = aws_kms_key.state.key_id
 }
 
-resource "aws_s3_bucket" "state" {
-  # checkov:skip=CKV_AWS_18: access logging would need a second bucket per account for a bucket only CI and operators read; CloudTrail data events are the audit trail.
-  # checkov:skip=CKV_AWS_144: cross-region replication of state is the account's DR policy; versioning already keeps every previous state.
-  # checkov:skip=CKV2_AWS_62: nothing consumes events from the state bucket.
-  bucket = local.bucket
-}
+# The same secure bucket as the stack's (versioned, SSE-KMS with a bucket key, public access
+# blocked, bucket owner enforced, TLS 1.2 or newer only), with old state versions kept.
+module "state_bucket" {
+  source = "../modules/lake_bucket"
 
-resource "aws_s3_bucket_versioning" "state" {
-  bucket = aws_s3_bucket.state.id
-
-  versioning_configuration {
-    status = "Enabled"
-  }
-}
-
-resource "aws_s3_bucket_server_side_encryption_configuration" "state" {
-  bucket = aws_s3_bucket.state.id
-
-  rule {
-    apply_server_side_encryption_by_default {
-      sse_algorithm     = "aws:kms"
-      kms_master_key_id = aws_kms_key.state.arn
-    }
-    bucket_key_enabled = true
-  }
-}
-
-resource "aws_s3_bucket_public_access_block" "state" {
-  bucket                  = aws_s3_bucket.state.id
-  block_public_acls       = true
-  block_public_policy     = true
-  ignore_public_acls      = true
-  restrict_public_buckets = true
-}
-
-resource "aws_s3_bucket_ownership_controls" "state" {
-  bucket = aws_s3_bucket.state.id
-
-  rule {
-    object_ownership = "BucketOwnerEnforced"
-  }
-}
-
-resource "aws_s3_bucket_lifecycle_configuration" "state" {
-  bucket = aws_s3_bucket.state.id
-
-  rule {
-    id     = "old-state-versions"
-    status = "Enabled"
-
-    filter {}
-
-    noncurrent_version_expiration {
-      noncurrent_days = var.noncurrent_state_days
-    }
-
-    abort_incomplete_multipart_upload {
-      days_after_initiation = 1
-    }
-  }
-}
-
-data "aws_iam_policy_document" "state_bucket" {
-  statement {
-    sid       = "TlsOnly"
-    effect    = "Deny"
-    actions   = ["s3:*"]
-    resources = [aws_s3_bucket.state.arn, "${aws_s3_bucket.state.arn}/*"]
-
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
-    }
-  }
-}
-
-resource "aws_s3_bucket_policy" "state" {
-  bucket     = aws_s3_bucket.state.id
-  policy     = data.aws_iam_policy_document.state_bucket.json
-  depends_on = [aws_s3_bucket_public_access_block.state]
+  name                    = local.bucket
+  kms_key_arn             = aws_kms_key.state.arn
+  noncurrent_version_days = var.noncurrent_state_days
 }
 
 # --- GitHub OIDC ----------------------------------------------------------------------------
@@ -160,7 +82,7 @@ locals {
       }
     }
   ]...)
-  state_prefix = { for env in var.environments : env => "${aws_s3_bucket.state.arn}/${var.name}/${env}" }
+  state_prefix = { for env in var.environments : env => "${module.state_bucket.arn}/${var.name}/${env}" }
 }
 
 data "aws_iam_policy_document" "trust" {
@@ -206,7 +128,7 @@ data "aws_iam_policy_document" "state_access" {
     # Terraform lists the bucket to tell a missing state (first plan) from a forbidden one.
     sid       = "ListStateBucket"
     actions   = ["s3:ListBucket"]
-    resources = [aws_s3_bucket.state.arn]
+    resources = [module.state_bucket.arn]
   }
 
   statement {

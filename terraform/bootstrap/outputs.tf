@@ -1,6 +1,6 @@
 output "state_bucket" {
   description = "The state bucket: set it as the repository variable TF_STATE_BUCKET (or in environments/<env>.s3.tfbackend)."
-  value       = aws_s3_bucket.state.bucket
+  value       = module.state_bucket.name
 }
 
 output "state_key_arn" {

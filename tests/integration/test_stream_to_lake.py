@@ -98,12 +98,14 @@ def test_every_kind_of_bad_record_is_quarantined(lake, monkeypatch, capsys):
     assert emf["RecordsQuarantined"] == len(event["Records"])
     # What the quarantine alarm (terraform/modules/monitoring) watches: namespace, metric, dimension.
     monitoring = (Path(__file__).resolve().parents[2] / "terraform/modules/monitoring/main.tf").read_text()
-    alarm = monitoring[monitoring.index('resource "aws_cloudwatch_metric_alarm" "quarantine"'):]
+    alarm = monitoring[monitoring.index('"quarantine/${key}"'):]
+    alarm = alarm[:alarm.index("} },")]
     directive = emf["_aws"]["CloudWatchMetrics"][0]
-    assert f'namespace           = "{directive["Namespace"]}"' in alarm
+    assert f'namespace = "{directive["Namespace"]}"' in alarm
+    assert 'metric = "RecordsQuarantined"' in alarm
     assert {"Name": "RecordsQuarantined", "Unit": "Count"} in directive["Metrics"]
     assert directive["Dimensions"] == [["Function"]]
-    assert "dimensions          = { Function = each.value.function_name }" in alarm
+    assert "dimensions  = { Function = path.function_name }" in alarm
 
 
 def test_a_ten_thousand_record_batch(lake):

@@ -224,8 +224,12 @@ def test_the_root_stack_alarms_on_every_function_mapping_queue_and_path():
     monitoring = (ROOT / "terraform" / "modules" / "monitoring" / "main.tf").read_text()
     for metric in ("Errors", "Throttles", "Duration", "IteratorAge", "ApproximateNumberOfMessagesVisible",
                    "ApproximateAgeOfOldestMessage", "RecordsQuarantined", "FailedBuilds"):
-        assert f'metric_name         = "{metric}"' in monitoring, metric
-    assert monitoring.count("alarm_actions       = local.actions") == 8
+        assert f'metric = "{metric}"' in monitoring, metric
+    # One alarm resource over every spec, each notifying the topic when it fires and when it clears.
+    assert monitoring.count('resource "aws_cloudwatch_metric_alarm"') == 1
+    assert "for_each = local.alarm_specs" in monitoring
+    assert "alarm_actions       = [module.topic.arn]" in monitoring
+    assert "ok_actions          = [module.topic.arn]" in monitoring
     assert 'resource "aws_cloudwatch_dashboard" "this"' in monitoring
 
 
@@ -246,10 +250,15 @@ def test_bootstrap_trust_is_conditioned_on_the_repository_and_the_github_environ
 
 
 def test_bootstrap_state_bucket_is_versioned_encrypted_private_and_tls_only():
-    for needle in ('status = "Enabled"', 'sse_algorithm     = "aws:kms"', "enable_key_rotation = true",
+    # The state bucket is the stack's secure bucket module, with the bootstrap's own rotated key.
+    assert 'source = "../modules/lake_bucket"' in BOOTSTRAP
+    assert "kms_key_arn             = aws_kms_key.state.arn" in BOOTSTRAP
+    assert "enable_key_rotation = true" in BOOTSTRAP
+    bucket = (ROOT / "terraform" / "modules" / "lake_bucket" / "main.tf").read_text()
+    for needle in ('status = "Enabled"', 'sse_algorithm     = "aws:kms"',
                    "block_public_acls       = true", "restrict_public_buckets = true",
                    'variable = "aws:SecureTransport"', 'object_ownership = "BucketOwnerEnforced"'):
-        assert needle in BOOTSTRAP, needle
+        assert needle in bucket, needle
 
 
 @pytest.mark.parametrize("environment", ["dev", "prod"])
@@ -259,7 +268,7 @@ def test_the_roles_state_paths_are_the_backend_keys(environment):
     assert re.search(r"^use_lockfile\s+=\s+true", backend, re.MULTILINE)
     assert key == f"tributary/{environment}/terraform.tfstate"
     assert re.search(r'^kms_key_id\s+=\s+"alias/tributary-terraform-state"', backend, re.MULTILINE)
-    assert 'state_prefix = { for env in var.environments : env => "${aws_s3_bucket.state.arn}/${var.name}/${env}" }' \
+    assert 'state_prefix = { for env in var.environments : env => "${module.state_bucket.arn}/${var.name}/${env}" }' \
         in BOOTSTRAP
     assert '"${local.state_prefix[each.value.environment]}/terraform.tfstate.tflock"' in BOOTSTRAP
     assert '"${local.state_prefix[each.value.environment]}/terraform.tfstate"' in BOOTSTRAP

@@ -1,222 +1,92 @@
 # Alarms for every moving part of the three jobs, all routed to one SNS topic, and one
-# dashboard. Thresholds are per alarm type; every alarm treats missing data as "not
-# breaching" (no invocations is not a failure), except the iterator age, where missing
-# data while records wait would hide a stuck mapping.
+# dashboard. Every alarm treats missing data as "not breaching" (no invocations is not a
+# failure), except the iterator age, where missing data while records wait would hide a
+# stuck mapping.
 
 data "aws_region" "current" {}
 
-resource "aws_sns_topic" "alarms" {
-  name              = "${var.name}-alarms"
-  kms_master_key_id = var.kms_key_arn
-  tags              = var.tags
-}
+module "topic" {
+  source = "../sns_topic"
 
-data "aws_caller_identity" "current" {}
-
-data "aws_iam_policy_document" "alarms" {
-  statement {
-    sid       = "CloudWatchAlarms"
-    actions   = ["sns:Publish"]
-    resources = [aws_sns_topic.alarms.arn]
-
-    principals {
-      type        = "Service"
-      identifiers = ["cloudwatch.amazonaws.com"]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [data.aws_caller_identity.current.account_id]
-    }
-  }
-
-  statement {
-    sid       = "TlsOnly"
-    effect    = "Deny"
-    actions   = ["sns:Publish"]
-    resources = [aws_sns_topic.alarms.arn]
-
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
-    }
-  }
-}
-
-resource "aws_sns_topic_policy" "alarms" {
-  arn    = aws_sns_topic.alarms.arn
-  policy = data.aws_iam_policy_document.alarms.json
+  name               = "${var.name}-alarms"
+  kms_key_arn        = var.kms_key_arn
+  publisher_services = ["cloudwatch.amazonaws.com"]
+  tags               = var.tags
 }
 
 resource "aws_sns_topic_subscription" "email" {
   for_each = toset(var.alarm_emails)
 
-  topic_arn = aws_sns_topic.alarms.arn
+  topic_arn = module.topic.arn
   protocol  = "email"
   endpoint  = each.value
 }
 
 locals {
-  actions = [aws_sns_topic.alarms.arn]
+  # One entry per alarm, keyed "<kind>/<label>". Defaults below: Sum over 5 minutes, one
+  # period, greater than the threshold, missing data not breaching.
+  alarm_specs = merge(
+    { for key, fn in var.functions : "errors/${key}" => {
+      name        = "${fn.function_name}-errors", namespace = "AWS/Lambda", metric = "Errors",
+      dimensions  = { FunctionName = fn.function_name }, threshold = 0,
+      description = "${key} returned errors (failed invocations are retried or sent to the failure destination)."
+    } },
+    { for key, fn in var.functions : "throttles/${key}" => {
+      name        = "${fn.function_name}-throttles", namespace = "AWS/Lambda", metric = "Throttles",
+      dimensions  = { FunctionName = fn.function_name }, threshold = 0,
+      description = "${key} was throttled: raise its reserved concurrency or the account's limit."
+    } },
+    { for key, fn in var.functions : "duration/${key}" => {
+      name        = "${fn.function_name}-duration", namespace = "AWS/Lambda", metric = "Duration", statistic = "Maximum",
+      dimensions  = { FunctionName = fn.function_name }, threshold = fn.timeout_s * 1000 * var.duration_ratio,
+      description = "${key} ran longer than ${var.duration_ratio * 100}% of its ${fn.timeout_s} s timeout."
+    } },
+    { for key in var.stream_functions : "iterator_age/${key}" => {
+      name        = "${var.functions[key].function_name}-iterator-age", namespace = "AWS/Lambda", metric = "IteratorAge",
+      dimensions  = { FunctionName = var.functions[key].function_name }, threshold = var.iterator_age_ms,
+      statistic   = "Maximum", period = 60, evaluation_periods = 5, datapoints_to_alarm = 3, missing = "missing",
+      description = "${key} is falling behind its stream: records wait longer than ${var.iterator_age_ms / 1000} s."
+    } },
+    { for key, queue in var.dead_letter_queues : "dead_letters/${key}" => {
+      name        = "${queue}-not-empty", namespace = "AWS/SQS", metric = "ApproximateNumberOfMessagesVisible",
+      dimensions  = { QueueName = queue }, threshold = 0, statistic = "Maximum",
+      description = "${key} holds messages: each is a failure to look at (docs/runbooks/redrive-a-dlq.md)."
+    } },
+    { for key, queue in var.work_queues : "oldest_message/${key}" => {
+      name        = "${queue.queue_name}-oldest-message", namespace = "AWS/SQS", metric = "ApproximateAgeOfOldestMessage",
+      dimensions  = { QueueName = queue.queue_name }, threshold = queue.max_age_s, statistic = "Maximum",
+      description = "${queue.function_name} is falling behind ${key}: a message waited over ${queue.max_age_s} s."
+    } },
+    { for key, path in var.quarantine : "quarantine/${key}" => {
+      name        = "${var.name}-${key}-quarantine", namespace = "tributary", metric = "RecordsQuarantined",
+      dimensions  = { Function = path.function_name }, threshold = path.threshold,
+      description = "More than ${path.threshold} records quarantined in 5 minutes on ${key} (docs/runbooks/replay-quarantine.md)."
+    } },
+    { for project in var.codebuild_projects : "failed_builds/${project}" => {
+      name        = "${project}-failed", namespace = "AWS/CodeBuild", metric = "FailedBuilds",
+      dimensions  = { ProjectName = project }, threshold = 0,
+      description = "A build of ${project} failed (docs/runbooks/rerun-git-mirror.md)."
+    } },
+  )
 }
 
-resource "aws_cloudwatch_metric_alarm" "errors" {
-  for_each = var.functions
+resource "aws_cloudwatch_metric_alarm" "this" {
+  for_each = local.alarm_specs
 
-  alarm_name          = "${each.value.function_name}-errors"
-  alarm_description   = "${each.key} returned errors (failed invocations are retried or sent to the failure destination)."
-  namespace           = "AWS/Lambda"
-  metric_name         = "Errors"
-  dimensions          = { FunctionName = each.value.function_name }
-  statistic           = "Sum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = 0
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.actions
-  ok_actions          = local.actions
-  tags                = var.tags
-}
-
-resource "aws_cloudwatch_metric_alarm" "throttles" {
-  for_each = var.functions
-
-  alarm_name          = "${each.value.function_name}-throttles"
-  alarm_description   = "${each.key} was throttled: raise its reserved concurrency or the account's limit."
-  namespace           = "AWS/Lambda"
-  metric_name         = "Throttles"
-  dimensions          = { FunctionName = each.value.function_name }
-  statistic           = "Sum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = 0
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.actions
-  ok_actions          = local.actions
-  tags                = var.tags
-}
-
-resource "aws_cloudwatch_metric_alarm" "duration" {
-  for_each = var.functions
-
-  alarm_name          = "${each.value.function_name}-duration"
-  alarm_description   = "${each.key} ran longer than ${var.duration_ratio * 100}% of its ${each.value.timeout_s} s timeout."
-  namespace           = "AWS/Lambda"
-  metric_name         = "Duration"
-  dimensions          = { FunctionName = each.value.function_name }
-  statistic           = "Maximum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = each.value.timeout_s * 1000 * var.duration_ratio
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.actions
-  ok_actions          = local.actions
-  tags                = var.tags
-}
-
-resource "aws_cloudwatch_metric_alarm" "iterator_age" {
-  for_each = var.stream_functions
-
-  alarm_name          = "${var.functions[each.value].function_name}-iterator-age"
-  alarm_description   = "${each.value} is falling behind its stream: records wait longer than ${var.iterator_age_ms / 1000} s."
-  namespace           = "AWS/Lambda"
-  metric_name         = "IteratorAge"
-  dimensions          = { FunctionName = var.functions[each.value].function_name }
-  statistic           = "Maximum"
-  period              = 60
-  evaluation_periods  = 5
-  datapoints_to_alarm = 3
-  threshold           = var.iterator_age_ms
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "missing"
-  alarm_actions       = local.actions
-  ok_actions          = local.actions
-  tags                = var.tags
-}
-
-resource "aws_cloudwatch_metric_alarm" "dead_letters" {
-  for_each = var.dead_letter_queues
-
-  alarm_name          = "${each.value}-not-empty"
-  alarm_description   = "${each.key} holds messages: each is a failure to look at (docs/runbooks/redrive-a-dlq.md)."
-  namespace           = "AWS/SQS"
-  metric_name         = "ApproximateNumberOfMessagesVisible"
-  dimensions          = { QueueName = each.value }
-  statistic           = "Maximum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = 0
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.actions
-  ok_actions          = local.actions
-  tags                = var.tags
-}
-
-resource "aws_cloudwatch_metric_alarm" "oldest_message" {
-  for_each = var.work_queues
-
-  alarm_name          = "${each.value.queue_name}-oldest-message"
-  alarm_description   = "${each.value.function_name} is falling behind ${each.key}: a message waited over ${each.value.max_age_s} s."
-  namespace           = "AWS/SQS"
-  metric_name         = "ApproximateAgeOfOldestMessage"
-  dimensions          = { QueueName = each.value.queue_name }
-  statistic           = "Maximum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = each.value.max_age_s
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.actions
-  ok_actions          = local.actions
-  tags                = var.tags
-}
-
-resource "aws_cloudwatch_metric_alarm" "quarantine" {
-  for_each = var.quarantine
-
-  alarm_name          = "${var.name}-${each.key}-quarantine"
-  alarm_description   = "More than ${each.value.threshold} records quarantined in 5 minutes on ${each.key} (docs/runbooks/replay-quarantine.md)."
-  namespace           = "tributary"
-  metric_name         = "RecordsQuarantined"
-  dimensions          = { Function = each.value.function_name }
-  statistic           = "Sum"
-  period              = 300
-  evaluation_periods  = 1
+  alarm_name          = each.value.name
+  alarm_description   = each.value.description
+  namespace           = each.value.namespace
+  metric_name         = each.value.metric
+  dimensions          = each.value.dimensions
+  statistic           = lookup(each.value, "statistic", "Sum")
+  period              = lookup(each.value, "period", 300)
+  evaluation_periods  = lookup(each.value, "evaluation_periods", 1)
+  datapoints_to_alarm = lookup(each.value, "datapoints_to_alarm", null)
   threshold           = each.value.threshold
   comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.actions
-  ok_actions          = local.actions
-  tags                = var.tags
-}
-
-resource "aws_cloudwatch_metric_alarm" "failed_builds" {
-  for_each = var.codebuild_projects
-
-  alarm_name          = "${each.value}-failed"
-  alarm_description   = "A build of ${each.value} failed (docs/runbooks/rerun-git-mirror.md)."
-  namespace           = "AWS/CodeBuild"
-  metric_name         = "FailedBuilds"
-  dimensions          = { ProjectName = each.value }
-  statistic           = "Sum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = 0
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.actions
-  ok_actions          = local.actions
+  treat_missing_data  = lookup(each.value, "missing", "notBreaching")
+  alarm_actions       = [module.topic.arn]
+  ok_actions          = [module.topic.arn]
   tags                = var.tags
 }
 
@@ -233,7 +103,7 @@ locals {
     [
       {
         type       = "text", x = 0, y = 0, width = 24, height = 2,
-        properties = { markdown = "## ${var.name}\nStream → lake, table → table and code → code. Alarms go to `${aws_sns_topic.alarms.name}`; runbooks are in docs/runbooks/." }
+        properties = { markdown = "## ${var.name}\nStream → lake, table → table and code → code. Alarms go to `${module.topic.name}`; runbooks are in docs/runbooks/." }
       },
       {
         type = "metric", x = 0, y = 2, width = 12, height = 6,
@@ -300,13 +170,10 @@ locals {
         type = "alarm", x = 12, y = 20, width = 12, height = 6,
         properties = {
           title = "Alarms",
-          alarms = concat(
-            [for a in aws_cloudwatch_metric_alarm.errors : a.arn],
-            [for a in aws_cloudwatch_metric_alarm.iterator_age : a.arn],
-            [for a in aws_cloudwatch_metric_alarm.dead_letters : a.arn],
-            [for a in aws_cloudwatch_metric_alarm.quarantine : a.arn],
-            [for a in aws_cloudwatch_metric_alarm.failed_builds : a.arn],
-          )
+          alarms = [
+            for key, alarm in aws_cloudwatch_metric_alarm.this : alarm.arn
+            if contains(["errors", "iterator_age", "dead_letters", "quarantine", "failed_builds"], split("/", key)[0])
+          ]
         }
       },
     ],

@@ -1,6 +1,6 @@
 output "topic_arn" {
   description = "The SNS topic every alarm notifies (subscribe chat or paging integrations here)."
-  value       = aws_sns_topic.alarms.arn
+  value       = module.topic.arn
 }
 
 output "dashboard_name" {
@@ -9,15 +9,10 @@ output "dashboard_name" {
 }
 
 output "alarm_names" {
-  description = "Every alarm, by kind."
+  description = "Every alarm, by kind (errors, throttles, duration, iterator_age, dead_letters, oldest_message, quarantine, failed_builds)."
   value = {
-    errors         = [for a in aws_cloudwatch_metric_alarm.errors : a.alarm_name]
-    throttles      = [for a in aws_cloudwatch_metric_alarm.throttles : a.alarm_name]
-    duration       = [for a in aws_cloudwatch_metric_alarm.duration : a.alarm_name]
-    iterator_age   = [for a in aws_cloudwatch_metric_alarm.iterator_age : a.alarm_name]
-    dead_letters   = [for a in aws_cloudwatch_metric_alarm.dead_letters : a.alarm_name]
-    oldest_message = [for a in aws_cloudwatch_metric_alarm.oldest_message : a.alarm_name]
-    quarantine     = [for a in aws_cloudwatch_metric_alarm.quarantine : a.alarm_name]
-    failed_builds  = [for a in aws_cloudwatch_metric_alarm.failed_builds : a.alarm_name]
+    for kind in distinct([for key in keys(local.alarm_specs) : split("/", key)[0]]) : kind => [
+      for key, alarm in aws_cloudwatch_metric_alarm.this : alarm.alarm_name if split("/", key)[0] == kind
+    ]
   }
 }

@@ -4,6 +4,8 @@ resource "aws_sns_topic" "this" {
   tags              = var.tags
 }
 
+data "aws_caller_identity" "current" {}
+
 data "aws_iam_policy_document" "this" {
   statement {
     sid       = "DenyInsecureTransport"
@@ -34,6 +36,27 @@ data "aws_iam_policy_document" "this" {
       principals {
         type        = "AWS"
         identifiers = var.publisher_role_arns
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(var.publisher_services) > 0 ? [1] : []
+
+    content {
+      sid       = "ServicesOfThisAccount"
+      actions   = ["sns:Publish"]
+      resources = [aws_sns_topic.this.arn]
+
+      principals {
+        type        = "Service"
+        identifiers = sort(var.publisher_services)
+      }
+
+      condition {
+        test     = "StringEquals"
+        variable = "aws:SourceAccount"
+        values   = [data.aws_caller_identity.current.account_id]
       }
     }
   }

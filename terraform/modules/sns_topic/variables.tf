@@ -24,6 +24,17 @@ variable "publisher_role_arns" {
   default     = []
 }
 
+variable "publisher_services" {
+  description = "AWS service principals allowed to publish on this account's behalf (aws:SourceAccount), such as cloudwatch.amazonaws.com for alarms."
+  type        = set(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for service in var.publisher_services : can(regex("^[a-z0-9.-]+\\.amazonaws\\.com$", service))])
+    error_message = "publisher_services are service principals such as cloudwatch.amazonaws.com."
+  }
+}
+
 variable "queue_subscriptions" {
   description = "SQS queues to subscribe, keyed by a label: queue ARN, raw message delivery, and a filter policy (JSON) on message attributes."
   type = map(object({
