@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 
-def handle(event: Mapping[str, Any], s3: Any, bucket: str) -> int:
-    """Write each parseable record of a Kinesis event as its own object; return how many."""
-    written = 0
+def objects(event: Mapping[str, Any]) -> Iterator[tuple[str, bytes]]:
+    """(key, body) of the object the naive design writes for each parseable record of an event."""
     for raw in event["Records"]:
         kinesis = raw["kinesis"]
         try:
@@ -28,29 +27,18 @@ def handle(event: Mapping[str, Any], s3: Any, bucket: str) -> int:
         record["shard_id"] = shard_id
         record["sequence_number"] = kinesis["sequenceNumber"]
         record["ingest_time"] = kinesis["approximateArrivalTimestamp"]
-        s3.put_object(
-            Bucket=bucket,
-            Key=f"naive/{shard_id}/{kinesis['sequenceNumber']}.json",
-            Body=json.dumps(record).encode("utf-8"),
-            ContentType="application/json",
-        )
+        yield f"naive/{shard_id}/{kinesis['sequenceNumber']}.json", json.dumps(record).encode("utf-8")
+
+
+def handle(event: Mapping[str, Any], s3: Any, bucket: str) -> int:
+    """Write each parseable record of a Kinesis event as its own object; return how many."""
+    written = 0
+    for key, body in objects(event):
+        s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
         written += 1
     return written
 
 
 def body_bytes(event: Mapping[str, Any]) -> int:
     """The bytes the naive design stores for an event (what ``handle`` would put), without the puts."""
-    total = 0
-    for raw in event["Records"]:
-        kinesis = raw["kinesis"]
-        try:
-            record = json.loads(base64.b64decode(kinesis["data"]))
-        except ValueError:
-            continue
-        if not isinstance(record, dict):
-            continue
-        record["shard_id"] = raw["eventID"].split(":", 1)[0]
-        record["sequence_number"] = kinesis["sequenceNumber"]
-        record["ingest_time"] = kinesis["approximateArrivalTimestamp"]
-        total += len(json.dumps(record).encode("utf-8"))
-    return total
+    return sum(len(body) for _, body in objects(event))

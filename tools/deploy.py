@@ -169,7 +169,7 @@ def terraform_binary() -> str:
     binary = shutil.which(os.environ.get("TERRAFORM") or "terraform")
     if not binary:
         raise StopError("Terraform is not installed: put terraform >= 1.10 on PATH "
-                   "(https://developer.hashicorp.com/terraform/install) and run this again.")
+                        "(https://developer.hashicorp.com/terraform/install) and run this again.")
     result = subprocess.run([binary, "version", "-json"], capture_output=True, text=True)
     try:
         version = json.loads(result.stdout)["terraform_version"]
@@ -201,7 +201,7 @@ def check_providers(binary: str) -> None:
         output = result.stdout + result.stderr
         if PROVIDER_ERRORS.search(output):
             raise StopError("Terraform could not install the AWS provider (registry.terraform.io or the provider "
-                       "mirror is unreachable from here); run this where it is reachable, such as in CI.")
+                            "mirror is unreachable from here); run this where it is reachable, such as in CI.")
         raise StopError("terraform init -backend=false failed: " + _first_error(output), status=1)
 
 
@@ -217,12 +217,12 @@ def check_credentials() -> str:
         credentials = None
     if credentials is None:
         raise StopError("No AWS credentials were found: sign in (aws sso login, a profile, or the CI job's OIDC "
-                   "role) and run this again.")
+                        "role) and run this again.")
     try:
         return session.client("sts").get_caller_identity()["Arn"]
     except (BotoCoreError, ClientError) as exc:
         raise StopError(f"The AWS credentials found do not work ({exc.__class__.__name__}); "
-                   "refresh them and run this again.") from None
+                        "refresh them and run this again.") from None
 
 
 def init(binary: str, paths: Paths) -> None:
@@ -243,18 +243,19 @@ def _first_error(output: str) -> str:
     return (output.strip().splitlines() or ["no output"])[-1]
 
 
-def preflight(env: str) -> tuple[Paths, str]:
+def preflight(env: str, need_zips: bool = True) -> tuple[Paths, str]:
+    """Every check that needs no AWS, then Terraform, its provider and credentials, in that order."""
     paths = Paths(env)
     for path in (paths.var_file, paths.backend):
         if not path.exists():
             raise StopError(f"There is no {path.relative_to(ROOT)}: ENV must name an environment in "
-                       "terraform/environments/.", status=2)
-    if not artifacts(dist_dir()):
+                            "terraform/environments/.", status=2)
+    if need_zips and not artifacts(dist_dir()):
         raise StopError("dist/ holds no function zips: run `make build` first.", status=2)
     binary = terraform_binary()
     check_providers(binary)
     identity = check_credentials()
-    print(f"planning as {identity}", flush=True)
+    print(f"{env}: signed in as {identity}", flush=True)
     return paths, binary
 
 
@@ -294,13 +295,13 @@ def apply(env: str, plan_and_apply: bool) -> int:
     if not paths.plan.exists():
         if not plan_and_apply:
             raise StopError(f"There is no saved plan {paths.plan}: run `make plan ENV={env}` and review it, "
-                       f"or `make deploy ENV={env} PLAN_AND_APPLY=1` to plan and apply in one step.",
-                       status=2)
+                            f"or `make deploy ENV={env} PLAN_AND_APPLY=1` to plan and apply in one step.",
+                            status=2)
         if plan(env) != 0:
             return 1
     elif plan_and_apply:
         raise StopError(f"A saved plan {paths.plan} exists: apply it with `make deploy ENV={env}`, "
-                   "or remove it to plan and apply in one step.", status=2)
+                        "or remove it to plan and apply in one step.", status=2)
     manifest = json.loads(paths.manifest.read_text()) if paths.manifest.exists() else {}
     reasons = stale_reasons(manifest, digest(paths.plan), artifacts(dist_dir()), configuration_digest(),
                             _git("rev-parse", "HEAD^{tree}"))

@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 
-from local import topology
+from tools.stack import resolve
 from tributary import aws, s3sync
 
 
@@ -21,12 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env", required=True)
     parser.add_argument("--dry-run", action="store_true", help="print what would be done, change nothing")
     args = parser.parse_args(argv)
-    account = aws.client("sts").get_caller_identity()["Account"]
-    stack = topology.load(args.env)
-    names = {**stack.names, "account_id": account}
-    spec = json.loads((topology.TERRAFORM / "topology.json").read_text())["resources"]
-    prefixes = s3sync.Prefixes(topology.render(spec["code_bucket1"]["name"], names),
-                               topology.render(spec["code_bucket2"]["name"], names))
+    stack = resolve(args.env)
+    prefixes = s3sync.Prefixes(stack.name("code_bucket1"), stack.name("code_bucket2"))
     s3 = aws.client("s3")
     todo = s3sync.plan(s3, prefixes)
     for key in todo.copy:

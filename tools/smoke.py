@@ -118,10 +118,7 @@ def stack_outputs(env: str) -> dict[str, Any]:
     """`terraform output -json` of the environment's state."""
     from tools import deploy
 
-    paths = deploy.Paths(env)
-    binary = deploy.terraform_binary()
-    deploy.check_providers(binary)
-    deploy.check_credentials()
+    paths, binary = deploy.preflight(env, need_zips=False)
     deploy.init(binary, paths)
     result = deploy.terraform(binary, "output", "-json")
     if result.returncode != 0:

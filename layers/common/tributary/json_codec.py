@@ -68,11 +68,10 @@ def loads(data: bytes | str) -> Any:
     return _stdlib_loads(data)
 
 
-def dumps(obj: Any) -> bytes:
-    """Compact UTF-8 JSON; NaN and infinities are refused."""
+def _encode(obj: Any, option: int, suffix: bytes) -> bytes:
     if _orjson is not None:
         try:
-            out = _fast_dumps(obj, option=_OPTIONS)
+            out = _fast_dumps(obj, option=option)
         except TypeError:
             pass  # a big integer, a non-string key, a lone surrogate: the standard library decides
         else:
@@ -81,21 +80,17 @@ def dumps(obj: Any) -> bytes:
             if out.rfind(b"null") >= 0:
                 _COMPACT.encode(obj)
             return out
-    return _COMPACT.encode(obj).encode("utf-8")
+    return _COMPACT.encode(obj).encode("utf-8") + suffix
+
+
+def dumps(obj: Any) -> bytes:
+    """Compact UTF-8 JSON; NaN and infinities are refused."""
+    return _encode(obj, _OPTIONS, b"")
 
 
 def dumps_line(obj: Any) -> bytes:
     """``dumps`` and a newline: one NDJSON line, written in one piece rather than copied to add it."""
-    if _orjson is not None:
-        try:
-            out = _fast_dumps(obj, option=_LINE)
-        except TypeError:
-            pass
-        else:
-            if out.rfind(b"null") >= 0:
-                _COMPACT.encode(obj)
-            return out
-    return _COMPACT.encode(obj).encode("utf-8") + b"\n"
+    return _encode(obj, _LINE, b"\n")
 
 
 def canonical(obj: Any) -> bytes:
