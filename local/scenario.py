@@ -31,6 +31,11 @@ from local.events import http_api_event
 from local.runtime import LocalStack
 from tributary import ddb, replica, s3sync, synthetic, tables
 
+# The scenario acts as an operator using the AWS CLI would: its own calls (the workload, the drift
+# it makes by hand, the audits) retry throttling the way the CLI's standard mode does, so an
+# injected fault strikes the system under test, never the observer.
+OPERATOR = Config(retries={"mode": "standard", "max_attempts": 10})
+
 HTTP_BATCH = 100
 
 
@@ -168,7 +173,7 @@ def _random_item(rng: random.Random, pk: str, sk: str, size: int = 0) -> dict[st
 
 def table_workload(stack: LocalStack, options: Options, counts: dict[str, int]) -> None:
     """Inserts, updates (hot keys many times), deletes and delete-then-reinsert on table1."""
-    client = stack.session.client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 10}))
+    client = stack.session.client("dynamodb", config=OPERATOR)
     table = stack.topology.resource("table1").name
     rng = random.Random(options.seed + 17)
     hot = [f"hot-{i}" for i in range(5)]
@@ -201,7 +206,7 @@ def _code_prefixes(stack: LocalStack) -> s3sync.Prefixes:
 
 def code_workload(stack: LocalStack, options: Options, counts: dict[str, int]) -> None:
     """Uploads, overwrites and deletes under bucket1/code/ (keys with spaces and non-ASCII too)."""
-    s3 = stack.session.client("s3", config=Config(retries={"mode": "standard", "max_attempts": 10}))
+    s3 = stack.session.client("s3", config=OPERATOR)
     prefixes = _code_prefixes(stack)
     rng = random.Random(options.seed + 23)
     keys = [f"{prefixes.source_prefix}{d}/file {i:03d}{'-ü' if i % 7 == 0 else ''}.py"
@@ -311,7 +316,7 @@ def git_audit(stack: LocalStack) -> dict[str, Any]:
 def code_audit(stack: LocalStack) -> dict[str, Any]:
     """bucket1/code against bucket2/code after the events, then after a reconciliation pass
     (with a drift made by hand in between, which only the reconciliation can see)."""
-    s3 = stack.session.client("s3")
+    s3 = stack.session.client("s3", config=OPERATOR)
     prefixes = _code_prefixes(stack)
     after_events = s3sync.compare(s3, prefixes)
     # Drift no event announces: an object written straight into bucket2 and one removed from it.
@@ -337,11 +342,11 @@ def code_audit(stack: LocalStack) -> dict[str, Any]:
 
 def table_audit(stack: LocalStack) -> dict[str, Any]:
     """table2 against table1, by key and canonical hash."""
-    client = stack.session.client("dynamodb")
+    client = stack.session.client("dynamodb", config=OPERATOR)
     source = stack.topology.resource("table1").name
     target = stack.topology.resource("table2").name
     drift, _, target_items = tables.verify(client, source, target, segments=4)
-    sqs = stack.session.client("sqs")
+    sqs = stack.session.client("sqs", config=OPERATOR)
 
     def depth(url: str) -> int:
         return int(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
@@ -382,7 +387,7 @@ def _percentiles(values: list[float]) -> dict[str, float]:
 
 def audit(stack: LocalStack, paths: list[IngestPath]) -> dict[str, Any]:
     """Read the lake and the quarantine back; compare with what each path sent."""
-    s3 = stack.session.client("s3")
+    s3 = stack.session.client("s3", config=OPERATOR)
     bucket = stack.topology.resource("lake_bucket").name
     env = stack.topology.function_environment("stream_processor")
     lake = _read_prefix(s3, bucket, env["LAKE_PREFIX"])
@@ -488,7 +493,7 @@ def run(stack: LocalStack, options: Options) -> dict[str, Any]:
     mapping_stats = {name: (m.stats.total() if hasattr(m.stats, "total") else dict(m.stats))
                      for name, m in stack.mappings.items()}
     failures_url = stack.topology.urls["events_failures_queue"]
-    attributes = stack.session.client("sqs").get_queue_attributes(
+    attributes = stack.session.client("sqs", config=OPERATOR).get_queue_attributes(
         QueueUrl=failures_url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
     sent = sum(p["records_in"] for p in report["paths"])
     report.update({
