@@ -11,8 +11,9 @@ The model of one invocation of the stream processor:
   ``S3_REQUEST_SECONDS`` of waiting, which is assumed, not measured.
 - Billed: wall time rounded up to the millisecond, times memory, at the GB-second price;
   plus the request price; plus the S3 requests the processor made (counted by the sink).
-- Batch size: 10,000 records or 6 MB of event, whichever comes first; each record costs
-  its base64 size plus the event's fixed fields (measured) against the 6 MB.
+- Batch size: the declared ``batch_size`` (``function.json``) or 6 MB of event, whichever
+  comes first; each record costs its base64 size plus the event's fixed fields (measured)
+  against the 6 MB. The batching window is the declared one.
 
 Firehose, for the same records: ingestion billed per GB with every record rounded up to
 5 KB, plus dynamic partitioning (per GB and per object delivered) when it partitions by
@@ -139,10 +140,10 @@ def invocation(m: Measured, records: int, record_bytes: float, memory_mb: int, a
 
 
 def tributary_per_million(m: Measured, record_bytes: float = RECORD_BYTES, memory_mb: int | None = None,
-                          arch: str = "arm64", batch_size: int = prices.MAX_BATCH_RECORDS,
+                          arch: str = "arm64", batch_size: int | None = None,
                           request_s: float = S3_REQUEST_SECONDS, records: int | None = None) -> dict[str, float]:
-    """USD per million records for the stream → lake leg, by part."""
-    records = records or records_per_invocation(m, record_bytes, batch_size)
+    """USD per million records for the stream → lake leg, by part (full batches of the declared size)."""
+    records = records or records_per_invocation(m, record_bytes, batch_size or m.declared_batch_size)
     one = invocation(m, records, record_bytes, memory_mb or m.memory_mb, arch, request_s)
     invocations = 1e6 / records
     parts = {k: one[k] * invocations for k in ("duration", "request", "s3_put", "s3_get")}
@@ -209,9 +210,10 @@ def shards(events_per_s: float, record_bytes: float) -> int:
     return max(1, math.ceil(max(by_records, by_bytes) / SHARD_UTILISATION))
 
 
-def scale(m: Measured, events_per_s: float, window_s: float, batch_size: int = prices.MAX_BATCH_RECORDS,
-          arch: str = "arm64", record_bytes: float = RECORD_BYTES) -> dict[str, Any]:
-    """One row of docs/scaling.md: the stream, the function and the monthly bill at a steady rate."""
+def scale(m: Measured, events_per_s: float, arch: str = "arm64", record_bytes: float = RECORD_BYTES) -> dict[str, Any]:
+    """One row of docs/scaling.md: the stream, the function and the monthly bill at a steady rate,
+    with the declared batch size and batching window."""
+    batch_size, window_s = m.declared_batch_size, m.declared_window_s
     shard_count = shards(events_per_s, record_bytes)
     per_shard = events_per_s / shard_count
     # A shard's batch closes at 10,000 records, 6 MB, or when the batching window ends.
@@ -309,9 +311,9 @@ def run(sections: list[Section]) -> list[Section]:
         "prices": {name: asdict(price) for name, price in prices.PRICES.items()},
     }
 
-    window = 10.0
-    rows = {rate: scale(m, rate, window) for rate in (1_000, 100_000, 1_000_000)}
-    scaling = Section(f"scaling: 1 KB events, batches of 10,000 / 6 MB / {window:.0f} s window, arm64")
+    rows = {rate: scale(m, rate) for rate in (1_000, 100_000, 1_000_000)}
+    scaling = Section(f"scaling: 1 KB events, batches of {m.declared_batch_size:,} / 6 MB / "
+                      f"{m.declared_window_s:g} s window, arm64")
     for rate, row in rows.items():
         monthly = row["monthly"]
         scaling.results.append(Result(
@@ -319,9 +321,7 @@ def run(sections: list[Section]) -> list[Section]:
             "USD", (Compared("shards", row["provisioned_shards"], ""),
                     Compared("Firehose", monthly["firehose_direct_put"], "USD"),
                     Compared("objects/hour", row["lake_objects_per_hour"], ""))))
-    scaling.detail = {"window_s": window, "rows": {str(rate): row for rate, row in rows.items()},
-                      "declared": {"batch_size": m.declared_batch_size, "window_s": m.declared_window_s,
-                                   "rows": {str(rate): scale(m, rate, m.declared_window_s, m.declared_batch_size)
-                                            for rate in rows}}}
+    scaling.detail = {"batch_size": m.declared_batch_size, "window_s": m.declared_window_s,
+                      "rows": {str(rate): row for rate, row in rows.items()}}
     return [cost, scaling]
 

@@ -35,3 +35,34 @@ def test_bench_runs_every_benchmark_and_writes_json(tmp_path):
     prices = document["detail"]["6. cost per million 1 KB records (stream → lake)"]["prices"]
     assert all(p["source"] and p["confidence"] in {"aws", "derived", "third-party", "unverified"}
                for p in prices.values())
+
+
+def _measured(**changes):
+    from dataclasses import replace
+
+    from bench.cost import Measured
+
+    base = Measured(fixed_cpu_s=0.01, cpu_s_per_record=60e-6, record_bytes=1000.0, entry_overhead_bytes=551,
+                    puts_per_invocation=2, gets_per_invocation=1, stored_bytes_per_record=300.0,
+                    state_bytes_per_invocation=1_500_000, memory_mb=1024, declared_batch_size=10_000,
+                    declared_window_s=10.0, dedupe_window_s=300.0, dedupe_max_ids=100_000,
+                    aggregated_records_per_invocation=4600, aggregated_cpu_s_per_record=61e-6,
+                    level_1_saves_s_per_record=37e-6, level_1_stored_bytes_per_record=370.0)
+    return replace(base, **changes)
+
+
+def test_cost_model_uses_the_declared_batch_and_the_6_mb_limit():
+    from bench.cost import records_per_invocation, scale, tributary_per_million
+
+    full = _measured()
+    # 6 MB of event holds fewer 1 KB records than the declared 10,000.
+    assert tributary_per_million(full)["records_per_invocation"] == records_per_invocation(full, 1024) < 10_000
+    small = _measured(declared_batch_size=1000, declared_window_s=5.0)
+    assert tributary_per_million(small)["records_per_invocation"] == 1000
+    # Requests are per invocation: smaller batches cost more per record.
+    assert tributary_per_million(small)["s3_put"] > tributary_per_million(full)["s3_put"]
+    # A quiet shard closes its batch at the window: 1,000 events/s over 2 shards for 5 s.
+    row = scale(small, 1_000)
+    assert row["provisioned_shards"] == 2
+    assert row["records_per_invocation"] == 1000
+    assert scale(full, 1_000)["records_per_invocation"] == records_per_invocation(full, 1024)
