@@ -180,6 +180,25 @@ def test_the_carried_index_and_encoding_match_a_rebuilt_state(seed, batches):
         state = updated if rng.random() < 0.8 else ShardState.decode(encoded)
 
 
+def test_the_state_remembers_the_window_or_the_id_cap_whichever_reaches_back_less_far():
+    def batch(n):
+        return [bytes([n, i]) * (DIGEST_BYTES // 2) for i in range(10)]
+
+    # Ten ids a batch, one batch every 10 s; remember 50 s but at most 35 ids.
+    state = ShardState()
+    for n in range(8):
+        state.add(1000.0 + 10 * n, batch(n), window_s=50.0, max_ids=35)
+    # The cap bites first: the newest whole batches that fit in 35 ids, so 30 ids (50 s would hold 60).
+    assert [until for until, _ in state.windows] == [1050.0, 1060.0, 1070.0]
+    assert all(state.contains(fp) for n in (5, 6, 7) for fp in batch(n))
+    assert not any(state.contains(fp) for fp in batch(4))
+    # A quiet shard: the window bites first.
+    quiet = ShardState()
+    for n in range(8):
+        quiet.add(1000.0 + 30 * n, batch(n), window_s=50.0, max_ids=1000)
+    assert [until for until, _ in quiet.windows] == [1180.0, 1210.0]
+
+
 # --- the whole batch, with either JSON backend ------------------------------------------------
 
 def lake_objects(records, settings_):
