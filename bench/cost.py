@@ -113,7 +113,7 @@ def measured_from(sections: list[Section]) -> Measured:
 def records_per_invocation(m: Measured, record_bytes: float, batch_size: int = prices.MAX_BATCH_RECORDS) -> int:
     """The event source mapping's batch: ``batch_size`` records or 6 MB of event, whichever comes first."""
     entry = m.entry_overhead_bytes + 4 * math.ceil(record_bytes / 3)
-    return max(1, min(batch_size, int((workload.MAX_INVOKE_PAYLOAD - 14) // entry)))
+    return max(1, min(batch_size, int(workload.RECORDS_BUDGET // entry)))
 
 
 def duration_price(arch: str) -> float:

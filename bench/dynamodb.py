@@ -14,18 +14,18 @@ from bench import timing, workload
 from bench.report import Compared, Result, Section
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """boto3's values with its Binary wrapper unwrapped, so types compare one to one."""
     from boto3.dynamodb.types import Binary
 
     if isinstance(value, Binary):
         return bytes(value)
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if isinstance(value, set):
-        return {_plain(v) for v in value}
+        return {plain(v) for v in value}
     return value
 
 
@@ -59,7 +59,7 @@ def run(repeats: int, images: int = 2000) -> Section:
     def boto3s() -> list[dict[str, Any]]:
         return [{k: deserializer.deserialize(v) for k, v in image.items()} for image in data]
 
-    mine, theirs = ours(), [_plain(item) for item in boto3s()]
+    mine, theirs = ours(), [plain(item) for item in boto3s()]
     mismatches = sum(1 for a, b in zip(mine, theirs, strict=True) if not identical(a, b))
     if mismatches:
         raise AssertionError(f"{mismatches} of {images} images decode differently from boto3")

@@ -109,6 +109,8 @@ SHARD_WRITE_RECORDS_PER_S = 1000
 SHARD_READ_BYTES_PER_S = 2 * 1024 * 1024
 MAX_BATCH_RECORDS = 10_000
 MAX_PARALLELIZATION_FACTOR = 10
+# Lambda refuses a synchronous payload above 6 MB; the event source mapping cuts batches to fit.
+MAX_INVOKE_PAYLOAD = 6 * 1024 * 1024
 # Lambda gives a function one full vCPU at this memory size, and CPU in proportion below it
 # (https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html).
 LAMBDA_MB_PER_VCPU = 1769

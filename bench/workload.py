@@ -15,17 +15,15 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from bench.prices import MAX_BATCH_RECORDS, MAX_INVOKE_PAYLOAD, SHARD_WRITE_RECORDS_PER_S
 from local.events import StreamRecord, kinesis_event, kinesis_stream_arn
 from tributary import json_codec, kpl, synthetic
 
 SHARD = "shardId-000000000007"
 REGION = "us-east-1"
 STREAM_ARN = kinesis_stream_arn("tributary-bench-events", REGION)
-# Lambda refuses a synchronous payload above 6 MB; the event source mapping cuts batches to fit.
-MAX_INVOKE_PAYLOAD = 6 * 1024 * 1024
-MAX_BATCH_RECORDS = 10_000
-# A shard takes 1,000 records/s at most: a full shard's batch spans this many seconds per record.
-SHARD_RECORDS_PER_SECOND = 1_000
+# What one invocation's records may take of the 6 MB: the event's envelope is ``{"Records":[...]}``.
+RECORDS_BUDGET = MAX_INVOKE_PAYLOAD - len('{"Records":[]}')
 # 09:00:05 UTC on 2026-11-22: a batch of 10,000 records at a shard's full rate stays in one hour.
 START = 1_795_338_005.0
 # Kinesis sequence numbers are 56-digit decimal strings.
@@ -48,10 +46,10 @@ class Batch:
 
 def _stream_records(count: int, seed: int, malformed: float) -> Iterator[StreamRecord]:
     generated = synthetic.generate(count, seed=seed, malformed=malformed, devices=500, start=START,
-                                   spread_seconds=count / SHARD_RECORDS_PER_SECOND)
+                                   spread_seconds=count / SHARD_WRITE_RECORDS_PER_S)
     for i, r in enumerate(generated):
         yield StreamRecord(r.data, r.device_id, str(FIRST_SEQUENCE + 2 * i),
-                           START + 0.5 + i / SHARD_RECORDS_PER_SECOND)
+                           START + 0.5 + i / SHARD_WRITE_RECORDS_PER_S)
 
 
 def stream_records(count: int, seed: int = 7, malformed: float = 0.01) -> list[StreamRecord]:
@@ -100,7 +98,7 @@ def maximal_batch(seed: int = 7, aggregate: bool = False, limit: int = MAX_BATCH
     With ``aggregate`` the Kinesis records are KPL aggregates of ~1 KB user records, as the
     producer sends them with ``--aggregate``.
     """
-    budget = MAX_INVOKE_PAYLOAD - len('{"Records":[]}')
+    budget = RECORDS_BUDGET
     records = _stream_records(limit * (60 if aggregate else 1), seed, malformed=0.0)
     units = _aggregated(records) if aggregate else ((r, 1) for r in records)
     chosen: list[StreamRecord] = []
@@ -124,7 +122,7 @@ def small_records(count: int, seed: int = 11) -> list[tuple[bytes, str]]:
     out = []
     for i in range(count):
         device = f"sensor-{rng.randrange(1000):05d}"
-        second = int(START) + i // SHARD_RECORDS_PER_SECOND
+        second = int(START) + i // SHARD_WRITE_RECORDS_PER_S
         record = {
             "id": f"{device}-{i:09d}",
             "type": "device.reading",

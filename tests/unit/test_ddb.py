@@ -4,10 +4,11 @@ import base64
 from decimal import Decimal
 
 import pytest
-from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bench.dynamodb import plain
 from tributary import ddb
 
 numbers = st.one_of(
@@ -30,19 +31,6 @@ values = st.recursive(
     max_leaves=20,
 )
 items = st.dictionaries(st.text(min_size=1, max_size=10), values, min_size=1, max_size=6)
-
-
-def _plain(value):
-    """boto3's Binary wrapper to bytes, so both sides compare as plain values."""
-    if isinstance(value, Binary):
-        return bytes(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, set):
-        return {_plain(v) for v in value}
-    return value
 
 
 def _norm_av(av):
@@ -74,7 +62,7 @@ def test_serialize_matches_boto3(item):
 def test_deserialize_matches_boto3_and_round_trips(item):
     wire = {k: TypeSerializer().serialize(v) for k, v in item.items()}
     ours = ddb.from_item(wire)
-    theirs = {k: _plain(TypeDeserializer().deserialize(v)) for k, v in wire.items()}
+    theirs = {k: plain(TypeDeserializer().deserialize(v)) for k, v in wire.items()}
     assert ours == theirs
     assert ddb.from_item(ddb.to_item(ours)) == ours
 
