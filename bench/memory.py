@@ -44,7 +44,7 @@ def child(event_path: str, warm_path: str) -> dict[str, Any]:
     import random
 
     from stream_processor import handler
-    from stream_processor.dedupe import DIGEST_BYTES, ShardState
+    from stream_processor.dedupe import DIGEST_BYTES, ShardState, Window
     from stream_processor.processor import Settings
 
     imported = _high_water_mb()
@@ -56,7 +56,7 @@ def child(event_path: str, warm_path: str) -> dict[str, Any]:
     sink.attach(aws.client("s3"))
     rng = random.Random(3)
     ids = settings.dedupe_max_ids
-    windows = [(0.0, rng.randbytes(DIGEST_BYTES * min(10_000, ids - k)))
+    windows = [Window(-1, k, rng.randbytes(DIGEST_BYTES * min(10_000, ids - k)), ((0, min(10_000, ids - k)),), 0, 0)
                for k in range(0, ids, 10_000)]
     with open(warm_path, "rb") as source:
         small = json.loads(source.read())
@@ -68,7 +68,7 @@ def child(event_path: str, warm_path: str) -> dict[str, Any]:
         sink.reset()
         sink.objects[state_key] = b""
         sink.etags[state_key] = '"warm"'
-        handler._states[shard] = ('"warm"', ShardState(list(windows)))
+        handler._store._cache[shard] = ('"warm"', ShardState(list(windows), ids, 0))
 
     sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the function's log lines, for the whole run
     warm()

@@ -1,15 +1,30 @@
-"""Dropping producer resends: records whose envelope ``id`` the lake already holds.
+"""Dropping producer resends: records whose envelope ``id`` the shard already committed.
 
 Kinesis is at least once at the producer edge: a producer that resends after an
 unknown outcome (a timeout, a 5xx from the HTTP endpoint) may put a record twice.
 Resends of a record carry its partition key, so they reach the same shard. For each
-shard the processor keeps the ids it committed to the lake during the last
-``window_s`` seconds (at most ``max_ids``) in one state object; a record whose id is
-in that set, or appears earlier in the same batch, is dropped and counted.
+shard the processor keeps, in one state object, an *entry* per committed record: the
+fingerprint of its id, its ordinal (how many entries the shard had before it) and its
+second (the newest arrival second among the shard's valid records up to it, so seconds
+never decrease along the shard).
 
-The state is written after the lake objects and holds only ids of records before the
-checkpoint, so a crash between the two leaves ids out (the retry rewrites the same
-keys) and never puts in an id whose record is not in the lake.
+The decision for a record at position p depends only on the records before p:
+
+    duplicate(p)  <=>  some entry e before p has p's fingerprint,
+                       ordinal(e) >= ordinal(p) - max_ids   (one of the last max_ids entries), and
+                       second(p) - second(e) <= window_s    (within the window)
+
+Everything in that rule is a function of the shard's records before p, never of how they
+were split into batches or of what a failed attempt wrote. The state written after an
+attempt holds exactly the entries before its checkpoint, with the ordinal and second
+reached there; a retry starts at that checkpoint and so decides every record as the
+first attempt did, and groups them into the same objects under the same keys. Pruning
+only drops windows no later record can match (every record after the checkpoint has an
+ordinal and a second at least those of the checkpoint), so it never changes a decision.
+
+The state is written after the lake objects and holds only entries of records before the
+checkpoint, so a crash between the two leaves entries out (the retry rewrites the same
+keys) and never puts in an entry whose record is not in the lake or the quarantine.
 """
 
 from __future__ import annotations
@@ -19,106 +34,266 @@ import gzip
 import hashlib
 import json
 import zlib
-from collections import Counter
+from bisect import bisect_left
 from dataclasses import dataclass, field
 
 DIGEST_BYTES = 16  # collisions are out of reach (2^-64 for a billion ids)
+VERSION = 2
+
+
+class UnreadableStateError(ValueError):
+    """A state object this version cannot read (damaged, or written by another version)."""
 
 
 def digest(record_id: str) -> bytes:
     """A fixed-size fingerprint of an id (state stays small whatever the ids look like)."""
-    return hashlib.blake2b(record_id.encode("utf-8"), digest_size=DIGEST_BYTES).digest()
+    return hashlib.blake2b(record_id.encode("utf-8", "surrogatepass"), digest_size=DIGEST_BYTES).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """What one invocation committed: its entries, ordinals ``first`` onwards.
+
+    ``start`` is the sequence number the invocation's batch started at; ``before`` and
+    ``newest`` are the shard's newest second when it started and once it committed;
+    ``seconds`` is run-length encoded, ``(second, count)`` pairs in entry order.
+    """
+
+    start: int
+    first: int
+    fingerprints: bytes
+    seconds: tuple[tuple[int, int], ...]
+    before: int | None
+    newest: int | None
+
+    @property
+    def size(self) -> int:
+        return len(self.fingerprints) // DIGEST_BYTES
+
+    @property
+    def last_second(self) -> int | None:
+        return self.seconds[-1][0] if self.seconds else self.newest
+
+    def entries(self) -> list[tuple[bytes, int, int]]:
+        """(fingerprint, ordinal, second) of each entry."""
+        out, index, blob = [], 0, self.fingerprints
+        for second, count in self.seconds:
+            for _ in range(count):
+                out.append((blob[index * DIGEST_BYTES:(index + 1) * DIGEST_BYTES], self.first + index, second))
+                index += 1
+        return out
 
 
 @dataclass
 class ShardState:
-    """The ids a shard committed recently, one window per committed batch."""
+    """A shard's entries, one window per committed invocation, and where the shard stands."""
 
-    windows: list[tuple[float, bytes]] = field(default_factory=list)
+    windows: list[Window] = field(default_factory=list)
+    next_ordinal: int = 0
+    newest_second: int | None = None
 
     def __post_init__(self) -> None:
-        # How many windows hold each fingerprint. A warm environment carries it from batch to
-        # batch (``copy``, ``add``) instead of rebuilding it from every window each time.
-        self._index: Counter[bytes] | None = None
+        # fingerprint -> (ordinal, second) of its latest entry. A warm environment carries it
+        # from batch to batch (``updated``) instead of rebuilding it from every window.
+        self._index: dict[bytes, tuple[int, int]] | None = None
         # Each window's part of the encoded state, compressed once: windows never change.
-        self._members: dict[tuple[float, bytes], bytes] = {}
+        self._members: dict[Window, bytes] = {}
 
-    def _fingerprints(self) -> Counter[bytes]:
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ShardState):
+            return NotImplemented
+        return (self.windows, self.next_ordinal, self.newest_second) == (
+            other.windows, other.next_ordinal, other.newest_second)
+
+    def index(self) -> dict[bytes, tuple[int, int]]:
+        """The latest entry of each fingerprint."""
         if self._index is None:
-            self._index = Counter(fp for _, blob in self.windows for fp in _split(blob))
+            self._index = {fp: (ordinal, second) for w in self.windows for fp, ordinal, second in w.entries()}
         return self._index
 
-    def contains(self, fingerprint: bytes) -> bool:
-        index = self._index
-        return fingerprint in (self._fingerprints() if index is None else index)
+    def batch(self, window_s: float, max_ids: int, start: int | None = None) -> BatchDedupe:
+        """The decisions for one batch that starts at sequence number ``start``.
 
-    def copy(self) -> ShardState:
-        """An independent copy: changing it leaves this state as it was."""
-        clone = ShardState(list(self.windows))
-        if self._index is not None:
-            clone._index = self._index.copy()
+        A batch that starts where an earlier invocation started is Lambda delivering it again
+        (after a crash that followed the state write, or a duplicate delivery): it is decided
+        on the state as it was before that invocation, so it decides as that one did.
+        """
+        view = self
+        if start is not None and self.windows and self.windows[-1].start >= start:
+            kept = [w for w in self.windows if w.start < start]
+            dropped = self.windows[len(kept)]
+            view = ShardState(kept, dropped.first, dropped.before)
+        return BatchDedupe(view, window_s, max_ids, start)
+
+    def updated(self, window: Window, window_s: float, max_ids: int) -> ShardState:
+        """A new state: this one plus ``window``, without the windows that no record from the
+        window's start onwards can match. This state is left as it was."""
+        clone = ShardState([*self.windows, window], window.first + window.size, window.newest)
         clone._members = dict(self._members)
+        index = dict(self._index) if self._index is not None else None
+        if index is not None:
+            for fp, ordinal, second in window.entries():
+                index[fp] = (ordinal, second)
+        clone._index = index
+        # Pruned from where the window's batch started, not where it ended: Lambda may deliver
+        # that batch again, and its records must find what they found the first time.
+        clone._prune(self.next_ordinal - max_ids,
+                     None if self.newest_second is None else self.newest_second - window_s)
         return clone
 
-    def add(self, newest_arrival: float, fingerprints: list[bytes], window_s: float, max_ids: int) -> None:
-        """Remember a committed batch; forget windows older than ``window_s`` and beyond ``max_ids``."""
-        if fingerprints:
-            self.windows.append((newest_arrival, b"".join(fingerprints)))
-            if self._index is not None:
-                self._index.update(fingerprints)
-        newest = max((until for until, _ in self.windows), default=newest_arrival)
-        kept, total = [], 0
-        for until, blob in reversed(self.windows):
-            if newest - until > window_s or total + len(blob) // DIGEST_BYTES > max_ids:
+    def _prune(self, floor_ordinal: int, floor_second: float | None) -> None:
+        # Seconds and ordinals only grow along the shard: what goes is a run of the oldest windows.
+        keep = 0
+        while keep < len(self.windows):
+            window = self.windows[keep]
+            last = window.last_second
+            if window.first + window.size - 1 >= floor_ordinal and (
+                floor_second is None or last is None or last >= floor_second
+            ):
                 break
-            kept.append((until, blob))
-            total += len(blob) // DIGEST_BYTES
-        dropped = self.windows[:len(self.windows) - len(kept)]
-        self.windows = list(reversed(kept))
-        if self._index is not None and dropped:
+            keep += 1
+        dropped, self.windows = self.windows[:keep], self.windows[keep:]
+        if dropped and self._index is not None:
             index = self._index
-            for _, blob in dropped:
-                for fp in _split(blob):
-                    count = index.get(fp, 0)
-                    if count > 1:
-                        index[fp] = count - 1
-                    else:
-                        index.pop(fp, None)
+            for window in dropped:
+                end = window.first + window.size
+                for fp, _, _ in window.entries():
+                    latest = index.get(fp)
+                    if latest is not None and latest[0] < end:
+                        del index[fp]
+        if len(self._members) > len(self.windows):
+            held = set(self.windows)
+            self._members = {w: m for w, m in self._members.items() if w in held}
 
     def encode(self) -> bytes:
-        """The version 1 document, gzip-compressed.
+        """The version 2 document, gzip-compressed.
 
         The document is written as a series of gzip members (which any gzip reader joins):
         its head, one member per window, its tail. A window's member is compressed when the
-        window is first encoded and reused after, so a batch compresses only its own ids.
+        window is first encoded and reused after, so a batch compresses only its own entries.
         """
-        parts = [_HEAD]
+        head = json.dumps({"version": VERSION, "next": self.next_ordinal, "newest": self.newest_second},
+                          separators=(",", ":"))
+        parts = [_member(head[:-1].encode() + b',"windows":[')]
         for i, window in enumerate(self.windows):
             member = self._members.get(window)
             if member is None:
-                until, blob = window
-                text = json.dumps([until, base64.b64encode(blob).decode("ascii")], separators=(",", ":"))
+                text = json.dumps(
+                    [str(window.start), window.first, base64.b64encode(window.fingerprints).decode("ascii"),
+                     window.seconds, window.before, window.newest],
+                    separators=(",", ":"),
+                )
                 member = self._members[window] = _member(text.encode())
             if i:
                 parts.append(_COMMA)
             parts.append(member)
         parts.append(_TAIL)
-        if len(self._members) > len(self.windows):
-            held = set(self.windows)
-            self._members = {w: m for w, m in self._members.items() if w in held}
         return b"".join(parts)
 
     @classmethod
     def decode(cls, data: bytes) -> ShardState:
-        """Read what ``encode`` wrote (any gzip stream of the version 1 document)."""
-        document = json.loads(gzip.decompress(data))
-        if document.get("version") != 1:
-            raise ValueError(f"unknown dedupe state version {document.get('version')!r}")
-        return cls([(float(until), base64.b64decode(blob)) for until, blob in document["windows"]])
+        """Read what ``encode`` wrote, or a version 1 state; raise UnreadableStateError otherwise."""
+        try:
+            document = json.loads(gzip.decompress(data))
+            version = document.get("version") if isinstance(document, dict) else None
+            if version == VERSION:
+                windows = [
+                    Window(int(start), int(first), base64.b64decode(blob, validate=True),
+                           tuple((int(s), int(c)) for s, c in seconds), _second(before), _second(newest))
+                    for start, first, blob, seconds, before, newest in document["windows"]
+                ]
+                state = cls(windows, int(document["next"]), _second(document["newest"]))
+            elif version == 1:
+                state = _from_version_1(document["windows"])
+            else:
+                raise UnreadableStateError(f"unknown dedupe state version {str(version)[:40]!r}")
+            for window in state.windows:
+                if sum(c for _, c in window.seconds) != window.size or len(window.fingerprints) % DIGEST_BYTES:
+                    raise UnreadableStateError("a window's seconds do not match its fingerprints")
+        except UnreadableStateError:
+            raise
+        except (OSError, EOFError, ValueError, TypeError, KeyError, AttributeError, zlib.error) as exc:
+            raise UnreadableStateError(f"{type(exc).__name__}: {str(exc)[:200]}") from None
+        return state
 
 
-def _split(blob: bytes) -> list[bytes]:
-    return [blob[i:i + DIGEST_BYTES] for i in range(0, len(blob), DIGEST_BYTES)]
+def _second(value: object) -> int | None:
+    return None if value is None else int(str(value))
+
+
+def _from_version_1(windows: list[list[object]]) -> ShardState:
+    # Version 1 kept (newest arrival, fingerprints) per window and no ordinals: number the
+    # entries in order, each at its window's second. The same object always reads the same.
+    out, ordinal, newest = [], 0, None
+    for until, blob in windows:
+        fingerprints = base64.b64decode(str(blob), validate=True)
+        count = len(fingerprints) // DIGEST_BYTES
+        second = int(float(str(until)))
+        before, newest = newest, second if newest is None else max(newest, second)
+        if count:
+            out.append(Window(-1, ordinal, fingerprints, ((newest, count),), before, newest))
+            ordinal += count
+    return ShardState(out, ordinal, newest)
+
+
+class BatchDedupe:
+    """One batch's decisions, in shard order, over a state it never changes.
+
+    ``check`` is called once per valid record, in shard order. ``state_before(seq)`` is the
+    state to write when the batch commits everything before sequence number ``seq``.
+    """
+
+    def __init__(self, state: ShardState, window_s: float, max_ids: int, start: int | None = None) -> None:
+        self.state = state
+        self.start = start
+        self.window_s = window_s
+        self.max_ids = max_ids
+        self._index = state.index()
+        self._own: dict[bytes, tuple[int, int]] = {}
+        self._ordinal = state.next_ordinal
+        self._newest = state.newest_second
+        # Per valid record, in shard order: its sequence number, the ordinal and second reached
+        # with it; and the entries of the batch.
+        self._marks_seq: list[int] = []
+        self._marks: list[tuple[int, int]] = []
+        self._entries: list[tuple[bytes, int]] = []
+
+    def check(self, fingerprint: bytes, sequence: int, arrival: float) -> bool:
+        """True when the record is a duplicate; otherwise it becomes an entry."""
+        second = int(arrival)
+        newest = self._newest
+        if newest is None or second > newest:
+            self._newest = newest = second
+        latest = self._own.get(fingerprint) or self._index.get(fingerprint)
+        duplicate = (
+            latest is not None
+            and latest[0] >= self._ordinal - self.max_ids
+            and newest - latest[1] <= self.window_s
+        )
+        if not duplicate:
+            self._own[fingerprint] = (self._ordinal, newest)
+            self._entries.append((fingerprint, newest))
+            self._ordinal += 1
+        self._marks_seq.append(sequence)
+        self._marks.append((self._ordinal, newest))
+        return duplicate
+
+    def state_before(self, sequence: int | None) -> ShardState:
+        """The state once every record before ``sequence`` (all, when None) is committed."""
+        upto = len(self._marks_seq) if sequence is None else bisect_left(self._marks_seq, sequence)
+        base = self.state
+        next_ordinal, newest = self._marks[upto - 1] if upto else (base.next_ordinal, base.newest_second)
+        entries = self._entries[:next_ordinal - base.next_ordinal]
+        runs: list[tuple[int, int]] = []
+        for _, second in entries:
+            if runs and runs[-1][0] == second:
+                runs[-1] = (second, runs[-1][1] + 1)
+            else:
+                runs.append((second, 1))
+        start = self.start if self.start is not None else -1
+        window = Window(start, base.next_ordinal, b"".join(fp for fp, _ in entries), tuple(runs),
+                        base.newest_second, newest)
+        return base.updated(window, self.window_s, self.max_ids)
 
 
 def _member(text: bytes) -> bytes:
@@ -128,6 +303,5 @@ def _member(text: bytes) -> bytes:
     return packer.compress(text) + packer.flush()
 
 
-_HEAD = _member(b'{"version":1,"windows":[')
 _COMMA = _member(b",")
 _TAIL = _member(b"]}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import time
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -18,13 +19,12 @@ from typing import Any
 
 from tributary import envelope, json_codec, kinesis, lake
 
-from .dedupe import digest
+from .dedupe import BatchDedupe, ShardState, digest
 from .transform import RecordMeta, TransformError
 
 Transform = Callable[[dict[str, Any], RecordMeta], "dict[str, Any] | None"]
 Put = Callable[[str, bytes, Mapping[str, str]], None]
-Seen = Callable[[bytes], bool]
-Remember = Callable[[list[bytes], float], None]
+Save = Callable[[ShardState], None]
 
 DEFAULT_MAX_RECORD_BYTES = 1_048_576
 
@@ -64,8 +64,6 @@ class Line:
     position: tuple[int, int]
     sequence_number: str
     data: bytes
-    fingerprint: bytes = b""
-    arrival: float = 0.0
 
 
 @dataclass(slots=True)
@@ -107,6 +105,9 @@ class Plan:
     duplicates: list[tuple[int, int]] = field(default_factory=list)
     first_position: tuple[int, int] | None = None
     sequence_numbers: dict[int, str] = field(default_factory=dict)
+    # The sequence number of every record received, sorted: what a checkpoint leaves to the retry.
+    sequences: list[int] = field(default_factory=list)
+    dedupe: BatchDedupe | None = None
 
 
 @dataclass(slots=True)
@@ -124,6 +125,11 @@ class Outcome:
     write_failures: int
     reasons: Counter[str]
 
+    @property
+    def balanced(self) -> bool:
+        """Every record received is counted once, each outcome counted on its own."""
+        return self.received == self.written + self.quarantined + self.filtered + self.duplicates + self.retried
+
     def batch_item_failures(self) -> dict[str, list[dict[str, str]]]:
         """The response Lambda expects with ReportBatchItemFailures."""
         failures = [] if self.checkpoint is None else [{"itemIdentifier": self.checkpoint}]
@@ -132,13 +138,16 @@ class Outcome:
 
 @lru_cache(maxsize=8192)
 def _iso_second(second: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+    try:
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+    except (OverflowError, OSError, ValueError):  # not a time Kinesis writes; keep the record anyway
+        return "1970-01-01T00:00:00"
 
 
 def ingest_time(arrival: float) -> str:
     """Kinesis's arrival timestamp as RFC 3339 UTC with milliseconds."""
-    second = int(arrival)
-    return f"{_iso_second(second)}.{round((arrival - second) * 1000) % 1000:03d}Z"
+    second, milli = divmod(round(arrival * 1000), 1000)
+    return f"{_iso_second(second)}.{milli:03d}Z"
 
 
 def _quarantine_line(
@@ -147,32 +156,46 @@ def _quarantine_line(
     return json_codec.dumps_line(
         {
             "reason": reason,
-            "detail": detail,
+            # Both may hold anything a producer sent: written so that the line is always valid UTF-8.
+            "detail": json_codec.printable(detail, 1000),
             "shard_id": meta.shard_id,
             "sequence_number": meta.sequence_number,
             "subsequence": meta.subsequence,
-            "partition_key": partition_key,
+            "partition_key": json_codec.printable(partition_key, 256),
             "ingest_time": meta.ingest_time,
             "raw_base64": base64.b64encode(raw).decode("ascii"),
         }
     )
 
 
+class _QuarantineError(Exception):
+    """A record refused for what it is: the reason code and a sentence."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
 def plan_batch(
-    raw_records: Iterable[Mapping[str, Any]], settings: Settings, transform: Transform, seen: Seen | None = None
+    raw_records: Iterable[Mapping[str, Any]],
+    settings: Settings,
+    transform: Transform,
+    dedupe: BatchDedupe | None = None,
 ) -> Plan:
     """Decode, validate, transform and group one Kinesis batch. Pure: no I/O.
 
-    ``seen`` says whether the lake already holds a record id (see dedupe.py); such records,
-    and repeats of an id within the batch, are dropped as duplicates.
+    ``dedupe`` decides which records are producer resends (see dedupe.py); they are dropped
+    and counted. Every record ends in exactly one of: a lake group, a quarantine group,
+    filtered, duplicates. Nothing a record holds can make this raise.
     """
     users, rejected = kinesis.decode_batch(raw_records)
     groups: dict[tuple[str, str, bool], Group] = {}
     reasons: Counter[str] = Counter()
     filtered: list[tuple[int, int]] = []
     duplicates: list[tuple[int, int]] = []
-    batch_ids: set[bytes] = set()
     sequence_numbers: dict[int, str] = {}
+    sequences: list[int] = []
     first: tuple[int, int] | None = None
 
     def group_for(partition: str, shard_id: str, quarantine: bool) -> Group:
@@ -189,17 +212,19 @@ def plan_batch(
         group_for(partition, meta.shard_id, True).lines.append(line)
 
     for bad in rejected:
-        arrival = 0.0
-        meta = RecordMeta(bad.shard_id, bad.sequence_number, bad.subsequence, ingest_time(arrival))
+        meta = RecordMeta(bad.shard_id, bad.sequence_number, bad.subsequence, ingest_time(bad.arrival))
         pos = kinesis.sequence_key(bad.sequence_number, bad.subsequence)
         if first is None or pos < first:
             first = pos
+        sequence_numbers[pos[0]] = bad.sequence_number
+        sequences.append(pos[0])
         quarantine(bad.reason, bad.detail, bad.raw, meta, bad.partition_key, pos)
 
     # Per record, only what differs from the record before is worked out again: the records
     # of a KPL aggregate share a sequence number and an arrival time, and a batch mostly
     # falls in one event-time hour, so one partition and one group.
     loads, dumps_line, validate = json_codec.loads, json_codec.dumps_line, envelope.validate
+    check = dedupe.check if dedupe is not None else None
     limit = settings.max_record_bytes
     last_sequence: str | None = None
     last_arrival: float | None = None
@@ -215,57 +240,60 @@ def plan_batch(
         if user.arrival != last_arrival:
             last_arrival = user.arrival
             arrived = ingest_time(last_arrival)
+        sequences.append(sequence)
         meta = RecordMeta(user.shard_id, user.sequence_number, user.subsequence, arrived)
         pos = (sequence, -1 if user.subsequence is None else user.subsequence)
         if first is None or pos < first:
             first = pos
         data = user.data
-        if len(data) > limit:
-            quarantine("oversize", f"{len(data)} bytes is over the {limit}-byte limit",
-                       data, meta, user.partition_key, pos)
-            continue
         try:
-            record = validate(loads(data))
-        except json_codec.JsonError as exc:
-            quarantine("not_json", str(exc), data, meta, user.partition_key, pos)
-            continue
-        except envelope.EnvelopeError as exc:
-            quarantine(exc.reason, exc.detail, data, meta, user.partition_key, pos)
-            continue
-        if seen is not None:
-            fingerprint = digest(record.id)
-            if fingerprint in batch_ids or seen(fingerprint):
+            if len(data) > limit:
+                raise _QuarantineError("oversize", f"{len(data)} bytes is over the {limit}-byte limit")
+            try:
+                record = validate(loads(data))
+            except json_codec.JsonError as exc:
+                raise _QuarantineError(exc.reason, str(exc)) from None
+            except envelope.EnvelopeError as exc:
+                raise _QuarantineError(exc.reason, exc.detail) from None
+            if check is not None and check(digest(record.id), sequence, user.arrival):
                 duplicates.append(pos)
                 continue
-            batch_ids.add(fingerprint)
-        else:
-            fingerprint = b""
-        try:
-            out = transform(record.as_dict(), meta)
-            line = dumps_line(out) if out is not None else b""
-        except TransformError as exc:
-            quarantine("transform_rejected", str(exc), data, meta, user.partition_key, pos)
+            try:
+                out = transform(record.as_dict(), meta)
+            except TransformError as exc:
+                raise _QuarantineError("transform_rejected", str(exc)) from None
+            except Exception as exc:  # a team's transform must not be able to lose a record
+                raise _QuarantineError("transform_error", f"{type(exc).__name__}: {exc}") from None
+            if out is None:
+                filtered.append(pos)
+                continue
+            try:
+                line = dumps_line(out)
+            except RecursionError:
+                raise _QuarantineError("not_json", "nested too deeply to write back") from None
+            except (TypeError, ValueError) as exc:  # what the transform returned is not JSON
+                raise _QuarantineError("transform_error", f"{type(exc).__name__}: {exc}") from None
+        except _QuarantineError as refused:
+            quarantine(refused.reason, refused.detail, data, meta, user.partition_key, pos)
             continue
-        except Exception as exc:  # a team's transform must not be able to lose a record
-            quarantine("transform_error", f"{type(exc).__name__}: {exc}", data, meta, user.partition_key, pos)
-            continue
-        if out is None:
-            filtered.append(pos)
+        except Exception as exc:
+            # A record this code did not foresee: quarantined with what went wrong, never the batch failed.
+            quarantine("processing_error", f"{type(exc).__name__}: {exc}", data, meta, user.partition_key, pos)
             continue
         # The partition is the event time's date and hour: a slice of the normalised time.
         hour = record.time[:13]
         if hour != last_hour or group is None or group.shard_id != user.shard_id:
             last_hour = hour
             group = group_for(lake.partition_prefix(settings.prefix, record.time), user.shard_id, False)
-        group.lines.append(Line(pos, user.sequence_number, line, fingerprint, user.arrival))
+        group.lines.append(Line(pos, user.sequence_number, line))
 
-    for bad in rejected:
-        sequence_numbers[int(bad.sequence_number)] = bad.sequence_number
     ordered = list(groups.values())
     for each in ordered:
         each.lines.sort(key=_position)
     ordered.sort(key=lambda g: g.first.position)
-    return Plan(ordered, filtered, len(users) + len(rejected), reasons, duplicates, first, sequence_numbers)
+    sequences.sort()
+    return Plan(ordered, filtered, len(users) + len(rejected), reasons, duplicates, first, sequence_numbers,
+                sequences, dedupe)
 
 
 def _position(line: Line) -> tuple[int, int]:
@@ -284,14 +312,15 @@ def _metadata(lines: list[Line]) -> dict[str, str]:
     }
 
 
-def commit(plan: Plan, put: Put, settings: Settings, remember: Remember | None = None) -> Outcome:
+def commit(plan: Plan, put: Put, settings: Settings, save: Save | None = None) -> Outcome:
     """Write every group; on failures, find the exact checkpoint and make the lake agree with it.
 
     The checkpoint S is the lowest Kinesis sequence number of a group that could not
     be written. Every written group whose first record is before S but which also
     holds records at or after S is rewritten under its own key with only its records
     before S. If such a rewrite fails, S moves down to that group's first record and
-    the check repeats; S only ever decreases, so this ends.
+    the check repeats; S only ever decreases, so this ends. Then ``save`` stores the
+    dedupe state as of S; if that fails, S is the batch's first record.
     """
     failures = 0
     written: list[Group] = []
@@ -329,6 +358,15 @@ def commit(plan: Plan, put: Put, settings: Settings, remember: Remember | None =
         # A lower checkpoint: groups trimmed for the old one may need trimming again.
         trimmed.clear()
 
+    if save is not None and plan.dedupe is not None and plan.first_position is not None:
+        try:
+            save(plan.dedupe.state_before(checkpoint))
+        except Exception:
+            # Without the entries recorded, report the whole batch as failed: the retry starts
+            # from the state this attempt read, so it decides and writes exactly as this one did.
+            failures += 1
+            checkpoint = plan.first_position[0]
+
     def before(pos: tuple[int, int]) -> bool:
         return checkpoint is None or pos[0] < checkpoint
 
@@ -336,25 +374,11 @@ def commit(plan: Plan, put: Put, settings: Settings, remember: Remember | None =
         # Without a checkpoint every line counts: no need to look at each.
         return len(lines) if checkpoint is None else sum(1 for line in lines if line.position[0] < checkpoint)
 
-    if remember is not None:
-        committed = [
-            line for g in plan.groups if not g.quarantine
-            for line in (g.lines if checkpoint is None else g.lines_before(checkpoint))
-        ]
-        try:
-            remember([line.fingerprint for line in committed], max((line.arrival for line in committed), default=0.0))
-        except Exception:
-            # Without the ids recorded, report the whole batch as failed: the retry rewrites
-            # the same keys, so nothing is duplicated, and its ids are recorded then.
-            failures += 1
-            if plan.first_position is not None:
-                checkpoint = plan.first_position[0]
-
     lake_lines = sum(count(g.lines) for g in plan.groups if not g.quarantine)
     quarantined = sum(count(g.lines) for g in plan.groups if g.quarantine)
     filtered = sum(1 for pos in plan.filtered if before(pos))
     duplicates = sum(1 for pos in plan.duplicates if before(pos))
-    retried = plan.received - lake_lines - quarantined - filtered - duplicates
+    retried = 0 if checkpoint is None else len(plan.sequences) - bisect_left(plan.sequences, checkpoint)
     objects = sum(1 for g in written if checkpoint is None or g.first.position[0] < checkpoint)
     return Outcome(
         checkpoint=None if checkpoint is None else _sequence_text(plan, checkpoint),

@@ -81,11 +81,11 @@ def test_the_standard_library_can_be_asked_for():
     ],
 )
 def test_loads_reads_what_the_standard_library_reads(backend, text, expected):
-    assert same(json_codec.loads(text), expected)
+    assert same(json_codec.loads(text, strict=False), expected)
 
 
-def test_loads_reads_nan_as_the_standard_library_does(backend):
-    assert math.isnan(json_codec.loads(b'{"x": NaN}')["x"])
+def test_a_lenient_read_takes_nan_as_the_standard_library_does(backend):
+    assert math.isnan(json_codec.loads(b'{"x": NaN}', strict=False)["x"])
 
 
 @pytest.mark.parametrize(
@@ -166,3 +166,46 @@ def test_both_backends_read_the_same_values_or_refuse_alike(data):
     assert first[0] == second[0], (data, first, second)
     if first[0] == "ok":
         assert same(first[1], second[1]), data
+
+
+# --- I-JSON: what other parsers would refuse or read differently is refused, with its reason -------
+
+@pytest.mark.parametrize(
+    ("document", "reason"),
+    [
+        (b'{"a": NaN}', "not_json"),
+        (b'{"a": Infinity}', "not_json"),
+        (b'[-Infinity]', "not_json"),
+        (b'{"a": 1e400}', "not_json"),
+        (b'{"a": -1e400}', "not_json"),
+        (b'{"a": 1' + b"0" * 5000 + b"}", "not_json"),
+        (b"[" * 100_000 + b"]" * 100_000, "not_json"),
+        (b'{"a": "\\ud800"}', "bad_unicode"),
+        (b'{"\\udfff": 1}', "bad_unicode"),
+        (b'["x\\ud83d"]', "bad_unicode"),
+        (b"\xed\xa0\x80", "not_json"),  # a surrogate encoded as UTF-8 is not UTF-8
+    ],
+)
+def test_documents_outside_i_json_are_refused_with_a_reason(backend, document, reason):
+    with pytest.raises(json_codec.JsonError) as caught:
+        json_codec.loads(document)
+    assert caught.value.reason == reason
+    str(caught.value).encode("utf-8")
+
+
+@pytest.mark.parametrize(
+    "document",
+    [b'"\\ud83d\\ude00"', b'{"a": 1e308}', b'{"n": 1' + b"0" * 37 + b"}", b'{"a": 1, "a": 2}', b"[" * 200 + b"]" * 200],
+)
+def test_documents_within_i_json_are_read(backend, document):
+    json_codec.loads(document)
+
+
+def test_a_lenient_read_then_a_check_refuses_per_value():
+    values = json_codec.loads(b'[{"a": 1}, {"a": NaN}, {"b": "\\ud800"}]', strict=False)
+    json_codec.check(values[0])
+    with pytest.raises(json_codec.JsonError) as nan:
+        json_codec.check(values[1])
+    with pytest.raises(json_codec.JsonError) as surrogate:
+        json_codec.check(values[2])
+    assert (nan.value.reason, surrogate.value.reason) == ("not_json", "bad_unicode")

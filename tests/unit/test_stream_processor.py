@@ -75,30 +75,31 @@ def shard_log(n: int, hours: int = 3, start: int = 1000) -> list[StreamRecord]:
 class FakeState:
     """The dedupe state of one shard, stored as the handler stores it (encoded), failing on request."""
 
-    def __init__(self, fail: Callable[[], bool] = lambda: False) -> None:
+    def __init__(self, fail: Callable[[], bool] = lambda: False, window_s: float = 300.0,
+                 max_ids: int = 100_000) -> None:
         self.blob = ShardState().encode()
         self.fail = fail
+        self.window_s = window_s
+        self.max_ids = max_ids
 
     def load(self) -> ShardState:
         return ShardState.decode(self.blob)
 
-    def remember_into(self, state: ShardState):
-        def remember(fingerprints, newest):
-            updated = ShardState(list(state.windows))
-            updated.add(newest, fingerprints, 300.0, 100_000)
-            if self.fail():
-                raise OSError("state write failed")
-            self.blob = updated.encode()
-        return remember
+    def save(self, state: ShardState) -> None:
+        if self.fail():
+            raise OSError("state write failed")
+        self.blob = state.encode()
 
 
 def run(records: list[StreamRecord], s3: FakeS3, transform=enrich, state: FakeState | None = None):
     event = kinesis_event(records, SHARD, ARN, "eu-west-1")
     if state is None:
         return commit(plan_batch(event["Records"], SETTINGS, transform), s3.put, SETTINGS)
-    current = state.load()
-    plan = plan_batch(event["Records"], SETTINGS, transform, current.contains)
-    return commit(plan, s3.put, SETTINGS, state.remember_into(current))
+    dedupe = state.load().batch(state.window_s, state.max_ids, int(records[0].sequence_number))
+    plan = plan_batch(event["Records"], SETTINGS, transform, dedupe)
+    outcome = commit(plan, s3.put, SETTINGS, state.save)
+    assert outcome.balanced
+    return outcome
 
 
 def assert_exactly_once(s3: FakeS3, log: list[StreamRecord], by_id: bool = False) -> None:
@@ -335,9 +336,11 @@ def test_redelivering_a_committed_batch_changes_nothing():
     log = shard_log(12)
     run(log, s3, state=state)
     before = dict(s3.objects)
+    # Delivered again (Lambda's at-least-once), the batch is decided on the state it first met:
+    # the same objects are rewritten with the same bytes.
     outcome = run(log, s3, state=state)
     assert outcome.checkpoint is None
-    assert (outcome.written, outcome.duplicates) == (0, 12)
+    assert (outcome.written, outcome.duplicates) == (12, 0)
     assert s3.objects == before
 
 
@@ -376,3 +379,110 @@ def test_resends_failures_and_crashes_converge_to_one_copy_per_id(seed, n, fail_
     state = FakeState(fail=lambda: rng.random() < fail_rate / 2)
     simulate(log, s3, rng, batch_sizes=[1, 4, 9, 30], crash_rate=crash_rate, state=state)
     assert_exactly_once(s3, original, by_id=True)
+
+
+# --- a dedupe decision never changes between an attempt and its retry ----------------------------
+
+def _record(rid: str, hour: int, seq: int, arrival: float) -> StreamRecord:
+    data = json_codec.dumps({"id": rid, "type": "t", "source": "s", "time": f"2026-11-22T{hour:02d}:00:00Z",
+                             "payload": {}})
+    return StreamRecord(data, "d1", str(seq), arrival)
+
+
+@pytest.mark.parametrize(
+    ("state", "arrivals"),
+    [
+        # The id cap ages the original out: three entries later it is no longer remembered.
+        ({"max_ids": 3}, (0.0, 10.0, 11.0)),
+        # The window ages it out: the resend arrives 160 s after the original, the window is 100 s.
+        ({"window_s": 100.0}, (0.0, 150.0, 160.0)),
+    ],
+)
+def test_a_retry_decides_a_late_resend_as_the_first_attempt_did(state, arrivals):
+    original, middle, late = arrivals
+    s3 = FakeS3(fail=lambda key, call: OSError("SlowDown") if "hour=01" in key and not s3.retrying else None)
+    s3.retrying = False
+    fake = FakeState(**state)
+    run([_record("x", 5, 100, original)], s3, state=fake)
+    batch = [
+        _record("a1", 0, 200, middle), _record("a2", 0, 201, middle), _record("a3", 0, 202, middle),
+        _record("s", 1, 203, middle),          # its object fails: the checkpoint
+        _record("x", 2, 204, late),            # a late resend of the first record
+        _record("c", 2, 205, late),
+    ]
+    first = run(batch, s3, state=fake)
+    assert first.checkpoint == "203"
+    s3.retrying = True
+    assert run(batch[3:], s3, state=fake).checkpoint is None
+    # Each Kinesis record is in the lake at most once, and every record but the resend exactly once.
+    lines = Counter(r["sequence_number"] for r in s3.lines("events"))
+    assert max(lines.values()) == 1, lines
+    assert {"100", "200", "201", "202", "203", "205"} <= set(lines)
+
+
+def test_a_crash_after_the_state_write_retries_to_the_same_objects():
+    s3, fake = FakeS3(), FakeState(max_ids=4)
+    log = resent(shard_log(12, hours=3), random.Random(5), 0.4)
+    run(log[:6], s3, state=fake)
+    before = dict(s3.objects)
+    # The batch committed and its state was written, then the environment died before answering.
+    run(log[:6], s3, state=fake)
+    assert s3.objects == before
+    run(log[6:], s3, state=fake)
+    lines = Counter(r["sequence_number"] for r in s3.lines("events"))
+    assert max(lines.values()) == 1
+
+
+def test_decode_time_rejects_carry_their_arrival_time():
+    s3 = FakeS3()
+    event = kinesis_event([StreamRecord(b"x", "k", "7", 1_795_342_530.25)], SHARD, ARN, "eu-west-1")
+    event["Records"][0]["kinesis"]["data"] = "%%% not base64"
+    outcome = commit(plan_batch(event["Records"], SETTINGS, enrich), s3.put, SETTINGS)
+    assert outcome.quarantined == 1
+    [line] = s3.lines("quarantine")
+    assert (line["reason"], line["ingest_time"]) == ("bad_base64", "2026-11-22T10:15:30.250Z")
+    assert next(iter(s3.objects)).startswith("quarantine/dt=2026-11-22/hour=10/")
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b'{"id":"a","type":"t","source":"s","time":"2026-11-22T10:00:00+24:00","payload":{}}', "bad_time"),
+        (b'{"id":"a","type":"t","source":"s","time":"0001-01-01T00:00:00+01:00","payload":{}}', "bad_time"),
+        (b'{"id":"a","type":"t","source":"s","time":"9999-12-31T23:59:59-01:00","payload":{}}', "bad_time"),
+        (b'{"id":"a","type":"t","source":"s","time":"2026-11-22T1\xe0\xa5\xa7:00:00Z","payload":{}}', "bad_time"),
+        (b'{"id":"\\ud800","type":"t","source":"s","time":"2026-11-22T10:00:00Z","payload":{}}', "bad_unicode"),
+        (b'{"id":"a","type":"t","source":"s","time":"2026-11-22T10:00:00Z","payload":{},"\\ud800":1}',
+         "bad_unicode"),
+        (b'{"id":"a","type":"t","source":"s","time":"2026-11-22T10:00:00Z","payload":{"v":NaN}}', "not_json"),
+        (b'{"id":"a","type":"t","source":"s","time":"2026-11-22T10:00:00Z","payload":{"v":-Infinity}}',
+         "not_json"),
+        (b'{"id":"a","type":"\\udc00","source":"s","time":"2026-11-22T10:00:00Z","payload":{}}', "bad_unicode"),
+        (b'{"id":"a","type":"t","source":"s","time":"2026-11-22T10:00:00Z","payload":{"v":1e400}}', "not_json"),
+    ],
+)
+def test_poison_records_are_quarantined_with_their_reason_and_never_fail_the_batch(data, reason):
+    s3, fake = FakeS3(), FakeState()
+    good = _record("good", 10, 9, 1_795_342_530.0)
+    poison = StreamRecord(data, "k", "10", 1_795_342_531.0)
+    outcome = run([good, poison], s3, state=fake)
+    assert outcome.checkpoint is None
+    assert (outcome.written, outcome.quarantined) == (1, 1)
+    [line] = s3.lines("quarantine")
+    assert line["reason"] == reason
+    assert base64.b64decode(line["raw_base64"]) == data
+
+
+def test_valid_rfc3339_variants_land_in_the_lake_normalised():
+    s3 = FakeS3()
+    times = ["2026-11-22t10:15:30.123456789z", "1990-12-31T15:59:60-08:00"]
+    records = [
+        StreamRecord(json_codec.dumps({"id": f"v{i}", "type": "t", "source": "s", "time": t, "payload": {}}),
+                     "k", str(10 + i), 1_795_342_530.0)
+        for i, t in enumerate(times)
+    ]
+    assert run(records, s3).quarantined == 0
+    assert sorted(r["time"] for r in s3.lines("events")) == [
+        "1990-12-31T23:59:59.999999999Z", "2026-11-22T10:15:30.123456789Z"]
+    assert {k.rsplit("/", 1)[0] for k in s3.objects} == {
+        "events/dt=1990-12-31/hour=23", "events/dt=2026-11-22/hour=10"}

@@ -16,17 +16,24 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
+
+from tributary.json_codec import printable
 
 FIELDS = ("id", "type", "source", "time", "payload")
 _FIELD_SET = frozenset(FIELDS)
 MAX_LENGTHS = {"id": 128, "type": 128, "source": 256}
 
+# RFC 3339's date-time (section 5.6): ASCII digits only, "T" and "Z" in either case, 1 to 9
+# fraction digits (Go's RFC3339Nano and Java's Instant write up to 9), a numeric offset or Z.
 _TIME = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})\Z"
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})\Z"
 )
+# A leap second (23:59:60 UTC) is written as the last instant of 23:59:59, as Java's
+# DateTimeFormatter reads it: query engines that know no leap seconds can still read the time.
+_LEAP_SECOND = ":59.999999999"
 
 
 class EnvelopeError(ValueError):
@@ -71,28 +78,52 @@ def _valid_date(year: int, month: int, day: int) -> bool:
 
 
 def normalize_time(value: Any) -> str:
-    """Check an RFC 3339 timestamp and return it in UTC with a ``Z`` suffix."""
+    """Check an RFC 3339 timestamp and return it in UTC with an uppercase ``T`` and a ``Z`` suffix."""
     if not isinstance(value, str):
         raise EnvelopeError("bad_time", f"time must be a string, got {type(value).__name__}")
     match = _TIME.match(value)
     if match is None:
-        raise EnvelopeError("bad_time", f"time {value[:64]!r} is not RFC 3339 (2026-11-22T10:15:30Z)")
+        raise EnvelopeError("bad_time", f"time {_show(value)} is not RFC 3339 (2026-11-22T10:15:30Z)")
     # The pattern fixes where each field is, and two digits compare as text as they do as
-    # numbers: most times are checked without parsing a number. Days after the 28th, year
-    # 0000 and anything out of range take the exact check.
-    if not (
-        "01" <= value[5:7] <= "12" and "01" <= value[8:10] <= "28" and value[11:13] <= "23"
+    # numbers: most times (UTC, "Z", in range) are checked without parsing a number.
+    if (
+        value[-1] == "Z" and value[10] == "T"
+        and "01" <= value[5:7] <= "12" and "01" <= value[8:10] <= "28" and value[11:13] <= "23"
         and value[14:16] <= "59" and value[17:19] <= "59" and value[:4] != "0000"
     ):
-        year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
-        if not _valid_date(year, month, day) or hour > 23 or minute > 59 or second > 59:
-            raise EnvelopeError("bad_time", f"time {value!r} is not a real date and time")
-    if match.group(8) == "Z":
         return value
-    # An offset other than Z: the lake partitions by UTC, so convert (rare path).
-    parsed = datetime.fromisoformat(value).astimezone(UTC)
-    fraction = match.group(7) or ""
-    return parsed.strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z"
+    return _exact_time(value, match)
+
+
+def _exact_time(value: str, match: re.Match[str]) -> str:
+    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    fraction, zone = match.group(7) or "", match.group(8)
+    if not _valid_date(year, month, day) or hour > 23 or minute > 59 or second > 60:
+        raise EnvelopeError("bad_time", f"time {_show(value)} is not a real date and time")
+    offset = 0
+    if zone not in ("Z", "z"):
+        hours, minutes = int(zone[1:3]), int(zone[4:6])
+        if hours > 23 or minutes > 59:
+            raise EnvelopeError("bad_time", f"time {_show(value)} has an offset outside -23:59 to +23:59")
+        offset = (hours * 60 + minutes) * (-1 if zone[0] == "-" else 1)
+    try:
+        utc = datetime(year, month, day, hour, minute, min(second, 59)) - timedelta(minutes=offset)
+    except OverflowError:
+        raise EnvelopeError("bad_time", f"time {_show(value)} is outside years 0001 to 9999 in UTC") from None
+    stamp = (
+        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}"
+    )
+    if second == 60:
+        # RFC 3339 section 5.7: a leap second is the 61st second of the last minute of a UTC day.
+        if (utc.hour, utc.minute) != (23, 59):
+            raise EnvelopeError("bad_time", f"time {_show(value)} has second 60 but is not 23:59 UTC")
+        return stamp + _LEAP_SECOND + "Z"
+    return f"{stamp}:{utc.second:02d}{fraction}Z"
+
+
+def _show(value: str) -> str:
+    """A value for an error message: cut short, and writable whatever it holds."""
+    return repr(printable(value, 64))
 
 
 def _text(obj: dict[str, Any], field: str) -> str:
@@ -115,7 +146,7 @@ def validate(obj: Any) -> Envelope:
         if missing:
             raise EnvelopeError("missing_field", f"missing {', '.join(missing)}")
         extra = sorted(set(obj) - set(FIELDS))
-        raise EnvelopeError("unknown_field", f"unknown field(s) {', '.join(extra)[:200]}")
+        raise EnvelopeError("unknown_field", f"unknown field(s) {printable(', '.join(extra))}")
     payload = obj["payload"]
     if not isinstance(payload, dict):
         raise EnvelopeError("bad_type", f"payload must be an object, got {type(payload).__name__}")

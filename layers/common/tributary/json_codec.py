@@ -8,12 +8,20 @@ only trusted where it agrees with the standard library, and anything else it mee
 standard library, which either reads it exactly or says precisely why not. Written
 documents hold the same values either way; a few floats are spelled differently
 (orjson writes 1e-7 where the standard library writes 1e-07).
+
+Reading is strict to I-JSON (RFC 7493) by default: NaN and the infinities (which Python's
+json reads), numbers beyond a double's range (1e400), integers of more than 4,300 digits,
+lone surrogate escapes ("\\ud800", which no UTF-8 writer can write back) and nesting too
+deep to parse are refused with a ``JsonError`` whose ``reason`` is ``not_json`` or
+``bad_unicode``. Whatever ``loads`` returns, ``dumps`` can write.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 from typing import Any
 
 try:
@@ -40,32 +48,100 @@ _DIGITS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
 _LONG_RUN = b"0" * 19
 
 
+# Only a \\u escape in the range D800-DFFF can put a lone surrogate into a parsed string.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
 class JsonError(ValueError):
-    """The bytes are not one JSON document."""
+    """The bytes are not one I-JSON document; ``reason`` is ``not_json`` or ``bad_unicode``."""
+
+    def __init__(self, detail: str, reason: str = "not_json") -> None:
+        super().__init__(detail)
+        self.reason = reason
 
 
-def _stdlib_loads(data: bytes | bytearray | memoryview | str) -> Any:
+def _constant(name: str) -> Any:
+    raise JsonError(f"not JSON: {name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise JsonError(f"not JSON: the number {text[:40]} is beyond the range of a double")
+    return value
+
+
+_STRICT = json.JSONDecoder(parse_constant=_constant, parse_float=_finite)
+_LENIENT = json.JSONDecoder()
+
+
+def _stdlib_loads(data: bytes | bytearray | memoryview | str, strict: bool) -> Any:
     try:
         text = data.decode("utf-8") if isinstance(data, (bytes, bytearray, memoryview)) else data
-        return json.loads(text)
+        value = (_STRICT if strict else _LENIENT).decode(text)
     except UnicodeDecodeError as exc:
         raise JsonError(f"not UTF-8: {exc.reason} at byte {exc.start}") from None
     except json.JSONDecodeError as exc:
         raise JsonError(f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:
         raise JsonError("not JSON: nested too deeply") from None
+    except JsonError:
+        raise
+    except ValueError as exc:  # an integer beyond the interpreter's digit limit
+        raise JsonError(f"not JSON: {str(exc)[:120]}") from None
+    if strict and _SURROGATE_ESCAPE.search(text) is not None:
+        check(value)
+    return value
 
 
-def loads(data: bytes | str) -> Any:
-    """Parse one JSON document; raise JsonError on anything else (bad UTF-8, trailing data)."""
+def loads(data: bytes | str, strict: bool = True) -> Any:
+    """Parse one JSON document; raise JsonError on anything else (bad UTF-8, trailing data, not I-JSON).
+
+    ``strict=False`` reads what Python's json reads (NaN, lone surrogates), for callers that
+    judge the parts of a document one by one with ``check``.
+    """
     if _orjson is not None:
         try:
             raw = data if type(data) is bytes else data.encode("utf-8") if isinstance(data, str) else bytes(data)
             if raw.translate(_DIGITS).rfind(_LONG_RUN) < 0:
+                # orjson refuses NaN, infinities and lone surrogates itself.
                 return _fast_loads(raw)
         except (_DecodeError, UnicodeEncodeError):
-            pass  # the standard library reads it (NaN, lone surrogates) or says why not
-    return _stdlib_loads(data)
+            pass  # the standard library reads it or says precisely why not
+    return _stdlib_loads(data, strict)
+
+
+def check(value: Any) -> None:
+    """Raise JsonError if a parsed value holds what I-JSON refuses: NaN, infinities, lone surrogates."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            _check_text(item)
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                raise JsonError(f"not JSON: {item!r} is not a JSON number")
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if isinstance(key, str):
+                    _check_text(key)
+                stack.append(child)
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _check_text(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise JsonError(
+            f"lone surrogate U+{ord(text[exc.start]):04X} in a string: not Unicode text", "bad_unicode"
+        ) from None
+
+
+def printable(text: str, limit: int = 200) -> str:
+    """``text`` cut to ``limit`` characters, lone surrogates written as escapes: safe in any UTF-8 output."""
+    return text[:limit].encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _encode(obj: Any, option: int, suffix: bytes) -> bytes:

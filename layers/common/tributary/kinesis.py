@@ -74,6 +74,7 @@ class Rejected:
     raw: bytes
     reason: str
     detail: str
+    arrival: float = 0.0
 
 
 def sequence_key(sequence_number: str, subsequence: int | None = None) -> tuple[int, int]:
@@ -89,7 +90,7 @@ def decode_record(record: KinesisRecord) -> tuple[list[UserRecord], list[Rejecte
         raw = record.data_b64.encode("utf-8", "replace") if isinstance(record.data_b64, str) else b""
         return [], [
             Rejected(record.sequence_number, None, record.shard_id, record.partition_key, raw,
-                     "bad_base64", f"data is not base64: {exc}")
+                     "bad_base64", f"data is not base64: {exc}", record.arrival)
         ]
     if not kpl.is_aggregated(data):
         return [
@@ -100,7 +101,12 @@ def decode_record(record: KinesisRecord) -> tuple[list[UserRecord], list[Rejecte
     except kpl.KplError as exc:
         return [], [
             Rejected(record.sequence_number, None, record.shard_id, record.partition_key, data,
-                     exc.reason, str(exc))
+                     exc.reason, str(exc), record.arrival)
+        ]
+    except Exception as exc:  # the protobuf runtime's own refusals (for example a key that is not UTF-8)
+        return [], [
+            Rejected(record.sequence_number, None, record.shard_id, record.partition_key, data,
+                     "kpl_malformed", f"{type(exc).__name__}: {str(exc)[:200]}", record.arrival)
         ]
     return [
         UserRecord(p.data, p.partition_key, record.shard_id, record.sequence_number, i, record.arrival)
