@@ -55,20 +55,28 @@ def main(argv: list[str] | None = None) -> int:
 
 def keep_running(stack: LocalStack) -> None:
     """Leave the embedded AWS up for exploring, until Ctrl-C."""
-    env = stack.aws_env
-    print("\nThe embedded AWS stays up (KEEP=1). In another shell:\n")
-    for key in ("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        print(f"  export {key}={env[key]}")
-    bucket = stack.topology.resource("lake_bucket").name
-    stream = stack.topology.resource("events_stream").name
-    print(f"\n  aws s3 ls s3://{bucket}/ --recursive | head")
-    print(f"  aws kinesis describe-stream-summary --stream-name {stream}")
-    print("  python3 -c \"import boto3; print(boto3.client('s3').list_buckets()['Buckets'])\"")
+    print_exports(stack)
     print("\nPress Ctrl-C to stop.", flush=True)
     stopped = threading.Event()
     signal.signal(signal.SIGINT, lambda *a: stopped.set())
     signal.signal(signal.SIGTERM, lambda *a: stopped.set())
     stopped.wait()
+
+
+def print_exports(stack: LocalStack) -> None:
+    """What a shell needs to reach the embedded AWS with the AWS CLI or boto3, exactly as printed."""
+    env = stack.aws_env
+    print("\nThe embedded AWS stays up (KEEP=1). In another shell:\n")
+    # botocore and the AWS CLI read AWS_DEFAULT_REGION; AWS_REGION is what Lambda sets.
+    exports = {**{key: env[key] for key in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")},
+               "AWS_DEFAULT_REGION": env["AWS_REGION"], "AWS_REGION": env["AWS_REGION"]}
+    for key, value in exports.items():
+        print(f"  export {key}={value}")
+    bucket = stack.topology.resource("lake_bucket").name
+    stream = stack.topology.resource("events_stream").name
+    print(f"\n  aws s3 ls s3://{bucket}/ --recursive | head")
+    print(f"  aws kinesis describe-stream-summary --stream-name {stream}")
+    print("  python3 -c \"import boto3; print(boto3.client('s3').list_buckets()['Buckets'])\"")
 
 
 if __name__ == "__main__":

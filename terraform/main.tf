@@ -406,5 +406,12 @@ module "monitoring" {
       threshold     = var.quarantine_alarm_threshold
     }
   }
+  integrity = {
+    stream_to_lake = {
+      function_name = module.function["stream_processor"].function_name
+      # An unreadable dedupe state restarts the shard's window; a count that does not balance is a bug.
+      metrics = ["DedupeStateUnreadable", "AccountingMismatch"]
+    }
+  }
   codebuild_projects = toset([module.git_mirror.project_name])
 }

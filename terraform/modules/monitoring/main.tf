@@ -62,6 +62,11 @@ locals {
       dimensions  = { Function = path.function_name }, threshold = path.threshold,
       description = "More than ${path.threshold} records quarantined in 5 minutes on ${key} (docs/runbooks/replay-quarantine.md)."
     } },
+    merge([for key, watched in var.integrity : { for metric in watched.metrics : "integrity/${key}/${metric}" => {
+      name        = "${var.name}-${key}-${lower(metric)}", namespace = "tributary", metric = metric,
+      dimensions  = { Function = watched.function_name }, threshold = 0,
+      description = "${watched.function_name} reported ${metric}: a guarantee is at risk (docs/runbooks/README.md)."
+    } }]...),
     { for project in var.codebuild_projects : "failed_builds/${project}" => {
       name        = "${project}-failed", namespace = "AWS/CodeBuild", metric = "FailedBuilds",
       dimensions  = { ProjectName = project }, threshold = 0,

@@ -90,6 +90,15 @@ variable "quarantine" {
   default = {}
 }
 
+variable "integrity" {
+  description = "Per path: a function and the EMF metrics (namespace tributary) it emits when a guarantee is at risk; any non-zero value raises an alarm."
+  type = map(object({
+    function_name = string
+    metrics       = list(string)
+  }))
+  default = {}
+}
+
 variable "codebuild_projects" {
   description = "CodeBuild projects whose failed builds raise an alarm (the git mirror)."
   type        = set(string)
