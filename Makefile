@@ -27,11 +27,12 @@ help: ## List the targets
 
 # --- environments ---------------------------------------------------------------------------
 
-$(VENV_STAMP): requirements/dev.txt
+$(VENV_STAMP): requirements/dev.txt pyproject.toml
 	@echo "creating $(VENV) from requirements/dev.txt"
 	@rm -rf $(VENV)
 	@$(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements/dev.txt
+	@$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation --no-index -e .
 	@touch $@
 
 $(CHECKOV_STAMP): requirements/checkov.txt
