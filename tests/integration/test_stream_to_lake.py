@@ -33,6 +33,7 @@ def lake(aws, monkeypatch):
     monkeypatch.setenv("QUARANTINE_PREFIX", "quarantine")
     monkeypatch.setenv("STREAM_NAME", STREAM)
     monkeypatch.setattr(ingest_handler, "_producer", None)
+    processor.reset()
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
     boto3.client("kinesis").create_stream(StreamName=STREAM, ShardCount=2)
@@ -234,3 +235,27 @@ def test_a_failed_dedupe_state_write_is_retried_without_loss(lake):
     # A resend of a committed batch is recognised and dropped.
     assert processor.handle(first_half, None) == {"batchItemFailures": []}
     assert len(lake_lines(lake, "events")) == 20
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [b"not gzip at all", gzip.compress(b'{"version": 99, "windows": []}'), gzip.compress(b"[1, 2")],
+    ids=["not-gzip", "unknown-version", "damaged"],
+)
+def test_an_unreadable_dedupe_state_is_counted_and_never_blocks_the_shard(lake, capsys, stored):
+    shard = "shardId-000000000004"
+    lake.put_object(Bucket=BUCKET, Key=f"_state/dedupe/{shard}.json.gz", Body=stored)
+    records = [StreamRecord(json.dumps(generate.envelope(i)).encode(), f"d{i}", str(700 + i), 1_795_342_530.0)
+               for i in range(5)]
+    event = kinesis_event(records, shard, kinesis_stream_arn(STREAM, REGION), REGION)
+    assert processor.handle(event, None) == {"batchItemFailures": []}
+    out = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert any(line.get("message", "").startswith("dedupe state unreadable") for line in out)
+    assert any(line.get("DedupeStateUnreadable") == 1 for line in out)
+    assert len(lake_lines(lake, "events")) == 5
+    # The state was replaced with one this version reads: a resend is dropped again.
+    resend = kinesis_event([StreamRecord(records[2].data, "d2", "800", 1_795_342_540.0)], shard,
+                           kinesis_stream_arn(STREAM, REGION), REGION)
+    processor.reset()
+    assert processor.handle(resend, None) == {"batchItemFailures": []}
+    assert len(lake_lines(lake, "events")) == 5
