@@ -130,6 +130,12 @@ deploy: $(VENV_STAMP) $(if $(filter-out 0,$(PLAN_AND_APPLY)),build) ## Apply the
 smoke: $(VENV_STAMP) ## Put a record through the HTTP endpoint and a change through table1 of a deployed stack (ENV=)
 	@PYTHONPATH=layers/common $(PY) -m tools.smoke --env $(ENV)
 
+# --- fuzzing -------------------------------------------------------------------------------
+
+.PHONY: fuzz
+fuzz: $(VENV_STAMP) ## Long run of the property tests over the whole stream path (make test runs a fixed corpus)
+	@HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest tests/fuzz -q -p no:cacheprovider
+
 # --- benchmarks ------------------------------------------------------------------------------
 
 .PHONY: bench
