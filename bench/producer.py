@@ -19,7 +19,13 @@ class AcceptingKinesis:
         self.calls = 0
         self.records = 0
 
-    def put_records(self, StreamName: str, Records: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
+    def list_shards(self, **kwargs: Any) -> dict[str, Any]:
+        """One open shard over the whole hash key range, as a new one-shard stream has."""
+        return {"Shards": [{"ShardId": "shardId-000000000000",
+                            "HashKeyRange": {"StartingHashKey": "0", "EndingHashKey": str(2**128 - 1)},
+                            "SequenceNumberRange": {"StartingSequenceNumber": "0"}}]}
+
+    def put_records(self, StreamName: str, Records: list[dict[str, Any]], **kwargs: Any) -> dict[str, Any]:  # noqa: N803
         self.calls += 1
         self.records += len(Records)
         return {"FailedRecordCount": 0,

@@ -37,12 +37,41 @@ def test_reads_what_the_reference_aggregator_writes(records):
     assert ours == records
 
 
+hash_keys = st.one_of(st.none(), st.integers(0, 2**128 - 1).map(str))
+triples = st.lists(
+    st.tuples(st.text(min_size=1, max_size=16), hash_keys, st.binary(max_size=200)), min_size=1, max_size=40
+)
+
+
+@settings(max_examples=50, deadline=None)
+@given(triples)
+def test_reads_the_explicit_hash_keys_the_reference_aggregator_writes(records):
+    aggregator = RecordAggregator()
+    blobs = []
+    for key, explicit_hash_key, data in records:
+        done = aggregator.add_user_record(key, data, explicit_hash_key)
+        if done:
+            blobs.append(done.get_contents()[2])
+    if aggregator.get_num_user_records():
+        blobs.append(aggregator.clear_and_get().get_contents()[2])
+    ours = [(r.partition_key, r.explicit_hash_key, r.data) for blob in blobs for r in kpl.deaggregate(blob)]
+    assert ours == records
+
+
 def test_reference_deaggregator_reads_what_we_write():
     records = [("device-1", b'{"a":1}'), ("device-2", b'{"b":2}'), ("device-1", b'{"c":3}')]
     blob = kpl.encode(records)
-    event = [{"kinesis": {"data": base64.b64encode(blob).decode(), "partitionKey": "device-1",
-                          "sequenceNumber": "1", "kinesisSchemaVersion": "1.0",
-                          "approximateArrivalTimestamp": 1.0}}]
+    event = [
+        {
+            "kinesis": {
+                "data": base64.b64encode(blob).decode(),
+                "partitionKey": "device-1",
+                "sequenceNumber": "1",
+                "kinesisSchemaVersion": "1.0",
+                "approximateArrivalTimestamp": 1.0,
+            }
+        }
+    ]
     out = deaggregate_records(event)
     assert [(r["kinesis"]["partitionKey"], base64.b64decode(r["kinesis"]["data"])) for r in out] == records
 
@@ -76,8 +105,13 @@ def test_partition_key_index_out_of_range_is_malformed():
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["a", "bb", "device-000123"]), st.binary(min_size=1, max_size=3000)),
-                min_size=1, max_size=200))
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["a", "bb", "device-000123"]), st.binary(min_size=1, max_size=3000)),
+        min_size=1,
+        max_size=200,
+    )
+)
 def test_aggregator_never_exceeds_its_size_and_keeps_every_record(records):
     aggregator = kpl.Aggregator(max_bytes=8_000)
     blobs = []
