@@ -9,7 +9,7 @@ from typing import Any
 from tributary import logs, metrics, tracing
 from tributary.producer import Entry, Producer, Report
 
-from .ingest import Limits, RequestError, body_bytes, ingest, parse_records, response
+from .ingest import Limits, RequestError, body_bytes, ingest, parse_records, request_headers, response
 
 log = logs.get_logger("ingest_api")
 _producer: Producer | None = None
@@ -20,17 +20,21 @@ def _send(entries: list[Entry]) -> Report:
     if _producer is None:
         # Few, short retries: the caller is waiting and can resend what failed.
         _producer = Producer(os.environ["STREAM_NAME"], max_attempts=3, base_delay=0.05, max_delay=0.5)
-    return _producer.send(entries)
+    report = _producer.send(entries)
+    if report.fatal:
+        log.error("the stream refused the request", extra={"error": report.fatal})
+    return report
 
 
 def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     """Lambda entry point for the HTTP API route."""
     tracing.init()
     limits = Limits.from_env(os.environ)
-    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    headers = request_headers(event)
     try:
         with tracing.phase("parse"):
-            records = parse_records(body_bytes(event, limits), headers.get("content-type", ""), limits)
+            body = body_bytes(event, headers.get("content-encoding", ""), limits)
+            records = parse_records(body, headers.get("content-type", ""), limits)
     except RequestError as exc:
         log.info("request refused", extra={"status": exc.status, "code": exc.code})
         return response(exc.status, {"error": exc.code, "message": exc.message})
