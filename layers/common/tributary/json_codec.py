@@ -11,8 +11,8 @@ documents hold the same values either way; a few floats are spelled differently
 
 Reading is strict to I-JSON (RFC 7493) by default: NaN and the infinities (which Python's
 json reads), numbers beyond a double's range (1e400), integers of more than 4,300 digits,
-lone surrogate escapes ("\\ud800", which no UTF-8 writer can write back) and nesting too
-deep to parse are refused with a ``JsonError`` whose ``reason`` is ``not_json`` or
+lone surrogate escapes ("\\ud800", which no UTF-8 writer can write back) and nesting
+deeper than ``MAX_DEPTH`` levels are refused with a ``JsonError`` whose ``reason`` is ``not_json`` or
 ``bad_unicode``. Whatever ``loads`` returns, ``dumps`` can write.
 """
 
@@ -46,6 +46,9 @@ _LINE = (_OPTIONS | _orjson.OPT_APPEND_NEWLINE) if _orjson else 0
 # digits can be one; such documents go to the standard library, which keeps every digit.
 _DIGITS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
 _LONG_RUN = b"0" * 19
+# Deeper documents are refused whichever Python reads them: 3.11's parser gives up near 1,000
+# levels, 3.13's near 20,000, and writing one back recurses as deep again.
+MAX_DEPTH = 512
 
 
 # Only a \\u escape in the range D800-DFFF can put a lone surrogate into a parsed string.
@@ -91,6 +94,8 @@ def _stdlib_loads(data: bytes | bytearray | memoryview | str, strict: bool) -> A
         raise JsonError(f"not JSON: {str(exc)[:120]}") from None
     if strict and _SURROGATE_ESCAPE.search(text) is not None:
         check(value)
+    elif strict and text.count("[") + text.count("{") > MAX_DEPTH:
+        _check_depth(value)
     return value
 
 
@@ -105,29 +110,48 @@ def loads(data: bytes | str, strict: bool = True) -> Any:
             raw = data if type(data) is bytes else data.encode("utf-8") if isinstance(data, str) else bytes(data)
             if raw.translate(_DIGITS).rfind(_LONG_RUN) < 0:
                 # orjson refuses NaN, infinities and lone surrogates itself.
-                return _fast_loads(raw)
+                value = _fast_loads(raw)
+                if strict and raw.count(b"[") + raw.count(b"{") > MAX_DEPTH:
+                    _check_depth(value)
+                return value
         except (_DecodeError, UnicodeEncodeError):
             pass  # the standard library reads it or says precisely why not
     return _stdlib_loads(data, strict)
 
 
 def check(value: Any) -> None:
-    """Raise JsonError if a parsed value holds what I-JSON refuses: NaN, infinities, lone surrogates."""
-    stack = [value]
+    """Raise JsonError if a parsed value holds what I-JSON refuses: NaN, infinities, lone surrogates,
+    or nesting deeper than ``MAX_DEPTH``."""
+    stack = [(value, 1)]
     while stack:
-        item = stack.pop()
+        item, depth = stack.pop()
         if isinstance(item, str):
             _check_text(item)
         elif isinstance(item, float):
             if not math.isfinite(item):
                 raise JsonError(f"not JSON: {item!r} is not a JSON number")
-        elif isinstance(item, dict):
-            for key, child in item.items():
-                if isinstance(key, str):
-                    _check_text(key)
-                stack.append(child)
+        elif isinstance(item, (dict, list)):
+            if depth > MAX_DEPTH:
+                raise JsonError(f"not JSON: nested more than {MAX_DEPTH} levels deep")
+            if isinstance(item, dict):
+                for key, child in item.items():
+                    if isinstance(key, str):
+                        _check_text(key)
+                    stack.append((child, depth + 1))
+            else:
+                stack.extend((child, depth + 1) for child in item)
+
+
+def _check_depth(value: Any) -> None:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise JsonError(f"not JSON: nested more than {MAX_DEPTH} levels deep")
+        if isinstance(item, dict):
+            stack.extend((child, depth + 1) for child in item.values() if isinstance(child, (dict, list)))
         elif isinstance(item, list):
-            stack.extend(item)
+            stack.extend((child, depth + 1) for child in item if isinstance(child, (dict, list)))
 
 
 def _check_text(text: str) -> None:
