@@ -56,7 +56,7 @@ def child(event_path: str, warm_path: str) -> dict[str, Any]:
     sink.attach(aws.client("s3"))
     rng = random.Random(3)
     ids = settings.dedupe_max_ids
-    windows = [Window(-1, k, rng.randbytes(DIGEST_BYTES * min(10_000, ids - k)), ((0, min(10_000, ids - k)),), 0, 0)
+    windows = [Window(-1, -1, k, rng.randbytes(DIGEST_BYTES * min(10_000, ids - k)), ((0, min(10_000, ids - k)),), 0, 0)
                for k in range(0, ids, 10_000)]
     with open(warm_path, "rb") as source:
         small = json.loads(source.read())

@@ -76,7 +76,8 @@ class Processor:
             count = min(per_window, ids - first)
             second = int(workload.START - 30.0 * (k + 1))
             # Started before the benchmark's batches (sequence -1): a warm shard, not a redelivery.
-            windows.append(Window(-1, first, rng.randbytes(DIGEST_BYTES * count), ((second, count),), before, second))
+            fingerprints = rng.randbytes(DIGEST_BYTES * count)
+            windows.append(Window(-1, -1, first, fingerprints, ((second, count),), before, second))
             first, before = first + count, second
         self.state_ids = first
         self._cached = ShardState(windows, first, int(workload.START - 30.0))

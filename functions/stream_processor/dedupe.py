@@ -54,12 +54,14 @@ def digest(record_id: str) -> bytes:
 class Window:
     """What one invocation committed: its entries, ordinals ``first`` onwards.
 
-    ``start`` is the sequence number the invocation's batch started at; ``before`` and
-    ``newest`` are the shard's newest second when it started and once it committed;
-    ``seconds`` is run-length encoded, ``(second, count)`` pairs in entry order.
+    ``start`` is the sequence number the invocation's batch started at and ``end`` the one it
+    committed up to (exclusive); ``before`` and ``newest`` are the shard's newest second when
+    it started and once it committed; ``seconds`` is run-length encoded, ``(second, count)``
+    pairs in entry order.
     """
 
     start: int
+    end: int
     first: int
     fingerprints: bytes
     seconds: tuple[tuple[int, int], ...]
@@ -114,16 +116,28 @@ class ShardState:
     def batch(self, window_s: float, max_ids: int, start: int | None = None) -> BatchDedupe:
         """The decisions for one batch that starts at sequence number ``start``.
 
-        A batch that starts where an earlier invocation started is Lambda delivering it again
+        A batch that starts where the newest window started is Lambda delivering it again
         (after a crash that followed the state write, or a duplicate delivery): it is decided
-        on the state as it was before that invocation, so it decides as that one did.
+        on the state as it was before that window, so it decides as that invocation did.
+        A batch that starts inside the newest window (Lambda gave up the first half of a
+        bisected batch and moved on to the second) is decided without that window: its
+        records are not taken for duplicates of themselves, at the cost of remembering less.
+        A batch older than the newest window (delivered out of order) is decided on the state
+        before it and writes no state, so the newer windows stay.
         """
-        view = self
-        if start is not None and self.windows and self.windows[-1].start >= start:
+        if start is None or not self.windows:
+            return BatchDedupe(self, window_s, max_ids, start)
+        newest = self.windows[-1]
+        if newest.start >= start:
             kept = [w for w in self.windows if w.start < start]
             dropped = self.windows[len(kept)]
             view = ShardState(kept, dropped.first, dropped.before)
-        return BatchDedupe(view, window_s, max_ids, start)
+            return BatchDedupe(view, window_s, max_ids, start, "older" if newest.start > start else "again",
+                               writes=newest.start == start)
+        if start < newest.end:
+            view = ShardState(self.windows[:-1], newest.first, newest.before)
+            return BatchDedupe(view, window_s, max_ids, start, "inside")
+        return BatchDedupe(self, window_s, max_ids, start)
 
     def updated(self, window: Window, window_s: float, max_ids: int) -> ShardState:
         """A new state: this one plus ``window``, without the windows that no record from the
@@ -179,8 +193,9 @@ class ShardState:
             member = self._members.get(window)
             if member is None:
                 text = json.dumps(
-                    [str(window.start), window.first, base64.b64encode(window.fingerprints).decode("ascii"),
-                     window.seconds, window.before, window.newest],
+                    [str(window.start), str(window.end), window.first,
+                     base64.b64encode(window.fingerprints).decode("ascii"), window.seconds,
+                     window.before, window.newest],
                     separators=(",", ":"),
                 )
                 member = self._members[window] = _member(text.encode())
@@ -198,23 +213,33 @@ class ShardState:
             version = document.get("version") if isinstance(document, dict) else None
             if version == VERSION:
                 windows = [
-                    Window(int(start), int(first), base64.b64decode(blob, validate=True),
+                    Window(int(start), int(end), int(first), base64.b64decode(blob, validate=True),
                            tuple((int(s), int(c)) for s, c in seconds), _second(before), _second(newest))
-                    for start, first, blob, seconds, before, newest in document["windows"]
+                    for start, end, first, blob, seconds, before, newest in document["windows"]
                 ]
                 state = cls(windows, int(document["next"]), _second(document["newest"]))
             elif version == 1:
                 state = _from_version_1(document["windows"])
             else:
                 raise UnreadableStateError(f"unknown dedupe state version {str(version)[:40]!r}")
-            for window in state.windows:
-                if sum(c for _, c in window.seconds) != window.size or len(window.fingerprints) % DIGEST_BYTES:
-                    raise UnreadableStateError("a window's seconds do not match its fingerprints")
+            _check_consistent(state)
         except UnreadableStateError:
             raise
-        except (OSError, EOFError, ValueError, TypeError, KeyError, AttributeError, zlib.error) as exc:
+        except Exception as exc:  # whatever a damaged object makes the reader do, the shard goes on
             raise UnreadableStateError(f"{type(exc).__name__}: {str(exc)[:200]}") from None
         return state
+
+
+def _check_consistent(state: ShardState) -> None:
+    expected = state.windows[0].first if state.windows else state.next_ordinal
+    for window in state.windows:
+        if len(window.fingerprints) % DIGEST_BYTES or any(c < 1 for _, c in window.seconds):
+            raise UnreadableStateError("a window's fingerprints or seconds are damaged")
+        if sum(c for _, c in window.seconds) != window.size or window.first != expected:
+            raise UnreadableStateError("a window's entries do not follow on from the one before")
+        expected = window.first + window.size
+    if expected != state.next_ordinal:
+        raise UnreadableStateError("the state's next ordinal does not follow its last window")
 
 
 def _second(value: object) -> int | None:
@@ -231,7 +256,7 @@ def _from_version_1(windows: list[list[object]]) -> ShardState:
         second = int(float(str(until)))
         before, newest = newest, second if newest is None else max(newest, second)
         if count:
-            out.append(Window(-1, ordinal, fingerprints, ((newest, count),), before, newest))
+            out.append(Window(-1, -1, ordinal, fingerprints, ((newest, count),), before, newest))
             ordinal += count
     return ShardState(out, ordinal, newest)
 
@@ -243,9 +268,13 @@ class BatchDedupe:
     state to write when the batch commits everything before sequence number ``seq``.
     """
 
-    def __init__(self, state: ShardState, window_s: float, max_ids: int, start: int | None = None) -> None:
+    def __init__(self, state: ShardState, window_s: float, max_ids: int, start: int | None = None,
+                 redelivery: str = "", writes: bool = True) -> None:
         self.state = state
         self.start = start
+        # "again", "older" or "inside" when the batch starts at or before where the state stands.
+        self.redelivery = redelivery
+        self.writes = writes and redelivery != "older"
         self.window_s = window_s
         self.max_ids = max_ids
         self._index = state.index()
@@ -278,11 +307,17 @@ class BatchDedupe:
         self._marks.append((self._ordinal, newest))
         return duplicate
 
-    def state_before(self, sequence: int | None) -> ShardState:
-        """The state once every record before ``sequence`` (all, when None) is committed."""
+    def state_before(self, sequence: int | None, end: int) -> ShardState | None:
+        """The state to write once every record before ``sequence`` (all, when None) is committed;
+        ``end`` is the batch's last sequence number plus one. None when there is nothing to write:
+        the batch changed nothing, or it is older than the state (delivered out of order)."""
+        if not self.writes:
+            return None
         upto = len(self._marks_seq) if sequence is None else bisect_left(self._marks_seq, sequence)
         base = self.state
         next_ordinal, newest = self._marks[upto - 1] if upto else (base.next_ordinal, base.newest_second)
+        if next_ordinal == base.next_ordinal and newest == base.newest_second and not self.redelivery:
+            return None  # no entry and no newer second: the state would say the same
         entries = self._entries[:next_ordinal - base.next_ordinal]
         runs: list[tuple[int, int]] = []
         for _, second in entries:
@@ -291,8 +326,8 @@ class BatchDedupe:
             else:
                 runs.append((second, 1))
         start = self.start if self.start is not None else -1
-        window = Window(start, base.next_ordinal, b"".join(fp for fp, _ in entries), tuple(runs),
-                        base.newest_second, newest)
+        window = Window(start, end if sequence is None else sequence, base.next_ordinal,
+                        b"".join(fp for fp, _ in entries), tuple(runs), base.newest_second, newest)
         return base.updated(window, self.window_s, self.max_ids)
 
 

@@ -138,7 +138,9 @@ def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         log.error("accounting does not balance", extra=counts)
     log.info(
         "batch",
-        extra={**counts, "checkpoint": outcome.checkpoint, "reasons": dict(outcome.reasons)},
+        extra={**counts, "checkpoint": outcome.checkpoint, "reasons": dict(outcome.reasons),
+               # A batch delivered again, as Lambda does after a lost response or a bisect.
+               "redelivery": dedupe.redelivery if dedupe is not None else ""},
     )
     metrics.emit(
         {

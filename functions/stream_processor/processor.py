@@ -358,9 +358,12 @@ def commit(plan: Plan, put: Put, settings: Settings, save: Save | None = None) -
         # A lower checkpoint: groups trimmed for the old one may need trimming again.
         trimmed.clear()
 
-    if save is not None and plan.dedupe is not None and plan.first_position is not None:
+    state = None
+    if save is not None and plan.dedupe is not None and plan.sequences:
+        state = plan.dedupe.state_before(checkpoint, plan.sequences[-1] + 1)
+    if state is not None and save is not None and plan.first_position is not None:
         try:
-            save(plan.dedupe.state_before(checkpoint))
+            save(state)
         except Exception:
             # Without the entries recorded, report the whole batch as failed: the retry starts
             # from the state this attempt read, so it decides and writes exactly as this one did.

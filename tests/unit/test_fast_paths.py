@@ -204,9 +204,11 @@ def test_decisions_do_not_depend_on_batches_checkpoints_or_retries(seed, n, limi
         if outcome < 0.2:
             continue  # a crash before the state write: retried from the same place
         checkpoint = rng.choice(batch) if outcome < 0.5 else None
-        updated = dedupe.state_before(checkpoint)
-        assert updated.index() == ShardState.decode(updated.encode()).index()
-        blob = updated.encode()
+        updated = dedupe.state_before(checkpoint, batch[-1] + 1)
+        if updated is not None:
+            assert updated.index() == ShardState.decode(updated.encode()).index()
+            assert ShardState.decode(updated.encode()) == updated
+            blob = updated.encode()
         if outcome > 0.9:
             continue  # a crash after the state write: Lambda delivers the same batch again
         position = checkpoint if checkpoint is not None else batch[-1] + 1
@@ -218,7 +220,7 @@ def test_the_state_keeps_what_a_later_record_can_match_and_no_more_than_a_window
     for n in range(8):  # ten ids a batch, one batch every 10 s
         for i in range(10):
             dedupe.check(bytes([n, i]) * (DIGEST_BYTES // 2), 10 * n + i, 1000.0 + 10 * n)
-        state = dedupe.state_before(None)
+        state = dedupe.state_before(None, 10 * n + 10)
         dedupe = ShardState.decode(state.encode()).batch(50.0, 35, start=10 * n + 10)
     assert state is not None
     # From the last batch's start (ordinal 70), the last 35 ids reach back into the batch of
@@ -232,7 +234,18 @@ def test_a_version_1_state_is_read_and_an_unreadable_one_is_refused():
     old = gzip.compress(json.dumps({"version": 1, "windows": windows}).encode())
     state = ShardState.decode(old)
     assert (state.next_ordinal, state.newest_second, len(state.index())) == (2, 1000, 1)
-    for blob in (b"not gzip", gzip.compress(b'{"version": 3}'), gzip.compress(b"[]"), gzip.compress(b'{"version":2}')):
+    damaged = [
+        b"not gzip", gzip.compress(b'{"version": 3}'), gzip.compress(b"[]"), gzip.compress(b'{"version":2}'),
+        gzip.compress(b'{"version":2,"next":1e999,"newest":null,"windows":[]}'),
+        gzip.compress(b'{"version":1,"windows":[[1e999,""]]}'),
+        gzip.compress(b"[" * 100_000 + b"]" * 100_000),
+        # A run of -1 entries, and a next ordinal that does not follow the last window.
+        gzip.compress(b'{"version":2,"next":0,"newest":5,"windows":[["1","2",0,"","[[5,-1],[5,1]]",null,5]]}'
+                      .replace(b'"[[5,-1],[5,1]]"', b"[[5,-1],[5,1]]")),
+        gzip.compress(b'{"version":2,"next":9,"newest":5,"windows":[["1","2",0,"' + base64.b64encode(b"a" * 16)
+                      + b'",[[5,1]],null,5]]}'),
+    ]
+    for blob in damaged:
         with pytest.raises(UnreadableStateError):
             ShardState.decode(blob)
 

@@ -486,3 +486,42 @@ def test_valid_rfc3339_variants_land_in_the_lake_normalised():
         "1990-12-31T23:59:59.999999999Z", "2026-11-22T10:15:30.123456789Z"]
     assert {k.rsplit("/", 1)[0] for k in s3.objects} == {
         "events/dt=1990-12-31/hour=23", "events/dt=2026-11-22/hour=10"}
+
+
+def test_the_second_half_of_a_given_up_bisect_is_written_not_taken_for_its_own_duplicates():
+    # The whole batch commits, state included, but Lambda never sees the answer, so it bisects.
+    # The first half is rolled back, rewrites its objects with its records only, dies before its
+    # state write, and is given up; the second half starts inside the newest window.
+    log = shard_log(8, hours=2)
+    s3, state = FakeS3(), FakeState()
+    assert run(log, s3, state=state).checkpoint is None
+    saved, state.save = state.save, lambda _: (_ for _ in ()).throw(Crash())
+    with pytest.raises(Crash):
+        run(log[:4], s3, state=state)
+    state.save = saved
+    second = run(log[4:], s3, state=state)
+    assert (second.written, second.duplicates) == (4, 0)
+    in_lake = Counter(r["sequence_number"] for r in s3.lines("events"))
+    assert {r.sequence_number for r in log[4:]} <= set(in_lake)
+    assert max(in_lake.values()) == 1
+
+
+def test_a_batch_delivered_out_of_order_leaves_the_newer_windows_in_place():
+    s3, state = FakeS3(), FakeState()
+    first = [_record("a", 0, 100, 1000.0), _record("b", 0, 101, 1000.0)]
+    run(first, s3, state=state)
+    run([_record("c", 0, 200, 1001.0), _record("d", 0, 201, 1001.0)], s3, state=state)
+    run(first, s3, state=state)  # a late duplicate delivery of the first batch
+    assert [w.start for w in state.load().windows] == [100, 200]
+    run([_record("c", 0, 300, 1002.0)], s3, state=state)  # a producer resend of c
+    assert Counter(r["id"] for r in s3.lines("events"))["c"] == 1
+
+
+def test_batches_that_change_nothing_write_no_state():
+    s3, state = FakeS3(), FakeState()
+    run(shard_log(3), s3, state=state)
+    blob = state.blob
+    for n in range(50):
+        event_records = [StreamRecord(b"not json", "k", str(10_000 + n), 1_790_000_100.0)]
+        run(event_records, s3, state=state)
+    assert state.blob == blob
