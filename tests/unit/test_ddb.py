@@ -143,3 +143,93 @@ def test_malformed_attribute_values_are_refused(av):
 def test_canonical_numbers_equal_as_dynamodb_stores_them():
     assert ddb.canonical_item({"n": Decimal("1.50")}) == ddb.canonical_item({"n": Decimal("1.5")})
     assert ddb.canonical_item({"n": Decimal("1.5")}) != ddb.canonical_item({"n": "1.5"})
+
+
+# DynamoDB's Number (Developer Guide, "Supported data types and naming rules"): zero, or up to 38
+# significant digits with a magnitude from 1E-130 to 9.9999999999999999999999999999999999999E+125,
+# either sign; leading and trailing zeros are not significant.
+STORABLE = [
+    "12345678901234567890123456789012345678",  # 38 significant digits
+    "100000000000000000000000000000000000000",  # 1E+38 as streams write it: 39 characters, 1 significant digit
+    "110111111111111110000000000000000000000",  # from a real stream image
+    "1234567890123456789012345678901234567800",  # 38 significant digits in 40 characters
+    "-99999999999999999999999999999999999990000000000",
+    "1.0000000000000000000000000000000000000000",  # trailing zeros after the point are not significant
+    "-1.2345678901234567890123456789012345678000",
+    "9.9999999999999999999999999999999999999E+125",  # the largest magnitude
+    "-9.9999999999999999999999999999999999999E+125",
+    "99999999999999999999999999999999999999E+88",  # the same number, another notation
+    "1E-130",  # the smallest magnitude
+    "-1E-130",
+    "0.0000000001E-120",
+    "1.2345678901234567890123456789012345678E-130",  # 38 digits at the smallest magnitude
+    "1e5", "1E5", "1e+5", "1E+005", "12.5e-3", "-17.4E37", "+3", ".123", "0001.23", "1.50",
+]
+ZEROS = ["0", "-0", "0.000", "0E+1000", "-0E-1000", "000"]
+NOT_STORABLE = [
+    "123456789012345678901234567890123456789",  # 39 significant digits
+    "-1234567890123456789012345678901234567890",
+    "1.23456789012345678901234567890123456789",
+    "1000000000000000000000000000000000000001",  # 40 significant digits, 40 characters
+    "1E+126",  # just above the largest magnitude
+    "-1E+126",
+    "10E+125",
+    "99999999999999999999999999999999999999E+89",
+    "1E-131",  # just below the smallest magnitude
+    "-1E-131",
+    "0.9E-130",
+    "9.9999999999999999999999999999999999999E-131",
+]
+
+
+@pytest.mark.parametrize("text", STORABLE)
+def test_numbers_dynamodb_stores_are_written_exactly_as_given(text):
+    number = Decimal(text)
+    written = ddb.to_attribute_value(number)
+    assert written == {"N": str(number)}
+    assert Decimal(written["N"]).as_tuple() == number.as_tuple()  # nothing rounded, not even a zero dropped
+    # As a stream image holds them, through the decoder and back.
+    copied = ddb.to_item(ddb.from_item({"n": {"N": text}, "ns": {"NS": [text, "7"]}}))
+    assert copied["n"] == written
+    assert sorted(copied["ns"]["NS"]) == sorted([str(number), "7"])
+
+
+@pytest.mark.parametrize("text", ZEROS)
+def test_every_zero_is_written_as_0(text):
+    assert ddb.to_attribute_value(Decimal(text)) == {"N": "0"}
+
+
+@pytest.mark.parametrize("text", NOT_STORABLE)
+def test_numbers_dynamodb_refuses_are_refused_never_rounded(text):
+    with pytest.raises(ddb.AttributeValueError, match=r"significant digits|out of DynamoDB's range"):
+        ddb.to_attribute_value(Decimal(text))
+
+
+@pytest.mark.parametrize(
+    ("value", "written"),
+    [(10**38, "1" + "0" * 38), (-(10**125) * 9, "-9" + "0" * 125), (10**37 * 12345, "12345" + "0" * 37), (0, "0")],
+)
+def test_integers_are_judged_by_their_significant_digits(value, written):
+    assert ddb.to_attribute_value(value) == {"N": written}
+
+
+@pytest.mark.parametrize("value", [10**38 + 1, 10**126, -(10**126), 10**5000], ids=["39-digits", "1E+126", "-1E+126",
+                                                                                 "1E+5000"])
+def test_integers_dynamodb_refuses_are_refused(value):
+    with pytest.raises(ddb.AttributeValueError):
+        ddb.to_attribute_value(value)
+
+
+@pytest.mark.parametrize("text", ["NaN", "-NaN", "sNaN", "Infinity", "-Infinity"])
+def test_numbers_that_are_not_finite_are_refused(text):
+    with pytest.raises(ddb.AttributeValueError, match="not finite"):
+        ddb.to_attribute_value(Decimal(text))
+
+
+def test_digest_of_an_item_with_a_number_written_in_full():
+    item = ddb.from_item({"pk": {"S": "a"}, "n": {"N": "110111111111111110000000000000000000000"},
+                          "ns": {"NS": ["100000000000000000000000000000000000000", "1." + "0" * 40]}})
+    same = {"pk": "a", "n": Decimal("1.1011111111111111E+38"), "ns": {Decimal("1E+38"), Decimal(1)}}
+    assert ddb.item_digest(item) == ddb.item_digest(same)
+    assert ddb.item_digest(item) != ddb.item_digest({**same, "n": Decimal("1.1011111111111112E+38")})
+    assert ddb.canonical_item({"z": Decimal("-0")}) == ddb.canonical_item({"z": Decimal("0E+1000")})

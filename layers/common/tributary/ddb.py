@@ -11,16 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Mapping, Set
-from decimal import (
-    Clamped,
-    Context,
-    Decimal,
-    DecimalException,
-    Inexact,
-    Overflow,
-    Rounded,
-    Underflow,
-)
+from decimal import Context, Decimal, DecimalException
 from typing import Any, Literal
 
 from tributary import json_codec
@@ -28,10 +19,15 @@ from tributary import json_codec
 AttributeValue = dict[str, Any]
 Item = dict[str, Any]
 
-# DynamoDB numbers: up to 38 significant digits, exponent within these bounds (as boto3 uses).
-NUMBER_CONTEXT = Context(
-    Emin=-128, Emax=126, prec=38, traps=[Clamped, Overflow, Inexact, Rounded, Underflow]
-)
+# DynamoDB's Number (Developer Guide, "Supported data types and naming rules"): zero, or at most
+# 38 significant digits with a magnitude from 1E-130 to 9.9999999999999999999999999999999999999E+125,
+# either sign. Leading and trailing zeros are not significant (DynamoDB trims them), so the rule is
+# on the value, not on how long it is written: streams write 1E+38 as a 39-digit integer. A number
+# outside the rule is refused, never rounded into it. (boto3's DYNAMODB_CONTEXT differs from this
+# rule in both directions; tests/unit/test_ddb_reference.py lists where and why.)
+MAX_SIGNIFICANT_DIGITS = 38
+MIN_EXPONENT = -130  # of the leading digit: 1E-130 is the smallest magnitude
+MAX_EXPONENT = 125  # 9.99...E+125 is the largest
 
 
 class AttributeValueError(ValueError):
@@ -102,14 +98,32 @@ def _malformed(exc: Exception) -> AttributeValueError:
     return AttributeValueError(f"malformed AttributeValue: {exc}")
 
 
-def _number_text(value: Any) -> str:
-    try:
-        number = NUMBER_CONTEXT.create_decimal(value)
-    except (DecimalException, ValueError) as exc:
-        raise AttributeValueError(f"number {value!r} is out of DynamoDB's range or precision") from exc
+def number_text(value: int | Decimal) -> str:
+    """The N text of a number DynamoDB can store, exactly as given; AttributeValueError otherwise."""
+    number = value if isinstance(value, Decimal) else Decimal(value)
     if not number.is_finite():
-        raise AttributeValueError(f"number {value!r} is not finite")
+        raise AttributeValueError(f"number {number} is not finite")
+    if number.is_zero():
+        # Every zero is the same number to DynamoDB (-0, 0.00, 0E+1000); "0" is the one spelling
+        # that no reader takes for anything else.
+        return "0"
+    digits = number.as_tuple().digits
+    significant = len(digits) if digits[-1] else len(bytes(digits).rstrip(b"\0"))
+    if significant > MAX_SIGNIFICANT_DIGITS:
+        raise AttributeValueError(
+            f"number {_shown(number)} has {significant} significant digits; DynamoDB stores at most "
+            f"{MAX_SIGNIFICANT_DIGITS}"
+        )
+    if not MIN_EXPONENT <= number.adjusted() <= MAX_EXPONENT:
+        raise AttributeValueError(
+            f"number {_shown(number)} is out of DynamoDB's range (a magnitude from 1E-130 to 9.99...E+125)"
+        )
     return str(number)
+
+
+def _shown(number: Decimal) -> str:
+    text = str(number)
+    return text if len(text) <= 60 else f"{text[:57]}..."
 
 
 def _is_number(value: Any) -> bool:
@@ -124,7 +138,7 @@ def _encode(value: Any, b64: bool) -> AttributeValue:
     if isinstance(value, str):
         return {"S": value}
     if _is_number(value):
-        return {"N": _number_text(value)}
+        return {"N": number_text(value)}
     if isinstance(value, float):
         raise AttributeValueError("float is not exact; use Decimal for DynamoDB numbers")
     if isinstance(value, (bytes, bytearray, memoryview)) or (hasattr(value, "value") and isinstance(
@@ -152,7 +166,7 @@ def _encode_set(value: Set[Any], b64: bool) -> AttributeValue:
         raise AttributeValueError("DynamoDB cannot store an empty set")
     members = list(value)
     if all(_is_number(m) for m in members):
-        return {"NS": [_number_text(m) for m in members]}
+        return {"NS": [number_text(m) for m in members]}
     if all(isinstance(m, str) for m in members):
         return {"SS": members}
     if all(isinstance(m, (bytes, bytearray)) or hasattr(m, "value") for m in members):
@@ -178,11 +192,12 @@ def canonical_item(item: Mapping[str, Any]) -> bytes:
     return json_codec.canonical({name: _canonical_av(av) for name, av in encoded.items()})
 
 
-_NORMALIZE = Context(prec=40)
+# Exact for every number to_item writes (at most 38 significant digits, exponents far inside).
+_NORMALIZE = Context(prec=MAX_SIGNIFICANT_DIGITS, Emax=999_999, Emin=-999_999)
 
 
 def _canonical_number(text: str) -> str:
-    # DynamoDB stores 1.50 and 1.5 as the same number; so does the canonical form.
+    # DynamoDB stores 1.50, 1.5 and 15E-1 as the same number; so does the canonical form.
     return str(Decimal(text).normalize(_NORMALIZE))
 
 

@@ -2,11 +2,11 @@
 
 A change (from table1's stream, directly or through SNS and SQS) carries the source
 version: the stream record's sequence number, which grows with every change of an item.
-The replica stores it in a reserved attribute, and every write is conditional on the
-stored version being older, so applying any permutation of a change log, with any
-duplicates, leaves the replica equal to the source's final state. A delete leaves a
-tombstone (the key, the version, a TTL) so that a late, older change cannot bring the
-item back.
+The replica stores it in a reserved attribute (``encode_version``), and every write is
+conditional on the stored version being older (``version_condition``), so applying any
+permutation of a change log, with any duplicates, leaves the replica equal to the source's
+final state. A delete leaves a tombstone (the key, the version, a TTL) so that a late,
+older change cannot bring the item back.
 
 The reserved attributes are named here and nowhere else; a source item that uses one
 is refused (it would collide with the replica's bookkeeping).
@@ -14,6 +14,8 @@ is refused (it would collide with the replica's bookkeeping).
 
 from __future__ import annotations
 
+import math
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,6 +35,11 @@ MESSAGE_FORMAT = "tributary.change/1"
 # SNS takes messages up to 256 KiB; a change bigger than this travels as a reference and the
 # consumer reads the item from the source table (see fetch_from_source).
 MAX_MESSAGE_BYTES = 200_000
+# The DynamoDB Streams API gives sequence numbers 21 to 40 digits long, and a Number holds only 38
+# significant digits; so the version is stored as a String of 40 digits, zero-padded, whose order
+# (DynamoDB compares strings by their UTF-8 bytes) is the order of the numbers.
+VERSION_DIGITS = 40
+_SEQUENCE_NUMBER = re.compile(rf"[0-9]{{1,{VERSION_DIGITS}}}")
 
 EventName = Literal["INSERT", "MODIFY", "REMOVE"]
 
@@ -50,7 +57,9 @@ class ChangeError(ValueError):
 class Change:
     """One change of one item, in the form every path hands to ``apply``.
 
-    ``keys`` and ``new_image`` hold AttributeValues (the low-level form, binary as bytes).
+    ``keys`` and ``new_image`` hold AttributeValues (the low-level form, binary as bytes);
+    ``changed_at`` is the stream record's approximate creation time (epoch seconds), None when
+    the record has none.
     """
 
     event_id: str
@@ -58,7 +67,7 @@ class Change:
     keys: dict[str, dict[str, Any]]
     new_image: dict[str, dict[str, Any]] | None
     version: int
-    changed_at: float
+    changed_at: float | None = None
     source_arn: str = ""
     fetch_from_source: bool = False
 
@@ -81,6 +90,60 @@ def check_user_attributes(image: Mapping[str, Any] | None) -> None:
         raise ChangeError("reserved_attribute", f"attributes {clashes} use the reserved prefix {RESERVED_PREFIX!r}")
 
 
+def encode_version(version: int) -> dict[str, str]:
+    """The AttributeValue that ``VERSION`` holds for ``version``: a String of 40 digits, zero-padded."""
+    if isinstance(version, bool) or not isinstance(version, int) or not 0 <= version < 10**VERSION_DIGITS:
+        raise ChangeError("bad_version", f"a version is an integer of 0 to {VERSION_DIGITS} digits, got {version!r}")
+    return {"S": f"{version:0{VERSION_DIGITS}d}"}
+
+
+def _number_not_below(version: int) -> str:
+    # The least Number at or above ``version``. Below 10**38 that is the version itself; above, a
+    # version may have more significant digits than a Number holds, and rounding it up to 38 is
+    # exact for the comparison: no Number lies between the version and the rounded value, so a
+    # stored Number is older than the version exactly when it is below the rounded value.
+    text = str(version)
+    if len(text) <= ddb.MAX_SIGNIFICANT_DIGITS:
+        return text
+    unit = 10 ** (len(text) - ddb.MAX_SIGNIFICANT_DIGITS)
+    return str(-(-version // unit) * unit)
+
+
+def version_condition(version: int) -> tuple[str, dict[str, str], dict[str, dict[str, str]]]:
+    """ConditionExpression, ExpressionAttributeNames and ExpressionAttributeValues for "the replica
+    holds no version, or an older one than ``version``".
+
+    The placeholders start with ``tributary``, so a caller can add its own beside them. A version
+    stored as a Number (as replicas written before versions were Strings hold them) is compared as
+    a number; a version of any other type is never older.
+    """
+    expression = (
+        "attribute_not_exists(#tributary_version)"
+        " OR (attribute_type(#tributary_version, :tributary_string) AND #tributary_version < :tributary_version)"
+        " OR (attribute_type(#tributary_version, :tributary_number) AND #tributary_version < :tributary_version_n)"
+    )
+    # Each comparison sits behind a type test: DynamoDB documents a comparison across types as no
+    # match (the LT comparison operator), but moto raises a TypeError on one, and it evaluates an
+    # AND no further than a false operand.
+    values = {
+        ":tributary_version": encode_version(version),
+        ":tributary_version_n": {"N": _number_not_below(version)},
+        ":tributary_string": {"S": "S"},
+        ":tributary_number": {"S": "N"},
+    }
+    return expression, {"#tributary_version": VERSION}, values
+
+
+def _version(text: Any) -> int:
+    if not isinstance(text, str) or _SEQUENCE_NUMBER.fullmatch(text) is None:
+        raise ValueError(f"a sequence number is 1 to {VERSION_DIGITS} digits, got {text!r}"[:200])
+    return int(text)
+
+
+def _changed_at(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
 def from_stream_record(record: Mapping[str, Any]) -> Change:
     """A DynamoDB stream record (as Lambda delivers it) to a Change."""
     try:
@@ -97,8 +160,8 @@ def from_stream_record(record: Mapping[str, Any]) -> Change:
             event_name=event_name,
             keys=_to_bytes_form(stream["Keys"]),
             new_image=_to_bytes_form(new_image) if new_image is not None else None,
-            version=int(stream["SequenceNumber"]),
-            changed_at=float(stream.get("ApproximateCreationDateTime", 0)),
+            version=_version(stream["SequenceNumber"]),
+            changed_at=_changed_at(stream.get("ApproximateCreationDateTime")),
             source_arn=record.get("eventSourceARN", ""),
         )
     except ChangeError:
@@ -107,8 +170,24 @@ def from_stream_record(record: Mapping[str, Any]) -> Change:
         raise ChangeError("bad_record", f"not a DynamoDB stream record: {exc!r}") from None
 
 
+# SNS and SQS take only #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF
+# in a message. JSON writers escape everything below #x20 and UTF-8 cannot hold a surrogate, so the
+# two noncharacters U+FFFE and U+FFFF (valid in DynamoDB strings) are all that is left to escape.
+# Their UTF-8 forms cannot occur inside another character's, so replacing the bytes is exact.
+_NOT_FOR_SQS = ((b"\xef\xbf\xbe", b"\\ufffe"), (b"\xef\xbf\xbf", b"\\uffff"))
+
+
+def _message_bytes(message: Mapping[str, Any]) -> bytes:
+    text = json_codec.dumps(message)
+    if b"\xef\xbf" in text:
+        for raw, escaped in _NOT_FOR_SQS:
+            text = text.replace(raw, escaped)
+    return text
+
+
 def to_message(change: Change, max_bytes: int = MAX_MESSAGE_BYTES) -> str:
-    """The change as the JSON message the fan-out path publishes (binary as base64).
+    """The change as the JSON message the fan-out path publishes (binary as base64), in the
+    characters SNS and SQS accept, whatever the item's strings hold.
 
     A change whose message would exceed ``max_bytes`` leaves its new image out and asks the
     consumer to read the item from the source table (the claim-check pattern)."""
@@ -122,11 +201,11 @@ def to_message(change: Change, max_bytes: int = MAX_MESSAGE_BYTES) -> str:
         "changedAt": change.changed_at,
         "sourceArn": change.source_arn,
     }
-    text = json_codec.dumps(message)
+    text = _message_bytes(message)
     if len(text) > max_bytes and message["newImage"] is not None:
         message["newImage"] = None
         message["fetchFromSource"] = True
-        text = json_codec.dumps(message)
+        text = _message_bytes(message)
     return text.decode("utf-8")
 
 
@@ -149,8 +228,8 @@ def from_message(body: str | bytes) -> Change:
             event_name=message["eventName"],
             keys=_to_bytes_form(message["keys"]),
             new_image=_to_bytes_form(new_image) if new_image is not None else None,
-            version=int(message["version"]),
-            changed_at=float(message["changedAt"]),
+            version=_version(message["version"]),
+            changed_at=_changed_at(message.get("changedAt")),
             source_arn=message.get("sourceArn", ""),
             fetch_from_source=fetch,
         )
@@ -178,11 +257,12 @@ def fetch_from_source(change: Change, client: Any, source_table: str) -> Change 
 
 
 def replica_item(change: Change, now: float, tombstone_ttl_s: int) -> dict[str, dict[str, Any]]:
-    """What the replica stores for a change: the new image plus the version, or a tombstone."""
-    stamp = {
-        VERSION: {"N": str(change.version)},
-        CHANGED_AT: {"N": str(Decimal(str(change.changed_at)))},
-    }
+    """What the replica stores for a change: the new image plus the version (and the change's time,
+    when known), or a tombstone."""
+    stamp: dict[str, dict[str, Any]] = {VERSION: encode_version(change.version)}
+    # No stream record is from before 1970: a time of 0 is how a caller says it has none.
+    if change.changed_at is not None and math.isfinite(change.changed_at) and change.changed_at > 0:
+        stamp[CHANGED_AT] = {"N": ddb.number_text(Decimal(repr(float(change.changed_at))))}
     if change.is_delete:
         return {**change.keys, **stamp, DELETED: {"BOOL": True},
                 EXPIRES: {"N": str(int(now) + tombstone_ttl_s)}}
@@ -200,13 +280,14 @@ def apply(
 ) -> Literal["applied", "stale"]:
     """Write the change if the replica holds an older version (or nothing); ``stale`` otherwise."""
     item = replica_item(change, time.time() if now is None else now, tombstone_ttl_s)
+    condition, names, values = version_condition(change.version)
     try:
         client.put_item(
             TableName=table,
             Item=item,
-            ConditionExpression="attribute_not_exists(#v) OR #v < :v",
-            ExpressionAttributeNames={"#v": VERSION},
-            ExpressionAttributeValues={":v": {"N": str(change.version)}},
+            ConditionExpression=condition,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
         )
     except client.exceptions.ConditionalCheckFailedException:
         return "stale"
