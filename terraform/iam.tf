@@ -67,7 +67,8 @@ data "aws_iam_policy_document" "ingest_api" {
   }
 }
 
-# What both readers of table1's stream need: read the stream, report failed batches, use the key.
+# What both readers of table1's stream need: read the stream, report failed batches and park refused
+# changes (PARKED_QUEUE_URL) in the table failures queue, use the key.
 data "aws_iam_policy_document" "table1_stream_reader" {
   statement {
     sid       = "ReadTable1Stream"
@@ -119,6 +120,19 @@ data "aws_iam_policy_document" "change_applier" {
     sid       = "ConsumeChanges"
     actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"]
     resources = [module.changes_queue.arn]
+  }
+
+  # A refused message goes straight to the DLQ the queue's redrive policy names, with its reason.
+  statement {
+    sid       = "FindDeadLetterQueue"
+    actions   = ["sqs:GetQueueUrl"]
+    resources = [module.changes_queue.arn, module.changes_queue.dlq_arn]
+  }
+
+  statement {
+    sid       = "DeadLetterRefusedChanges"
+    actions   = ["sqs:SendMessage"]
+    resources = [module.changes_queue.dlq_arn]
   }
 
   statement {

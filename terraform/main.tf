@@ -65,6 +65,8 @@ locals {
     for name, decl in local.declarations : name => decl.trigger
     if decl.trigger.type == "sqs" && contains(local.enabled_functions, name)
   }
+  # Functions that set aside the changes they refuse (metric ChangesParked) instead of failing on them.
+  parking_functions = ["table_sync", "change_publisher", "change_applier"]
   # A DynamoDB stream shard serves at most two concurrent readers.
   table1_stream_readers = [for name, trigger in local.stream_triggers : name if trigger.source == "table1"]
 }
@@ -406,12 +408,21 @@ module "monitoring" {
       threshold     = var.quarantine_alarm_threshold
     }
   }
-  integrity = {
-    stream_to_lake = {
-      function_name = module.function["stream_processor"].function_name
-      # An unreadable dedupe state restarts the shard's window; a count that does not balance is a bug.
-      metrics = ["DedupeStateUnreadable", "AccountingMismatch"]
-    }
-  }
+  integrity = merge(
+    {
+      stream_to_lake = {
+        function_name = module.function["stream_processor"].function_name
+        # An unreadable dedupe state restarts the shard's window; a count that does not balance is a bug.
+        metrics = ["DedupeStateUnreadable", "AccountingMismatch"]
+      }
+    },
+    # A parked change is one table2 does not have: it waits in the table failures queue or the changes DLQ.
+    {
+      for name in local.parking_functions : name => {
+        function_name = module.function[name].function_name
+        metrics       = ["ChangesParked"]
+      } if contains(local.enabled_functions, name)
+    },
+  )
   codebuild_projects = toset([module.git_mirror.project_name])
 }

@@ -8,26 +8,38 @@ from typing import Any
 
 from tributary import aws, logs, metrics, replica, tracing
 
-from .apply import apply_messages
+from .apply import apply_messages, send_to_dead_letter_queue
 
 log = logs.get_logger("change_applier")
 
 
 def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
-    """Lambda entry point for the SQS event source mapping."""
+    """Lambda entry point for the SQS event source mapping.
+
+    Refused messages go to the queue's dead-letter queue with their reason and are acknowledged;
+    the others that failed are reported, and SQS delivers them again.
+    """
     tracing.init()
     table = os.environ["TARGET_TABLE"]
     source = os.environ["SOURCE_TABLE"]
+    topic = os.environ["TOPIC_ARN"]
     ttl = int(os.environ.get("TOMBSTONE_TTL_SECONDS", replica.DEFAULT_TOMBSTONE_TTL_S))
+    function = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "change_applier")
     client = aws.client("dynamodb")
     records = event.get("Records", [])
     with tracing.phase("apply", messages=len(records)):
-        failed, counts, errors = apply_messages(
+        outcome = apply_messages(
             records,
             lambda change: replica.apply(change, client, table, tombstone_ttl_s=ttl),
+            lambda refused: send_to_dead_letter_queue(aws.client("sqs"), refused, function),
+            source,
+            topic,
             lambda change: replica.fetch_from_source(change, client, source),
         )
-    log.info("batch", extra={"received": len(records), **counts, "errors": errors[:5]})
-    metrics.emit({f"Changes{k.title()}": v for k, v in {"received": len(records), **counts}.items()},
-                 {"Function": os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "change_applier")})
-    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
+    for refused in outcome.refused:
+        log.warning("refused", extra={"message_id": refused.message_id, "reason": refused.reason,
+                                      "detail": refused.detail[:300]})
+    log.info("batch", extra={"received": len(records), **outcome.counts, "errors": outcome.errors[:5]})
+    counts = {"received": len(records), "parked": 0, **outcome.counts}  # ChangesParked is alarmed: always sent
+    metrics.emit({f"Changes{k.title()}": v for k, v in counts.items()}, {"Function": function})
+    return outcome.response()

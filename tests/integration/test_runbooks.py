@@ -140,7 +140,8 @@ def test_redrive_moves_dead_letters_back_and_the_applier_applies_them(stack):
     table1, table2 = (stack.topology.resource(t).name for t in ("table1", "table2"))
     item = {"pk": "redriven", "sk": "1", "value": 7}
     record = dynamodb_stream_record("INSERT", ddb.to_item({"pk": "redriven", "sk": "1"}), "900000000000000000001",
-                                    new_image=ddb.to_item(item), stream_arn=stack.topology.arns["table1:stream"])
+                                    new_image=ddb.to_item(item), stream_arn=stack.topology.arns["table1:stream"],
+                                    created=time.time() - 3600)
     body = replica.to_message(replica.from_stream_record(record))
     sqs = stack.session.client("sqs")
     sqs.send_message(QueueUrl=stack.topology.urls["changes_queue:dlq"], MessageBody=body,
@@ -155,6 +156,44 @@ def test_redrive_moves_dead_letters_back_and_the_applier_applies_them(stack):
     found = wait(lambda: dynamodb.get_item(TableName=table2, Key=ddb.to_item({"pk": "redriven", "sk": "1"}))
                  .get("Item"))
     assert replica.user_view(ddb.from_item(found)) == item
+
+
+def test_a_refused_change_lands_in_the_changes_dlq_with_its_reason(stack):
+    """The applier finds the DLQ from the queue's redrive policy and sets the message aside at once."""
+    sqs = stack.session.client("sqs")
+    dlq = stack.topology.urls["changes_queue:dlq"]
+    other = stack.topology.arns["table1:stream"].replace(stack.topology.resource("table1").name, "someone-elses")
+    record = dynamodb_stream_record("INSERT", ddb.to_item({"pk": "foreign", "sk": "1"}), "900000000000000000002",
+                                    new_image=ddb.to_item({"pk": "foreign", "sk": "1"}), stream_arn=other,
+                                    created=time.time())
+    body = replica.to_message(replica.from_stream_record(record))
+    sqs.send_message(QueueUrl=stack.topology.urls["changes_queue"], MessageBody=body)
+    [letter] = wait(lambda: sqs.receive_message(QueueUrl=dlq, MessageAttributeNames=["All"], VisibilityTimeout=60)
+                    .get("Messages"))
+    assert letter["Body"] == body
+    assert letter["MessageAttributes"]["tributary.reason"]["StringValue"] == "wrong_source"
+    assert letter["MessageAttributes"]["tributary.function"]["StringValue"] == stack.topology.function_names[
+        "change_applier"]
+    sqs.delete_message(QueueUrl=dlq, ReceiptHandle=letter["ReceiptHandle"])
+
+
+def test_redrive_keeps_a_change_older_than_the_tombstones(stack):
+    table1 = stack.topology.resource("table1").name
+    record = dynamodb_stream_record("MODIFY", ddb.to_item({"pk": "stale", "sk": "1"}), "900000000000000000003",
+                                    new_image=ddb.to_item({"pk": "stale", "sk": "1"}),
+                                    stream_arn=stack.topology.arns["table1:stream"], created=time.time() - 8 * 86400)
+    body = replica.to_message(replica.from_stream_record(record))
+    sqs = stack.session.client("sqs")
+    dlq = stack.topology.urls["changes_queue:dlq"]
+    sqs.send_message(QueueUrl=dlq, MessageBody=body,
+                     MessageAttributes={"table": {"DataType": "String", "StringValue": table1}})
+    kept = tool(stack, "tools.redrive", "--env", "local", "--queue", "changes_queue")
+    assert kept.returncode == 1, kept.stdout + kept.stderr
+    assert '"kept_older_than_tombstones": 1' in kept.stdout
+    assert "make verify REPAIR=1" in kept.stderr
+    [left] = sqs.receive_message(QueueUrl=dlq, VisibilityTimeout=60).get("Messages", [])
+    assert left["Body"] == body
+    sqs.delete_message(QueueUrl=dlq, ReceiptHandle=left["ReceiptHandle"])
 
 
 def test_resync_buckets_finds_and_fixes_drift(stack):

@@ -37,14 +37,20 @@ def stack(aws, monkeypatch):
     make_table(dynamodb, "table2")
     sns, sqs = boto3.client("sns"), boto3.client("sqs")
     topic = sns.create_topic(Name="changes")["TopicArn"]
-    queue = sqs.create_queue(QueueName="changes")["QueueUrl"]
+    failures = sqs.create_queue(QueueName="table-failures")["QueueUrl"]
+    dlq = sqs.create_queue(QueueName="changes-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue = sqs.create_queue(QueueName="changes", Attributes={
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5})})["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={
         "RawMessageDelivery": "true", "FilterPolicy": json.dumps({"table": ["table1"]}),
         "FilterPolicyScope": "MessageAttributes"})
-    for key, value in {"TARGET_TABLE": "table2", "SOURCE_TABLE": "table1", "TOPIC_ARN": topic}.items():
+    for key, value in {"TARGET_TABLE": "table2", "SOURCE_TABLE": "table1", "TOPIC_ARN": topic,
+                       "PARKED_QUEUE_URL": failures}.items():
         monkeypatch.setenv(key, value)
-    return {"dynamodb": dynamodb, "sqs": sqs, "queue": queue, "queue_arn": queue_arn, "sns": sns, "topic": topic}
+    return {"dynamodb": dynamodb, "sqs": sqs, "queue": queue, "queue_arn": queue_arn, "sns": sns, "topic": topic,
+            "failures": failures, "dlq": dlq}
 
 
 def change(event_name, pk, seq, attrs=None):
@@ -71,14 +77,23 @@ def deliver_queue(stack) -> list[dict]:
             {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)])
 
 
-def test_direct_path_applies_the_documented_stream_event(stack):
+def messages(sqs, url: str) -> list[dict]:
+    out = []
+    while got := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+                                     ).get("Messages"):
+        out += got
+        sqs.delete_message_batch(QueueUrl=url, Entries=[
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)])
+    return out
+
+
+def test_direct_path_applies_the_documented_stream_event(stack, monkeypatch):
     event = load_event("dynamodb-stream.json")
     stack["dynamodb"].create_table(TableName="t2", BillingMode="PAY_PER_REQUEST",
                                    KeySchema=[{"AttributeName": "Id", "KeyType": "HASH"}],
                                    AttributeDefinitions=[{"AttributeName": "Id", "AttributeType": "N"}])
-    import os
-
-    os.environ["TARGET_TABLE"] = "t2"
+    monkeypatch.setenv("TARGET_TABLE", "t2")
+    monkeypatch.setenv("SOURCE_TABLE", "ExampleTableWithStream")  # the table the documented event comes from
     assert direct.handle({"Records": event["Records"][:2]}, None) == {"batchItemFailures": []}
     item = stack["dynamodb"].get_item(TableName="t2", Key={"Id": {"N": "101"}})["Item"]
     assert item["Message"] == {"S": "This item has changed"}
@@ -87,12 +102,14 @@ def test_direct_path_applies_the_documented_stream_event(stack):
     assert replica.user_view(item) is None
 
 
-def test_direct_path_reports_the_first_failure_as_the_checkpoint(stack):
+def test_direct_path_parks_a_poison_change_and_applies_the_changes_behind_it(stack):
     poison = dynamodb_stream_record("INSERT", {"pk": {"S": "p"}, "sk": {"S": "s"}}, "20",
                                     new_image={"pk": {"S": "p"}, "sk": {"S": "s"}, replica.VERSION: {"N": "1"}})
     event = dynamodb_event([change("INSERT", "a", 10, {"v": "1"}), poison, change("INSERT", "b", 30, {"v": "2"})])
-    assert direct.handle(event, None) == {"batchItemFailures": [{"itemIdentifier": "20"}]}
-    assert table2(stack["dynamodb"]) == {"a": {"pk": "a", "sk": "s", "v": "1"}}
+    assert direct.handle(event, None) == {"batchItemFailures": []}
+    assert table2(stack["dynamodb"]) == {"a": {"pk": "a", "sk": "s", "v": "1"}, "b": {"pk": "b", "sk": "s", "v": "2"}}
+    [parked] = [json.loads(m["Body"]) for m in messages(stack["sqs"], stack["failures"])]
+    assert (parked["reason"], parked["record"]) == ("reserved_attribute", poison)
 
 
 def test_fanout_path_publishes_through_the_filter_and_applies(stack):
@@ -128,16 +145,19 @@ def test_a_change_too_big_for_sns_travels_as_a_reference(stack):
     assert table2(stack["dynamodb"]) == {"big": big}
 
 
-def test_applier_fails_only_the_bad_messages(stack):
+def test_applier_dead_letters_only_the_bad_messages(stack):
     good = replica.to_message(replica.from_stream_record(change("INSERT", "a", 10, {"v": "1"})))
     event = sqs_event([
         {"MessageId": "m1", "ReceiptHandle": "h1", "Body": good},
         {"MessageId": "m2", "ReceiptHandle": "h2", "Body": "not a change"},
-        {"MessageId": "m3", "ReceiptHandle": "h3",
-         "Body": json.dumps({"Type": "Notification", "Message": good})},  # an SNS envelope (raw delivery off)
+        {"MessageId": "m3", "ReceiptHandle": "h3",  # an SNS envelope (raw delivery off)
+         "Body": json.dumps({"Type": "Notification", "TopicArn": stack["topic"], "Message": good})},
     ], "arn:aws:sqs:eu-west-1:123456789012:changes", REGION)
-    assert applier.handle(event, None) == {"batchItemFailures": [{"itemIdentifier": "m2"}]}
+    assert applier.handle(event, None) == {"batchItemFailures": []}
     assert table2(stack["dynamodb"]) == {"a": {"pk": "a", "sk": "s", "v": "1"}}
+    [letter] = messages(stack["sqs"], stack["dlq"])
+    assert letter["Body"] == "not a change"
+    assert letter["MessageAttributes"]["tributary.reason"]["StringValue"] == "bad_message"
 
 
 def test_publisher_reports_the_first_unpublished_change(stack, monkeypatch):

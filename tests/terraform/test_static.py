@@ -234,6 +234,29 @@ def test_the_root_stack_alarms_on_every_function_mapping_queue_and_path():
 
 
 
+def test_every_function_that_parks_changes_alarms_on_them_and_may_send_them():
+    """A parked change is one table2 lacks: ChangesParked alarms, and each function may write where it parks."""
+    main = (ROOT / "terraform" / "main.tf").read_text()
+    listed = re.search(r"^  parking_functions = \[(.*)\]$", main, re.MULTILINE)
+    assert listed, "main.tf lists the functions that park changes"
+    assert set(re.findall(r'"([a-z_]+)"', listed.group(1))) >= {"table_sync", "change_applier"}
+    block = main[main.index("  integrity = merge("):main.index("  codebuild_projects")]
+    assert "for name in local.parking_functions : name => {" in block
+    assert 'metrics       = ["ChangesParked"]' in block
+    assert "if contains(local.enabled_functions, name)" in block  # a path that is off has no function to watch
+    specs = declarations.load_all()
+    assert specs["table_sync"].resource_environment["PARKED_QUEUE_URL"] == "table_failures_queue"
+    iam = (ROOT / "terraform" / "iam.tf").read_text()
+    reader = iam[iam.index('data "aws_iam_policy_document" "table1_stream_reader"'):]
+    assert re.search(r'actions   = \["sqs:SendMessage"\]\n    resources = \[module\.table_failures\.arn\]', reader)
+    applier = iam[iam.index('data "aws_iam_policy_document" "change_applier"'):]
+    applier = applier[:applier.index('data "aws_iam_policy_document" "code_sync"')]
+    assert re.search(r'actions   = \["sqs:SendMessage"\]\n    resources = \[module\.changes_queue\.dlq_arn\]', applier)
+    assert re.search(r'actions   = \["sqs:GetQueueUrl"\]\n    resources = \[module\.changes_queue\.arn, '
+                     r"module\.changes_queue\.dlq_arn\]", applier)
+    assert re.search(r'"sqs:GetQueueAttributes".*\n    resources = \[module\.changes_queue\.arn\]', applier)
+
+
 BOOTSTRAP = (ROOT / "terraform" / "bootstrap" / "main.tf").read_text()
 
 
