@@ -1,0 +1,1 @@
+"""Test doubles for AWS behaviour that moto does not reproduce."""
