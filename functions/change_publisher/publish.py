@@ -106,18 +106,6 @@ class Outcome:
         return {"batchItemFailures": [] if self.checkpoint is None else [{"itemIdentifier": self.checkpoint}]}
 
 
-def attributes_size(attributes: Mapping[str, Mapping[str, Any]]) -> int:
-    """The bytes SNS counts for message attributes: each name, data type and value."""
-    size = 0
-    for name, value in attributes.items():
-        size += len(name.encode("utf-8")) + len(str(value.get("DataType", "")).encode("utf-8"))
-        if "StringValue" in value:
-            size += len(str(value["StringValue"]).encode("utf-8"))
-        if "BinaryValue" in value:
-            size += len(value["BinaryValue"])
-    return size
-
-
 def sequence_number(record: Any) -> str:
     """The record's SequenceNumber (its itemIdentifier), or "" when it has none Lambda could use."""
     stream = record.get("dynamodb") if isinstance(record, Mapping) else None
@@ -153,12 +141,12 @@ def _entry(position: int, record: Any, table: str) -> Entry:
         "event_name": {"DataType": "String", "StringValue": change.event_name},
     }
     # Bigger than this, the change travels by reference; the attributes count toward SNS's limit too.
-    max_bytes = min(replica.MAX_MESSAGE_BYTES, MAX_BYTES - attributes_size(attributes))
+    max_bytes = min(replica.MAX_MESSAGE_BYTES, MAX_BYTES - parking.attributes_size(attributes))
     try:
         message = replica.to_message(change, max_bytes=max_bytes)
     except ValueError as exc:
         raise replica.ChangeError("unencodable", f"{type(exc).__name__}: {exc}") from None
-    size = len(message.encode("utf-8")) + attributes_size(attributes)
+    size = len(message.encode("utf-8")) + parking.attributes_size(attributes)
     if size > MAX_BYTES:  # even by reference: only keys far beyond DynamoDB's limits get here
         raise replica.ChangeError("message_too_large", f"{size} bytes with its attributes, over {MAX_BYTES}")
     return Entry(position, message, attributes, size)

@@ -144,8 +144,13 @@ def size(outgoing: str | Message) -> int:
     """The bytes SQS counts for a message: its body and each attribute's name, type and value."""
     if isinstance(outgoing, str):
         return len(outgoing.encode("utf-8"))
-    total = len(outgoing.body.encode("utf-8"))
-    for name, value in outgoing.attributes.items():
+    return len(outgoing.body.encode("utf-8")) + attributes_size(outgoing.attributes)
+
+
+def attributes_size(attributes: Mapping[str, Mapping[str, Any]]) -> int:
+    """The bytes SQS and SNS count for message attributes: each name, data type and value."""
+    total = 0
+    for name, value in attributes.items():
         total += len(name.encode("utf-8")) + len(str(value.get("DataType", "")).encode("utf-8"))
         if "StringValue" in value:
             total += len(str(value["StringValue"]).encode("utf-8"))
