@@ -93,8 +93,16 @@ data "aws_iam_policy_document" "table_sync" {
   source_policy_documents = [data.aws_iam_policy_document.table1_stream_reader.json]
 
   statement {
+    sid       = "ReadCurrentItemsFromTable1"
+    actions   = ["dynamodb:GetItem"]
+    resources = [module.table1.arn]
+  }
+
+  # GetItem on table2 reads the item a conditional write lost to; on table1 it reads the current
+  # state when table2 holds a backfilled or repaired copy (tributary.replica.apply).
+  statement {
     sid       = "WriteTable2"
-    actions   = ["dynamodb:PutItem"]
+    actions   = ["dynamodb:PutItem", "dynamodb:GetItem"]
     resources = [module.table2.arn]
   }
 }
@@ -111,7 +119,7 @@ data "aws_iam_policy_document" "change_publisher" {
 
 data "aws_iam_policy_document" "change_applier" {
   statement {
-    sid       = "ReadLargeItemsFromTable1"
+    sid       = "ReadCurrentItemsFromTable1"
     actions   = ["dynamodb:GetItem"]
     resources = [module.table1.arn]
   }
@@ -135,9 +143,11 @@ data "aws_iam_policy_document" "change_applier" {
     resources = [module.changes_queue.dlq_arn]
   }
 
+  # GetItem on table2 reads the item a conditional write lost to; on table1 it reads the current
+  # state when table2 holds a backfilled or repaired copy (tributary.replica.apply).
   statement {
     sid       = "WriteTable2"
-    actions   = ["dynamodb:PutItem"]
+    actions   = ["dynamodb:PutItem", "dynamodb:GetItem"]
     resources = [module.table2.arn]
   }
 

@@ -30,7 +30,7 @@ def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     with tracing.phase("apply", messages=len(records)):
         outcome = apply_messages(
             records,
-            lambda change: replica.apply(change, client, table, tombstone_ttl_s=ttl),
+            lambda change: replica.apply(change, client, table, tombstone_ttl_s=ttl, source_table=source),
             lambda refused: send_to_dead_letter_queue(aws.client("sqs"), refused, function),
             source,
             topic,

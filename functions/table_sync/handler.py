@@ -32,7 +32,7 @@ def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     with tracing.phase("apply", records=len(records)):
         result = sync_batch(
             records,
-            lambda change: replica.apply(change, client, table, tombstone_ttl_s=ttl),
+            lambda change: replica.apply(change, client, table, tombstone_ttl_s=ttl, source_table=source),
             lambda parked: parking.park(aws.client("sqs"), parked_queue,
                                         [parking.message(p, function) for p in parked]),
             source,

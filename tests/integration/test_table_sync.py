@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from decimal import Decimal
 
@@ -188,8 +189,9 @@ def test_backfill_copies_and_never_overwrites_a_newer_change(stack):
     # The stream already delivered a newer state of k1 and the delete of k2.
     replica.apply(replica.from_stream_record(change("MODIFY", "k1", 900, {"v": "newer"})), client, "table2")
     replica.apply(replica.from_stream_record(change("REMOVE", "k2", 901)), client, "table2")
-    counts = tables.backfill(client, "table1", "table2", segments=4)
-    assert counts == {"scanned": 50, "applied": 48, "stale": 2}
+    tally = tables.backfill(client, "table1", "table2", segments=4)
+    assert dict(tally.counts) == {"scanned": 50, "written": 48, "present": 2}
+    assert tally.complete
     state = table2(client)
     assert state["k1"]["v"] == "newer"
     assert "k2" not in state
@@ -224,6 +226,188 @@ def test_repair_never_overwrites_a_change_that_lands_meanwhile(stack):
     put_items(client, "table1", {"k": {"v": "1"}})
     drift, source_items, target_items = tables.verify(client, "table1", "table2", segments=1)
     assert drift.missing
-    replica.apply(replica.from_stream_record(change("INSERT", "k", 50, {"v": "stream"})), client, "table2")
-    assert tables.repair(client, "table2", ("pk", "sk"), drift, source_items, target_items, now=0) == 0
-    assert table2(client)["k"]["v"] == "stream"
+    # After the scans, table1 changes and the stream applies the change.
+    put_items(client, "table1", {"k": {"v": "2"}})
+    replica.apply(replica.from_stream_record(change("MODIFY", "k", 50, {"v": "2"})), client, "table2")
+    tally = tables.repair(client, "table1", "table2", ("pk", "sk"), drift, source_items, target_items, now=0)
+    assert dict(tally.counts) == {"same": 1}
+    assert table2(client)["k"]["v"] == "2"
+
+
+def stream_of(client, table: str = "table1") -> list[dict]:
+    """Every record moto's stream of ``table`` holds, as Lambda delivers them."""
+    streams = boto3.client("dynamodbstreams")
+    arn = client.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    records = []
+    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"],
+                                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        for record in streams.get_records(ShardIterator=iterator)["Records"]:
+            image = record["dynamodb"]
+            image["ApproximateCreationDateTime"] = image["ApproximateCreationDateTime"].timestamp()
+            records.append({**record, "eventSourceARN": arn})
+    return json.loads(json.dumps(records, default=lambda b: base64.b64encode(b).decode()))
+
+
+def deliver(stack, records: list[dict], path: str) -> None:
+    """Stream records through one real path: table_sync, or change_publisher → SNS → SQS → change_applier."""
+    if path == "direct":
+        assert direct.handle(dynamodb_event(records), None) == {"batchItemFailures": []}
+        return
+    assert publisher.handle(dynamodb_event(records), None) == {"batchItemFailures": []}
+    for event in deliver_queue(stack):
+        assert applier.handle(event, None) == {"batchItemFailures": []}
+
+
+def table1(client) -> dict:
+    items = client.scan(TableName="table1", ConsistentRead=True)["Items"]
+    return {i["pk"]["S"]: ddb.from_item(i) for i in items}
+
+
+def straddling_verify(monkeypatch, live) -> None:
+    """``verify``'s first pair of scans is not a consistent cut: table1 is scanned, then ``live``
+    runs, then table2 is scanned. Later calls scan as usual."""
+    real = tables.verify
+    done = []
+
+    def first(client, source, target, segments=4):
+        if done:
+            return real(client, source, target, segments)
+        done.append(True)
+        keys = tables.key_names(client, source)
+        before = tables.scan(client, source, segments, keys)
+        live()
+        after = tables.scan(client, target, segments, keys)
+        return tables.compare(before, after), before, after
+
+    monkeypatch.setattr(tables, "verify", first)
+
+
+def test_repair_racing_a_modify_never_leaves_an_older_value_under_a_newer_version(stack, monkeypatch):
+    client = stack["dynamodb"]
+    put_items(client, "table1", {"k": {"v": "1"}, "other": {"v": "x"}})
+    deliver(stack, stream_of(client), "direct")
+    client.update_item(TableName="table2", Key={"pk": {"S": "k"}, "sk": {"S": "s"}},  # drift by hand
+                       UpdateExpression="SET v = :x", ExpressionAttributeValues={":x": {"S": "tampered"}})
+
+    def live():  # table1 changes, and the stream applies the change
+        put_items(client, "table1", {"k": {"v": "2"}})
+        deliver(stack, stream_of(client)[-1:], "direct")
+
+    straddling_verify(monkeypatch, live)
+    assert tables.main(["verify", "--source", "table1", "--target", "table2", "--repair"]) == 0
+    assert table2(client) == table1(client)
+
+
+def test_repair_racing_a_delete_never_brings_the_item_back(stack, monkeypatch):
+    client = stack["dynamodb"]
+    put_items(client, "table1", {"k": {"v": "1"}})  # never replicated: missing in table2
+
+    def live():
+        client.delete_item(TableName="table1", Key={"pk": {"S": "k"}, "sk": {"S": "s"}})
+        deliver(stack, stream_of(client)[-1:], "direct")
+
+    straddling_verify(monkeypatch, live)
+    assert tables.main(["verify", "--source", "table1", "--target", "table2", "--repair"]) == 0
+    assert table2(stack["dynamodb"]) == {} == table1(client)
+
+
+def test_repair_racing_an_insert_never_tombstones_it(stack, monkeypatch):
+    client = stack["dynamodb"]
+
+    def live():
+        put_items(client, "table1", {"k": {"v": "new"}})
+        deliver(stack, stream_of(client), "direct")
+
+    straddling_verify(monkeypatch, live)
+    assert tables.main(["verify", "--source", "table1", "--target", "table2", "--repair"]) == 0
+    assert table2(client) == table1(client) == {"k": {"pk": "k", "sk": "s", "v": "new"}}
+
+
+class Interleaved:
+    """A DynamoDB client that runs ``live`` once, before its first call that is not a scan."""
+
+    def __init__(self, client, live) -> None:
+        self._client, self._live, self._done = client, live, False
+
+    def __getattr__(self, name):
+        attribute = getattr(self._client, name)
+        if name in ("scan", "describe_table", "exceptions", "meta") or not callable(attribute):
+            return attribute
+
+        def call(**kwargs):
+            if not self._done:
+                self._done = True
+                self._live()
+            return attribute(**kwargs)
+        return call
+
+
+def test_backfill_never_brings_back_an_item_deleted_after_the_scan(stack):
+    client = stack["dynamodb"]
+    put_items(client, "table1", {"k": {"v": "1"}})
+    # Deleted between the scan and the write; the delete's stream record is still on its way.
+    live = Interleaved(client, lambda: client.delete_item(TableName="table1",
+                                                          Key={"pk": {"S": "k"}, "sk": {"S": "s"}}))
+    tables.backfill(live, "table1", "table2", segments=1)
+    assert table2(client) == {}
+    deliver(stack, stream_of(client), "direct")
+    assert table2(client) == {} == table1(client)
+
+
+@pytest.mark.parametrize("path", ["direct", "fanout"])
+def test_a_lagging_older_change_never_puts_older_content_over_a_backfill(stack, path):
+    client = stack["dynamodb"]
+    for version in ("1", "2", "3"):
+        put_items(client, "table1", {"k": {"v": version}})
+    lagging = stream_of(client)  # three changes, none applied yet
+    assert tables.main(["backfill", "--source", "table1", "--target", "table2"]) == 0
+    assert table2(client) == table1(client)
+    for record in lagging:  # each older than the backfilled copy: none may show its own image
+        deliver(stack, [record], path)
+        assert table2(client) == table1(client)
+    put_items(client, "table1", {"k": {"v": "4"}})
+    deliver(stack, stream_of(client)[-1:], path)
+    assert table2(client) == table1(client)
+
+
+def test_a_lagging_delete_over_a_backfill_leaves_what_table1_holds(stack):
+    client = stack["dynamodb"]
+    put_items(client, "table1", {"k": {"v": "1"}})
+    client.delete_item(TableName="table1", Key={"pk": {"S": "k"}, "sk": {"S": "s"}})
+    put_items(client, "table1", {"k": {"v": "again"}})  # re-created
+    tables.backfill(client, "table1", "table2", segments=1)
+    for record in stream_of(client):  # INSERT, REMOVE, INSERT, all older than the copy
+        deliver(stack, [record], "direct")
+        assert table2(client) == table1(client)
+
+
+def test_backfill_skips_and_reports_what_it_cannot_copy_and_finishes(stack, capsys):
+    client = stack["dynamodb"]
+    put_items(client, "table1", {f"k{i}": {"v": str(i)} for i in range(12)})
+    client.put_item(TableName="table1", Item=ddb.to_item({"pk": "reserved", "sk": "s", replica.VERSION: "1"}))
+    size = 405_000  # fits in table1; the replica's bookkeeping pushes it over the limit in table2
+    while True:
+        try:
+            client.put_item(TableName="table1", Item=ddb.to_item({"pk": "huge", "sk": "s", "blob": "x" * size}))
+            break
+        except client.exceptions.ClientError:
+            size -= 10
+    assert tables.main(["backfill", "--source", "table1", "--target", "table2", "--segments", "3"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert (report["scanned"], report["written"], report["skipped"]) == (14, 12, 2)
+    assert report["skipped_reasons"] == {"reserved_attribute": 1, "item_too_large": 1}
+    assert sorted(e["key"]["pk"]["S"] for e in report["skipped_examples"]) == ["huge", "reserved"]
+    assert set(table2(client)) == {f"k{i}" for i in range(12)}
+
+
+def test_repair_skips_and_reports_what_it_cannot_copy(stack, capsys):
+    client = stack["dynamodb"]
+    put_items(client, "table1", {"a": {"v": "1"}})
+    client.put_item(TableName="table1", Item=ddb.to_item({"pk": "reserved", "sk": "s", replica.DELETED: True}))
+    assert tables.main(["verify", "--source", "table1", "--target", "table2", "--repair"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["repaired"] == 1
+    assert report["repair"]["skipped_reasons"] == {"reserved_attribute": 1}
+    assert report["after"]["missing"] == 1
+    assert set(table2(client)) == {"a"}

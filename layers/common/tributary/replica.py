@@ -8,6 +8,13 @@ permutation of a change log, with any duplicates, leaves the replica equal to th
 final state. A delete leaves a tombstone (the key, the version, a TTL) so that a late,
 older change cannot bring the item back.
 
+Backfill and repair copy table1's current state, whose version nobody knows: they keep the
+version the replica held and mark the item with the time they read the source (``READ_AT``).
+Content under that mark may be newer than its version says, so a change made before the read
+(plus ``SOURCE_READ_MARGIN_S``) does not write its own, possibly older, image over it: ``apply``
+writes table1's current state under the change's version instead (``source_copy``). The first
+change made clearly after the read applies as usual and clears the mark.
+
 The reserved attributes are named here and nowhere else; a source item that uses one
 is refused (it would collide with the replica's bookkeeping).
 """
@@ -29,7 +36,15 @@ VERSION = f"{RESERVED_PREFIX}version"
 CHANGED_AT = f"{RESERVED_PREFIX}changed_at"
 DELETED = f"{RESERVED_PREFIX}deleted"
 EXPIRES = f"{RESERVED_PREFIX}expires"
-RESERVED = (VERSION, CHANGED_AT, DELETED, EXPIRES)
+READ_AT = f"{RESERVED_PREFIX}read_at"
+RESERVED = (VERSION, CHANGED_AT, DELETED, EXPIRES, READ_AT)
+# How much later than a marked source read (READ_AT, the reader's clock) a change must be made
+# (ApproximateCreationDateTime, DynamoDB's clock, rounded down to the second) before its image is
+# known to be newer than the copy. It covers the rounding and the skew between the two clocks; a
+# larger margin only costs reads of table1.
+SOURCE_READ_MARGIN_S = 900
+# Attempts of a conditional write racing other writers of the same item before giving up (transient).
+WRITE_ATTEMPTS = 4
 DEFAULT_TOMBSTONE_TTL_S = 7 * 24 * 3600
 MESSAGE_FORMAT = "tributary.change/1"
 # SNS takes messages up to 256 KiB; a change bigger than this travels as a reference and the
@@ -256,19 +271,77 @@ def fetch_from_source(change: Change, client: Any, source_table: str) -> Change 
                   change.source_arn)
 
 
+def _stamp(version: dict[str, Any], changed_at: float | None) -> dict[str, dict[str, Any]]:
+    stamp: dict[str, dict[str, Any]] = {VERSION: version}
+    # No stream record is from before 1970: a time of 0 is how a caller says it has none.
+    if changed_at is not None and math.isfinite(changed_at) and changed_at > 0:
+        stamp[CHANGED_AT] = {"N": ddb.number_text(Decimal(repr(float(changed_at))))}
+    return stamp
+
+
+def _tombstone(keys: Mapping[str, Any], now: float, tombstone_ttl_s: int) -> dict[str, dict[str, Any]]:
+    return {**keys, DELETED: {"BOOL": True}, EXPIRES: {"N": str(int(now) + tombstone_ttl_s)}}
+
+
 def replica_item(change: Change, now: float, tombstone_ttl_s: int) -> dict[str, dict[str, Any]]:
     """What the replica stores for a change: the new image plus the version (and the change's time,
     when known), or a tombstone."""
-    stamp: dict[str, dict[str, Any]] = {VERSION: encode_version(change.version)}
-    # No stream record is from before 1970: a time of 0 is how a caller says it has none.
-    if change.changed_at is not None and math.isfinite(change.changed_at) and change.changed_at > 0:
-        stamp[CHANGED_AT] = {"N": ddb.number_text(Decimal(repr(float(change.changed_at))))}
+    stamp = _stamp(encode_version(change.version), change.changed_at)
     if change.is_delete:
-        return {**change.keys, **stamp, DELETED: {"BOOL": True},
-                EXPIRES: {"N": str(int(now) + tombstone_ttl_s)}}
+        return {**_tombstone(change.keys, now, tombstone_ttl_s), **stamp}
     if change.new_image is None:
         raise ChangeError("incomplete", "the change has no new image (complete it with fetch_from_source)")
     return {**change.new_image, **stamp}
+
+
+def source_copy(
+    keys: Mapping[str, Any],
+    found: Mapping[str, Any] | None,
+    version: dict[str, Any],
+    read_at: dict[str, str],
+    now: float,
+    tombstone_ttl_s: int = DEFAULT_TOMBSTONE_TTL_S,
+    changed_at: float | None = None,
+) -> dict[str, dict[str, Any]]:
+    """What the replica stores for table1's state read at ``read_at`` (an N of epoch seconds):
+    ``found`` (the item, or None when it is gone, for a tombstone) under ``version``, marked."""
+    check_user_attributes(found)
+    body = dict(found) if found is not None else _tombstone(keys, now, tombstone_ttl_s)
+    return {**body, **_stamp(version, changed_at), READ_AT: read_at}
+
+
+def read_mark(now: float) -> dict[str, str]:
+    """The ``READ_AT`` value for a source read made at ``now``."""
+    return {"N": str(int(now))}
+
+
+def stored_version(item: Mapping[str, Any]) -> int | None:
+    """The version a replica item holds (-1 when it holds none); None when it is unreadable."""
+    value = item.get(VERSION)
+    if value is None:
+        return -1
+    if "S" in value and re.fullmatch(r"[0-9]{1,40}", value["S"]):
+        return int(value["S"])
+    if "N" in value:
+        try:
+            number = Decimal(value["N"])
+        except ArithmeticError:
+            return None
+        return int(number) if number == number.to_integral_value() and number >= 0 else None
+    return None
+
+
+def _unmarked(change: Change) -> tuple[str, dict[str, str], dict[str, dict[str, str]]]:
+    # The replica holds no source copy, or one read long enough before this change was made.
+    if change.changed_at is None or not math.isfinite(change.changed_at):
+        return "attribute_not_exists(#tributary_read_at)", {"#tributary_read_at": READ_AT}, {}
+    limit = int(change.changed_at) - SOURCE_READ_MARGIN_S
+    return ("(attribute_not_exists(#tributary_read_at) OR #tributary_read_at < :tributary_read_limit)",
+            {"#tributary_read_at": READ_AT}, {":tributary_read_limit": {"N": str(limit)}})
+
+
+class ReplicaBusyError(RuntimeError):
+    """The item kept changing under a conditional write: worth retrying later."""
 
 
 def apply(
@@ -277,21 +350,45 @@ def apply(
     table: str,
     now: float | None = None,
     tombstone_ttl_s: int = DEFAULT_TOMBSTONE_TTL_S,
+    source_table: str | None = None,
 ) -> Literal["applied", "stale"]:
-    """Write the change if the replica holds an older version (or nothing); ``stale`` otherwise."""
-    item = replica_item(change, time.time() if now is None else now, tombstone_ttl_s)
-    condition, names, values = version_condition(change.version)
-    try:
-        client.put_item(
-            TableName=table,
-            Item=item,
-            ConditionExpression=condition,
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-        )
-    except client.exceptions.ConditionalCheckFailedException:
-        return "stale"
-    return "applied"
+    """Write the change if the replica holds an older version (or nothing); ``stale`` otherwise.
+
+    With ``source_table``, an item a backfill or repair copied from table1 (marked ``READ_AT``) is
+    never put back to an older image: a change made before the copy writes table1's current
+    state under its version instead. Raises ReplicaBusyError when other writers keep winning the race.
+    """
+    now = time.time() if now is None else now
+    versioned, names, values = version_condition(change.version)
+    plain = (replica_item(change, now, tombstone_ttl_s), versioned, names, values)
+    if source_table is not None:
+        unmarked, more_names, more_values = _unmarked(change)
+        plain = (plain[0], f"({versioned}) AND {unmarked}", {**names, **more_names}, {**values, **more_values})
+    attempt = plain
+    for _ in range(WRITE_ATTEMPTS):
+        item, condition, names_now, values_now = attempt
+        try:
+            client.put_item(TableName=table, Item=item, ConditionExpression=condition,
+                            ExpressionAttributeNames=names_now, ExpressionAttributeValues=values_now,
+                            ReturnValuesOnConditionCheckFailure="ALL_OLD")
+        except client.exceptions.ConditionalCheckFailedException as exc:
+            held = exc.response.get("Item") or client.get_item(
+                TableName=table, Key=change.keys, ConsistentRead=True).get("Item")
+        else:
+            return "applied"
+        stored = -1 if held is None else stored_version(held)
+        if stored is None or stored >= change.version:
+            return "stale"
+        if source_table is None or held is None or READ_AT not in held:
+            attempt = plain  # the item changed between the write and the read: try again
+            continue
+        # An older version over a copy of table1 that may be newer than this change's image.
+        found = client.get_item(TableName=source_table, Key=change.keys, ConsistentRead=True).get("Item")
+        attempt = (source_copy(change.keys, found, encode_version(change.version), held[READ_AT], now,
+                               tombstone_ttl_s, change.changed_at),
+                   f"({versioned}) AND #tributary_read_at = :tributary_read_at",
+                   {**names, "#tributary_read_at": READ_AT}, {**values, ":tributary_read_at": held[READ_AT]})
+    raise ReplicaBusyError(f"the replica's item kept changing under {WRITE_ATTEMPTS} conditional writes")
 
 
 def user_view(item: Mapping[str, Any]) -> dict[str, Any] | None:

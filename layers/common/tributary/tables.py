@@ -3,10 +3,13 @@
     python -m tributary.tables backfill --source T1 --target T2 [--segments 8]
     python -m tributary.tables verify --source T1 --target T2 [--repair] [--segments 8]
 
-Both go through the replica's version guard, so running them while the stream is live
-is safe: a backfilled or repaired item never overwrites a newer change. ``verify`` exits
-0 when the tables match, 1 when they differ (after ``--repair``: when they still differ),
-2 on a usage error.
+Both are safe while table1 is live: each item is read from table2, then from table1, and
+written only if table2 still holds what was read (``copy_current``), so a change applied
+meanwhile is never undone and a deleted item never returns. ``backfill`` skips and reports
+an item it cannot copy (a reserved attribute, too big for table2) and goes on; it exits 0
+when every item was copied or already there, 1 when some were skipped or failed. ``verify``
+exits 0 when the tables match, 1 when they differ (after ``--repair``: when they still
+differ), 2 on a usage error.
 """
 
 from __future__ import annotations
@@ -15,12 +18,13 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from tributary import aws, ddb, replica
+from tributary import aws, ddb, parking, replica
 
 Key = tuple[Any, ...]
 
@@ -109,61 +113,141 @@ def verify(client: Any, source: str, target: str, segments: int = 4) -> tuple[Dr
     return compare(source_items, target_items), source_items, target_items
 
 
-def _guarded_put(client: Any, table: str, item: dict[str, Any], observed: dict[str, Any] | None) -> bool:
-    """Write ``item`` only if the replica still holds what was observed (or nothing)."""
-    if observed is not None and replica.VERSION in observed:
-        condition, values = "#v = :observed", {":observed": observed[replica.VERSION]}
-    else:
-        condition, values = "attribute_not_exists(#v)", None
-    kwargs = {"TableName": table, "Item": item, "ConditionExpression": condition,
-              "ExpressionAttributeNames": {"#v": replica.VERSION}}
-    if values:
-        kwargs["ExpressionAttributeValues"] = values
+@dataclass
+class Tally:
+    """What a backfill or repair did, item by item, and the items it could not copy (with why)."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, other: Tally) -> None:
+        self.counts.update(other.counts)
+        self.skipped.extend(other.skipped)
+
+    def skip(self, key: Mapping[str, Any], reason: str, detail: str) -> None:
+        self.counts["skipped"] += 1
+        self.skipped.append({"key": ddb.to_item(ddb.from_item(key), binary="base64"), "reason": reason,
+                             "detail": detail[:300]})
+
+    @property
+    def complete(self) -> bool:
+        """Every item was copied or left alone on purpose: none skipped, none failed."""
+        return not (self.counts["skipped"] or self.counts["failed"])
+
+    def as_dict(self, limit: int = 20) -> dict[str, Any]:
+        reasons = Counter(entry["reason"] for entry in self.skipped)
+        return {**self.counts, "skipped_reasons": dict(reasons), "skipped_examples": self.skipped[:limit]}
+
+
+def _held_condition(observed: Mapping[str, Any] | None, keys: tuple[str, ...]) -> dict[str, Any]:
+    # The write lands only if the replica still holds what was observed: the same version, or nothing.
+    if observed is None:
+        return {"ConditionExpression": "attribute_not_exists(#k)", "ExpressionAttributeNames": {"#k": keys[0]}}
+    if replica.VERSION not in observed:
+        return {"ConditionExpression": "attribute_exists(#k) AND attribute_not_exists(#v)",
+                "ExpressionAttributeNames": {"#k": keys[0], "#v": replica.VERSION}}
+    return {"ConditionExpression": "#v = :observed", "ExpressionAttributeNames": {"#v": replica.VERSION},
+            "ExpressionAttributeValues": {":observed": observed[replica.VERSION]}}
+
+
+def _read(client: Any, table: str, key: Mapping[str, Any]) -> dict[str, Any] | None:
+    return client.get_item(TableName=table, Key=dict(key), ConsistentRead=True).get("Item")
+
+
+def _same(found: Mapping[str, Any] | None, observed: Mapping[str, Any] | None) -> bool:
+    held = None if observed is None else replica.user_view(observed)
+    if found is None or held is None:
+        return found is None and held is None
+    return ddb.item_digest(ddb.from_item(found)) == ddb.item_digest(ddb.from_item(held))
+
+
+def copy_current(client: Any, source: str, target: str, key: Mapping[str, Any], keys: tuple[str, ...],
+                 now: float | None = None, tombstone_ttl_s: int = replica.DEFAULT_TOMBSTONE_TTL_S,
+                 only_missing: bool = False) -> str:
+    """Make the replica hold table1's current state of one item: ``written``, ``same`` (nothing to
+    do), ``present`` (``only_missing``: the replica holds the item already) or ``busy`` (the item
+    kept changing; the stream keeps it current).
+
+    The replica is read first, then table1 (consistently), and the write is conditional on the
+    replica still holding what was read, under the version it held: a change applied meanwhile
+    wins, and a change still in flight (newer) applies over the copy. The copy is marked as read
+    from table1 (``replica.READ_AT``), so a change older than it does not bring an older image
+    back (see ``replica.apply``). Raises replica.ChangeError or a ClientError for an item that
+    cannot be copied (``parking.refusal`` tells which).
+    """
+    for _ in range(replica.WRITE_ATTEMPTS):
+        read_at = time.time() if now is None else now  # before table1 is read
+        observed = _read(client, target, key)
+        if only_missing and observed is not None:
+            return "present"
+        found = _read(client, source, key)
+        if _same(found, observed):
+            return "same"
+        if found is None and (observed is None or replica.DELETED in observed):
+            return "same"
+        version = observed.get(replica.VERSION, replica.encode_version(0)) if observed else replica.encode_version(0)
+        item = replica.source_copy(key, found, version, replica.read_mark(read_at), read_at, tombstone_ttl_s)
+        try:
+            client.put_item(TableName=target, Item=item, **_held_condition(observed, keys))
+        except client.exceptions.ConditionalCheckFailedException:
+            continue  # a change applied meanwhile: look again
+        return "written"
+    return "busy"
+
+
+def _copy_one(client: Any, source: str, target: str, key: Mapping[str, Any], keys: tuple[str, ...],
+              now: float | None, tombstone_ttl_s: int, only_missing: bool, tally: Tally) -> None:
     try:
-        client.put_item(**kwargs)
-    except client.exceptions.ConditionalCheckFailedException:
-        return False  # a change arrived meanwhile: it is newer than what we read
-    return True
+        outcome = copy_current(client, source, target, key, keys, now, tombstone_ttl_s, only_missing)
+    except Exception as exc:  # one item must not stop the others; each is reported
+        refused = parking.refusal(exc)
+        if refused is None:
+            tally.counts["failed"] += 1
+            tally.skipped.append({"key": ddb.to_item(ddb.from_item(key), binary="base64"), "reason": "failed",
+                                  "detail": f"{type(exc).__name__}: {exc}"[:300]})
+            return
+        tally.skip(key, *refused)
+        return
+    tally.counts[outcome] += 1
 
 
-def repair(client: Any, target: str, keys: tuple[str, ...], drift: Drift, source_items: dict, target_items: dict,
-           now: float, tombstone_ttl_s: int = replica.DEFAULT_TOMBSTONE_TTL_S) -> int:
-    """Make the replica match the source, keeping each replica item's version so that a change
-    still in flight (newer) applies over the repair. Returns the number of items written."""
-    written = 0
-    for key in [*drift.missing, *drift.different]:
-        observed = target_items.get(key)
-        version = observed.get(replica.VERSION, {"N": "0"}) if observed else {"N": "0"}
-        item = {**source_items[key], replica.VERSION: version}
-        written += _guarded_put(client, target, item, observed)
-    for key in drift.extra:
-        observed = target_items[key]
-        tombstone = {**{name: observed[name] for name in keys},
-                     replica.VERSION: observed.get(replica.VERSION, {"N": "0"}),
-                     replica.DELETED: {"BOOL": True}, replica.EXPIRES: {"N": str(int(now) + tombstone_ttl_s)}}
-        written += _guarded_put(client, target, tombstone, observed)
-    return written
+def repair(client: Any, source: str, target: str, keys: tuple[str, ...], drift: Drift,
+           source_items: dict, target_items: dict, now: float | None = None,
+           tombstone_ttl_s: int = replica.DEFAULT_TOMBSTONE_TTL_S) -> Tally:
+    """Copy table1's current state of every item the drift names into the replica (``copy_current``).
+
+    The scans only say which items to look at: each is read again, from both tables, when it is
+    written, so a change made while verify ran is never undone and a deleted item never returns.
+    ``now`` (the time of each source read, by default the clock) is for tests.
+    """
+    tally = Tally()
+    for key in [*drift.missing, *drift.different, *drift.extra]:
+        item = source_items.get(key) or target_items[key]
+        _copy_one(client, source, target, {name: item[name] for name in keys}, keys, now, tombstone_ttl_s,
+                  False, tally)
+    return tally
 
 
-def backfill(client: Any, source: str, target: str, segments: int = 4) -> dict[str, int]:
-    """Copy every source item to the replica at version 0: it lands only where the replica holds
-    nothing, so items the stream already wrote (or deleted) are left alone."""
-    counts = {"scanned": 0, "applied": 0, "stale": 0}
+def backfill(client: Any, source: str, target: str, segments: int = 4,
+             tombstone_ttl_s: int = replica.DEFAULT_TOMBSTONE_TTL_S) -> Tally:
+    """Copy every table1 item the replica does not hold yet (``copy_current`` with ``only_missing``):
+    items the stream already wrote (or deleted) are left alone. An item that cannot be copied (a
+    reserved attribute, too big for table2) is skipped and reported, and the scan goes on."""
+    keys = key_names(client, source)
 
-    def one(segment: int) -> dict[str, int]:
-        local = {"scanned": 0, "applied": 0, "stale": 0}
+    def one(segment: int) -> Tally:
+        local = Tally()
         for item in scan_segment(client, source, segment, segments):
-            local["scanned"] += 1
-            replica.check_user_attributes(item)
-            change = replica.Change("backfill", "INSERT", {}, item, 0, 0.0)
-            local[replica.apply(change, client, target)] += 1
+            local.counts["scanned"] += 1
+            _copy_one(client, source, target, {name: item[name] for name in keys}, keys, None,
+                      tombstone_ttl_s, True, local)
         return local
 
+    total = Tally()
     with ThreadPoolExecutor(max_workers=segments) as pool:
         for part in pool.map(one, range(segments)):
-            for name, value in part.items():
-                counts[name] += value
-    return counts
+            total.add(part)
+    return total
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -178,13 +262,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--segments is 1 to 1000")
     client = aws.client("dynamodb")
     if args.command == "backfill":
-        print(json.dumps(backfill(client, args.source, args.target, args.segments)))
-        return 0
+        tally = backfill(client, args.source, args.target, args.segments)
+        print(json.dumps(tally.as_dict(), indent=2))
+        return 0 if tally.complete else 1
     drift, source_items, target_items = verify(client, args.source, args.target, args.segments)
-    report = {"before": drift.as_dict()}
+    report: dict[str, Any] = {"before": drift.as_dict()}
     if args.repair and not drift.matches:
         keys = key_names(client, args.source)
-        report["repaired"] = repair(client, args.target, keys, drift, source_items, target_items, time.time())
+        tally = repair(client, args.source, args.target, keys, drift, source_items, target_items)
+        report["repaired"] = tally.counts["written"]
+        report["repair"] = tally.as_dict()
         drift, _, _ = verify(client, args.source, args.target, args.segments)
         report["after"] = drift.as_dict()
     print(json.dumps(report, indent=2))
