@@ -21,6 +21,7 @@ is refused (it would collide with the replica's bookkeeping).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import time
@@ -74,7 +75,8 @@ class Change:
 
     ``keys`` and ``new_image`` hold AttributeValues (the low-level form, binary as bytes);
     ``changed_at`` is the stream record's approximate creation time (epoch seconds), None when
-    the record has none.
+    the record has none. ``read_at`` is set when ``new_image`` was read from table1 at that time
+    rather than carried by the change (it may then be newer than the change).
     """
 
     event_id: str
@@ -85,6 +87,7 @@ class Change:
     changed_at: float | None = None
     source_arn: str = ""
     fetch_from_source: bool = False
+    read_at: float | None = None
 
     @property
     def is_delete(self) -> bool:
@@ -257,18 +260,19 @@ def from_message(body: str | bytes) -> Change:
 def fetch_from_source(change: Change, client: Any, source_table: str) -> Change | None:
     """Complete a change that travelled without its image: read the item from the source table.
 
-    The item read may be newer than the change; writing it under the change's (older) version is
-    safe, because the newer change is on its way and will rewrite the same content. When the item
-    is gone, a delete is on its way too: None (nothing to apply).
+    The item read may be newer than the change; it is written under the change's (older)
+    version and marked as read from the source (``read_at``), so the changes in flight between
+    the two write table1's current state, never an image older than this one. When the item is
+    gone, a delete is on its way too: None (nothing to apply).
     """
     if not change.fetch_from_source:
         return change
+    read_at = time.time()
     found = client.get_item(TableName=source_table, Key=change.keys, ConsistentRead=True).get("Item")
     if found is None:
         return None
     check_user_attributes(found)
-    return Change(change.event_id, change.event_name, change.keys, found, change.version, change.changed_at,
-                  change.source_arn)
+    return dataclasses.replace(change, new_image=found, fetch_from_source=False, read_at=read_at)
 
 
 def _stamp(version: dict[str, Any], changed_at: float | None) -> dict[str, dict[str, Any]]:
@@ -287,6 +291,8 @@ def replica_item(change: Change, now: float, tombstone_ttl_s: int) -> dict[str, 
     """What the replica stores for a change: the new image plus the version (and the change's time,
     when known), or a tombstone."""
     stamp = _stamp(encode_version(change.version), change.changed_at)
+    if change.read_at is not None:
+        stamp[READ_AT] = read_mark(change.read_at)
     if change.is_delete:
         return {**_tombstone(change.keys, now, tombstone_ttl_s), **stamp}
     if change.new_image is None:
