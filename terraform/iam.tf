@@ -166,21 +166,29 @@ data "aws_iam_policy_document" "code_sync" {
   }
 
   statement {
-    sid       = "WriteTargetPrefix"
-    actions   = ["s3:GetObject", "s3:PutObject", "s3:PutObjectTagging", "s3:DeleteObject"]
+    sid = "WriteTargetPrefix"
+    # GetObjectTagging compares the copy's tags; GetObject is also what a conditional delete
+    # (If-Match on the ETag the decision saw) requires beside DeleteObject.
+    actions   = ["s3:GetObject", "s3:GetObjectTagging", "s3:PutObject", "s3:PutObjectTagging", "s3:DeleteObject"]
     resources = ["${module.code_bucket2.arn}/${local.declarations.code_sync.environment.TARGET_PREFIX}*"]
   }
 
+  # ListBucket on both whole buckets, with no s3:prefix condition: S3 answers a HEAD of a missing
+  # key with 404 only when the caller may list the bucket (403 otherwise), and a HEAD request carries
+  # no s3:prefix, so a prefix condition would turn every "absent" into 403 and stop every first copy
+  # and every delete. The code also lists the exact key to tell a missing key from a missing bucket.
+  # Listing shows key names only; these buckets hold code and the function's own state, nothing else.
   statement {
-    sid       = "ListBothPrefixes"
+    sid       = "ListBothBuckets"
     actions   = ["s3:ListBucket"]
     resources = [module.code_bucket1.arn, module.code_bucket2.arn]
+  }
 
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = ["${local.declarations.code_sync.environment.SOURCE_PREFIX}*", "${local.declarations.code_sync.environment.TARGET_PREFIX}*"]
-    }
+  # A reconciliation that runs out of time hands the rest to a continuation message on its own queue.
+  statement {
+    sid       = "ContinueReconciliation"
+    actions   = ["sqs:SendMessage"]
+    resources = [module.code_events.arn]
   }
 
   statement {

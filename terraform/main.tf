@@ -423,6 +423,13 @@ module "monitoring" {
         metrics       = ["ChangesParked"]
       } if contains(local.enabled_functions, name)
     },
+    # An object the reconciliation could not copy or delete (an archived one, a permission): bucket2 differs.
+    {
+      code_sync = {
+        function_name = module.function["code_sync"].function_name
+        metrics       = ["ObjectsFailed"]
+      }
+    },
   )
   codebuild_projects = toset([module.git_mirror.project_name])
 }

@@ -1,5 +1,5 @@
-"""bucket1/code → bucket2/code. Thin shell: S3 events from SQS reconcile their keys; the nightly
-scheduled event reconciles the whole prefix."""
+"""bucket1/code → bucket2/code. Thin shell: S3 events reconcile their keys; the nightly scheduled
+event (and its continuations) reconciles the whole prefix."""
 
 from __future__ import annotations
 
@@ -22,29 +22,83 @@ def _prefixes() -> s3sync.Prefixes:
     )
 
 
+def _function() -> dict[str, str]:
+    return {"Function": os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "code_sync")}
+
+
 def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
-    """Lambda entry point: the SQS event source mapping, or the reconciliation schedule."""
+    """Lambda entry point, for every shape the function can be wired to:
+
+    - SQS messages (the stack's wiring) holding S3 notifications, SNS envelopes of them,
+      EventBridge S3 events or reconciliation continuations: failures per message;
+    - an S3 notification or an EventBridge S3 event delivered directly: raises if a key failed
+      (Lambda's asynchronous retries run it again);
+    - the schedule's event (``aws.events``): a whole-prefix reconciliation.
+
+    Any other event raises ``s3sync.EventError`` naming what it got.
+    """
     tracing.init()
-    prefixes = _prefixes()
-    s3 = aws.client("s3")
-    if event.get("source") == "aws.events":
-        with tracing.phase("reconcile"):
-            todo = s3sync.plan(s3, prefixes)
-            counts = s3sync.apply_plan(s3, prefixes, todo)
-        log.info("reconciled", extra={**counts, "unchanged": todo.unchanged})
-        metrics.emit({f"Objects{k.title()}": v for k, v in counts.items()},
-                     {"Function": os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "code_sync")})
-        return {"reconciled": counts}
-    failures, counts = [], Counter()
-    for record in event.get("Records", []):
+    prefixes, s3 = _prefixes(), aws.client("s3")
+    records = event.get("Records") if isinstance(event, Mapping) else None
+    if isinstance(records, list) and records and all(
+            isinstance(r, Mapping) and r.get("eventSource") == "aws:sqs" for r in records):
+        return _messages(records, prefixes, s3, context)
+    if isinstance(event, Mapping) and event.get("source") == "aws.events":
+        return {"reconciled": _reconcile(prefixes, s3, context, "")}
+    found = s3sync.message_keys(event, prefixes)  # a direct S3 or EventBridge event, or EventError
+    if isinstance(found, s3sync.Continue):
+        return {"reconciled": _reconcile(prefixes, s3, context, found.start_after)}
+    counts: Counter[str] = Counter()
+    with tracing.phase("reconcile_keys"):
+        for key in s3sync.unique(found):
+            counts[s3sync.reconcile_key(s3, prefixes, key)] += 1
+    log.info("event", extra=dict(counts))
+    metrics.emit({f"Objects{k.title()}": v for k, v in counts.items()}, _function())
+    return {"keys": dict(counts)}
+
+
+def _messages(records: list[Mapping[str, Any]], prefixes: s3sync.Prefixes, s3: Any, context: Any) -> dict[str, Any]:
+    failures, counts, continuations = [], Counter(), []
+    for record in records:
+        message_id = record.get("messageId", "")
         try:
+            found = s3sync.message_keys(s3sync.parse(record["body"]), prefixes)
+            if isinstance(found, s3sync.Continue):
+                continuations.append((message_id, found))  # after the events: they are quick
+                continue
             with tracing.phase("reconcile_keys"):
-                for key in s3sync.unique(s3sync.event_keys(record["body"], prefixes)):
+                for key in s3sync.unique(found):
                     counts[s3sync.reconcile_key(s3, prefixes, key)] += 1
         except Exception as exc:  # retried by SQS, then kept in the DLQ
-            failures.append({"itemIdentifier": record["messageId"]})
-            log.warning("message failed", extra={"messageId": record["messageId"], "error": repr(exc)[:300]})
-    log.info("batch", extra={"messages": len(event.get("Records", [])), **counts, "failed": len(failures)})
+            failures.append({"itemIdentifier": message_id})
+            log.warning("message failed", extra={"messageId": message_id, "error": repr(exc)[:300]})
+    for message_id, found in continuations:
+        try:
+            _reconcile(prefixes, s3, context, found.start_after)
+        except Exception as exc:
+            failures.append({"itemIdentifier": message_id})
+            log.warning("continuation failed", extra={"messageId": message_id, "error": repr(exc)[:300]})
+    log.info("batch", extra={"messages": len(records), **counts, "failed": len(failures)})
     metrics.emit({f"Objects{k.title()}": v for k, v in counts.items()} | {"MessagesFailed": len(failures)},
-                 {"Function": os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "code_sync")})
+                 _function())
     return {"batchItemFailures": failures}
+
+
+def _reconcile(prefixes: s3sync.Prefixes, s3: Any, context: Any, start_after: str) -> dict[str, Any]:
+    """One reconciliation pass from ``start_after``; when time runs short, the rest is handed to a
+    continuation message on the code events queue (CONTINUE_QUEUE_URL)."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    deadline = s3sync.time_left(remaining) if callable(remaining) else None
+    with tracing.phase("reconcile", start_after=start_after[:100]):
+        outcome, todo = s3sync.reconcile(s3, prefixes, start_after, deadline)
+    report = outcome.as_dict()
+    if not todo.complete:
+        aws.client("sqs").send_message(QueueUrl=os.environ["CONTINUE_QUEUE_URL"],
+                                       MessageBody=s3sync.continuation(todo.last_key))
+        report["continues_after"] = todo.last_key
+    for failure in outcome.failed:
+        log.warning("object failed", extra=failure)
+    log.info("reconciled", extra={k: v for k, v in report.items() if k != "failures"})
+    metrics.emit({f"Objects{k.title()}": report[k] for k in ("copied", "deleted", "skipped", "absent", "unchanged",
+                                                             "failed")}, _function())
+    return report

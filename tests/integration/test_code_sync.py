@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import time
 import urllib.parse
+from pathlib import Path
 
 import boto3
 import pytest
@@ -11,6 +14,7 @@ from boto3.s3.transfer import TransferConfig
 from code_sync import handler
 
 from local.sqs import sqs_event
+from tests.doubles.s3 import AwsS3
 from tributary import s3sync
 
 REGION = "eu-west-1"
@@ -149,7 +153,8 @@ def test_reconciliation_finds_and_fixes_a_hand_made_drift(s3):
     assert sorted(todo.copy) == ["code/f1.txt", "code/f2.txt"]
     assert todo.delete == ["code/extra.txt"]
     result = handler.handle({"source": "aws.events", "detail-type": "Scheduled Event"}, None)
-    assert result == {"reconciled": {"copied": 2, "deleted": 1, "skipped": 0, "absent": 0}}
+    assert {k: result["reconciled"][k] for k in ("copied", "deleted", "failed", "unchanged")} == {
+        "copied": 2, "deleted": 1, "failed": 0, "unchanged": 3}
     assert s3sync.compare(s3, PREFIXES)["equal"]
 
 
@@ -157,8 +162,9 @@ def test_a_source_changed_between_look_and_copy_is_looked_at_again(s3, monkeypat
     put(s3, "code/race.txt", b"old")
     stale = s3.head_object(Bucket=B1, Key="code/race.txt")
     put(s3, "code/race.txt", b"new!")
+    aws_s3 = AwsS3(s3)  # moto ignores CopySourceIfMatch on CopyObject; AWS answers 412
     with pytest.raises(s3.exceptions.ClientError, match=r"PreconditionFailed|412"):
-        s3sync.copy(s3, PREFIXES, "code/race.txt", stale)  # the old version is gone: no copy
+        s3sync.copy(aws_s3, PREFIXES, "code/race.txt", stale)  # the old version is gone: no copy
     heads = iter([stale])
     real_head = s3sync._head
 
@@ -166,7 +172,246 @@ def test_a_source_changed_between_look_and_copy_is_looked_at_again(s3, monkeypat
         return next(heads, None) or real_head(client, bucket, key) if bucket == B1 else real_head(client, bucket, key)
 
     monkeypatch.setattr(s3sync, "_head", first_stale)
-    assert s3sync.reconcile_key(s3, PREFIXES, "code/race.txt") == "copied"
+    assert s3sync.reconcile_key(aws_s3, PREFIXES, "code/race.txt") == "copied"
     copied = s3.head_object(Bucket=B2, Key="code/race.txt")
     assert copied["Metadata"][s3sync.SOURCE_ETAG] == s3.head_object(Bucket=B1, Key="code/race.txt")["ETag"]
     assert s3.get_object(Bucket=B2, Key="code/race.txt")["Body"].read() == b"new!"
+
+
+# --- what a copy carries --------------------------------------------------------------------
+
+
+def head(s3, bucket: str, key: str) -> dict:
+    return s3.head_object(Bucket=bucket, Key=key)
+
+
+def tags(s3, bucket: str, key: str) -> dict:
+    return {t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]}
+
+
+@pytest.mark.parametrize("change", ["content_type", "metadata", "tags", "tags_removed", "cache_control"])
+@pytest.mark.parametrize("path", ["event", "reconcile"])
+def test_a_change_of_headers_metadata_or_tags_alone_is_propagated(s3, change, path):
+    key = "code/app.py"
+    put(s3, key, b"print(1)\n", ContentType="text/x-python", Metadata={"owner": "a"}, Tagging="stage=dev")
+    deliver(notification("ObjectCreated:Put", key))
+    if change == "tags":
+        s3.put_object_tagging(Bucket=B1, Key=key, Tagging={"TagSet": [{"Key": "stage", "Value": "prod"}]})
+    elif change == "tags_removed":
+        s3.delete_object_tagging(Bucket=B1, Key=key)
+    else:  # a copy in place, as `aws s3 cp --metadata-directive REPLACE` does
+        extra = {"content_type": {"ContentType": "text/plain", "Metadata": {"owner": "a"}},
+                 "metadata": {"ContentType": "text/x-python", "Metadata": {"owner": "b"}},
+                 "cache_control": {"ContentType": "text/x-python", "Metadata": {"owner": "a"},
+                                   "CacheControl": "max-age=60"}}[change]
+        s3.copy_object(Bucket=B1, Key=key, CopySource={"Bucket": B1, "Key": key}, MetadataDirective="REPLACE",
+                       **extra)
+    assert s3sync.compare(s3, PREFIXES)["different"] == ["app.py"]
+    if path == "event":
+        deliver(notification("ObjectTagging:Put" if "tags" in change else "ObjectCreated:Copy", key))
+    else:
+        handler.handle({"source": "aws.events", "detail-type": "Scheduled Event"}, None)
+    source, target = head(s3, B1, key), head(s3, B2, key)
+    assert s3sync.carried(target, tags(s3, B2, key)) == s3sync.carried(source, tags(s3, B1, key))
+    assert s3sync.compare(s3, PREFIXES)["equal"]
+
+
+# --- one object that cannot be copied ------------------------------------------------------
+
+
+def test_an_archived_object_fails_alone_and_the_deletes_still_run(s3, capsys, monkeypatch):
+    for i in range(10):
+        put(s3, f"code/f{i}.txt", f"file {i}".encode(), **({"StorageClass": "GLACIER"} if i == 4 else {}))
+    s3.put_object(Bucket=B2, Key="code/stale.txt", Body=b"gone from bucket1")
+    result = handler.handle({"source": "aws.events", "detail-type": "Scheduled Event"}, None)["reconciled"]
+    assert (result["copied"], result["deleted"], result["failed"]) == (9, 1, 1)
+    [failure] = result["failures"]
+    assert failure["key"] == "code/f4.txt"
+    assert failure["reason"] in ("InvalidObjectState", "ObjectNotInActiveTierError")
+    drift = s3sync.compare(s3, PREFIXES)
+    assert (drift["missing"], drift["extra"]) == (["f4.txt"], [])
+    # The tool says so too, as `aws s3 sync` does: exit 2, the failure named.
+    from tools import s3sync as tool
+    monkeypatch.setattr(tool, "resolve", lambda env: type("S", (), {"name": lambda self, r: {
+        "code_bucket1": B1, "code_bucket2": B2}[r]})())
+    capsys.readouterr()
+    assert tool.main(["--env", "dev"]) == 2
+    assert "failed code/f4.txt: " in capsys.readouterr().err
+
+
+# --- deletes: only for a missing key, and only of the copy the decision saw ----------------
+
+
+@pytest.mark.parametrize("again", [b"same bytes", b"other bytes, longer"])
+def test_a_delete_racing_a_re_create_never_leaves_the_target_behind(s3, monkeypatch, again):
+    key = "code/flip.txt"
+    put(s3, key, b"same bytes")
+    deliver(notification("ObjectCreated:Put", key))
+    s3.delete_object(Bucket=B1, Key=key)
+    real_delete = s3sync.delete
+
+    def re_created_before_the_delete(client, prefixes, target_key, etag):
+        # Meanwhile the key is written again (the same bytes: the same ETag; or others) and
+        # another invocation copies it.
+        put(s3, key, again)
+        assert s3sync.reconcile_key(s3, PREFIXES, key) in ("copied", "skipped")
+        real_delete(client, prefixes, target_key, etag)
+
+    monkeypatch.setattr(s3sync, "delete", re_created_before_the_delete)
+    s3sync.reconcile_key(s3, PREFIXES, key)  # the late delete event's invocation
+    assert s3.get_object(Bucket=B2, Key=key)["Body"].read() == again
+    assert s3sync.compare(s3, PREFIXES)["equal"]
+
+
+def test_a_missing_source_bucket_never_deletes_the_target(s3, monkeypatch):
+    key = "code/keep.txt"
+    put(s3, key, b"precious")
+    deliver(notification("ObjectCreated:Put", key))
+    monkeypatch.setenv("SOURCE_BUCKET", "bucket-that-does-not-exist")
+    monkeypatch.setattr(handler.aws, "client", lambda name: AwsS3(s3))
+    body = notification("ObjectRemoved:Delete", key, bucket="bucket-that-does-not-exist")
+    assert deliver(body) == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
+    missing = s3sync.Prefixes("bucket-that-does-not-exist", B2)
+    with pytest.raises(s3.exceptions.NoSuchBucket):
+        s3sync.reconcile_key(AwsS3(s3), missing, key)
+    assert s3.get_object(Bucket=B2, Key=key)["Body"].read() == b"precious"
+
+
+def test_access_denied_is_an_error_never_absence(s3, monkeypatch):
+    key = "code/keep.txt"
+    put(s3, key, b"precious")
+    deliver(notification("ObjectCreated:Put", key))
+    s3.delete_object(Bucket=B1, Key=key)
+    denied = AwsS3(s3, may_list={B2})  # may not list bucket1: its missing keys answer 403
+    with pytest.raises(s3.exceptions.ClientError, match="403"):
+        s3sync.reconcile_key(denied, PREFIXES, key)
+    assert s3.get_object(Bucket=B2, Key=key)["Body"].read() == b"precious"
+    # With the ListBucket the stack grants, the same delete goes through.
+    assert s3sync.reconcile_key(AwsS3(s3), PREFIXES, key) == "deleted"
+
+
+# --- every shape the function can be wired to ------------------------------------------------
+
+
+def sample(name: str, key: str | None = None) -> dict:
+    """A Powertools sample (tests/events/powertools) with bucket1 and ``key`` in place of its own."""
+    text = (Path(__file__).parents[1] / "events" / "powertools" / name).read_text()
+    event = json.loads(text)
+    if key is None:
+        return event
+    for record in event.get("Records", [event]):
+        target = record["s3"] if "s3" in record else record["detail"]
+        target["bucket"]["name"] = B1
+        target["object"]["key"] = urllib.parse.quote_plus(key, safe="/")
+    return event
+
+
+@pytest.mark.parametrize("name", ["s3Event.json", "s3EventGlacier.json",
+                                  "s3EventBridgeNotificationObjectCreatedEvent.json",
+                                  "s3EventBridgeNotificationObjectRestoreCompletedEvent.json"])
+@pytest.mark.parametrize("wiring", ["direct", "sqs"])
+def test_every_s3_event_shape_copies_the_key_it_names(s3, name, wiring):
+    key = "code/a dir/Happy Face+1.jpg"
+    put(s3, key, b"jpeg")
+    event = sample(name, key)
+    if wiring == "direct":
+        assert handler.handle(event, None) == {"keys": {"copied": 1}}
+    else:
+        assert deliver(json.dumps(event)) == {"batchItemFailures": []}
+    assert s3.get_object(Bucket=B2, Key=key)["Body"].read() == b"jpeg"
+
+
+@pytest.mark.parametrize("name", ["s3EventDeleteObject.json", "s3EventBridgeNotificationObjectDeletedEvent.json",
+                                  "s3EventBridgeNotificationObjectExpiredEvent.json"])
+@pytest.mark.parametrize("wiring", ["direct", "sqs"])
+def test_every_removal_shape_deletes_the_copy(s3, name, wiring):
+    key = "code/gone.txt"
+    s3.put_object(Bucket=B2, Key=key, Body=b"left over")
+    event = sample(name, key)
+    if wiring == "direct":
+        assert handler.handle(event, None) == {"keys": {"deleted": 1}}
+    else:
+        assert deliver(json.dumps(event)) == {"batchItemFailures": []}
+    assert "Contents" not in s3.list_objects_v2(Bucket=B2)
+
+
+def test_the_sqs_sample_is_read_as_delivered(s3):
+    event = sample("s3SqsEvent.json")  # the body is a string: replace its bucket and key inside
+    body = json.loads(event["Records"][0]["body"])
+    body["Records"][0]["s3"]["bucket"]["name"] = B1
+    body["Records"][0]["s3"]["object"]["key"] = "code/test.pdf"
+    event["Records"][0]["body"] = json.dumps(body)
+    put(s3, "code/test.pdf", b"%PDF")
+    assert handler.handle(event, None) == {"batchItemFailures": []}
+    assert s3.get_object(Bucket=B2, Key="code/test.pdf")["Body"].read() == b"%PDF"
+
+
+@pytest.mark.parametrize("event", [{}, {"Records": []}, {"Records": [{"eventSource": "aws:sns"}]},
+                                   {"source": "aws.s3", "detail-type": "Object Created"}, {"hello": "world"}])
+def test_an_event_of_no_known_shape_is_refused_loudly(s3, event):
+    with pytest.raises(s3sync.EventError):
+        handler.handle(event, None)
+
+
+@pytest.mark.parametrize("body", ["not json", json.dumps({"hello": "world"}), json.dumps([1, 2]),
+                                  json.dumps({"source": "aws.s3", "detail": {}})])
+def test_an_sqs_message_of_no_known_shape_fails_alone(s3, body):
+    put(s3, "code/ok.txt", b"ok")
+    assert deliver(notification("ObjectCreated:Put", "code/ok.txt"), body) == {
+        "batchItemFailures": [{"itemIdentifier": "m1"}]}
+    assert s3.get_object(Bucket=B2, Key="code/ok.txt")["Body"].read() == b"ok"
+
+
+# --- the dry run and the reconcile's pace ---------------------------------------------------
+
+
+def test_the_dry_run_prints_only_what_would_really_be_done(s3, capsys, monkeypatch):
+    from tools import s3sync as tool
+    monkeypatch.setattr(tool, "resolve", lambda env: type("S", (), {"name": lambda self, r: {
+        "code_bucket1": B1, "code_bucket2": B2}[r]})())
+    put(s3, "code/same.txt", b"same")
+    put(s3, "code/new.txt", b"new")
+    deliver(notification("ObjectCreated:Put", "code/same.txt"))
+    time.sleep(1.1)  # S3 times are to the second
+    put(s3, "code/same.txt", b"same")  # newer in the source, the same object
+    assert head(s3, B1, "code/same.txt")["LastModified"] > head(s3, B2, "code/same.txt")["LastModified"]
+    capsys.readouterr()
+    assert tool.main(["--env", "dev", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "copy   s3://bucket-one/code/new.txt" in out
+    assert "same.txt" not in out
+    assert tool.main(["--env", "dev"]) == 0
+    capsys.readouterr()
+    assert tool.main(["--env", "dev", "--dry-run"]) == 0
+    assert "(dry run)" not in capsys.readouterr().out
+
+
+class Context:
+    """A Lambda context whose clock runs out after ``calls`` questions."""
+
+    def __init__(self, calls: int) -> None:
+        self.calls = calls
+
+    def get_remaining_time_in_millis(self) -> int:
+        self.calls -= 1
+        return 300_000 if self.calls > 0 else 1_000
+
+
+def test_a_reconcile_that_runs_out_of_time_continues_where_it_stopped(s3, monkeypatch):
+    sqs = boto3.client("sqs")
+    queue = sqs.create_queue(QueueName="code-events")["QueueUrl"]
+    monkeypatch.setenv("CONTINUE_QUEUE_URL", queue)
+    monkeypatch.setattr(s3sync, "plan", functools.partial(s3sync.plan, chunk=7))
+    for i in range(30):
+        put(s3, f"code/{i:02d}.txt", b"x")
+    first = handler.handle({"source": "aws.events", "detail-type": "Scheduled Event"}, Context(calls=2))
+    assert first["reconciled"]["copied"] == 14
+    assert first["reconciled"]["continues_after"] == "13.txt"
+    rounds = 0
+    while got := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages"):
+        sqs.delete_message(QueueUrl=queue, ReceiptHandle=got[0]["ReceiptHandle"])
+        event = sqs_event(got, "arn:aws:sqs:eu-west-1:123456789012:code-events", REGION)
+        assert handler.handle(event, Context(calls=2)) == {"batchItemFailures": []}
+        rounds += 1
+    assert rounds == 2
+    assert s3sync.compare(s3, PREFIXES)["equal"]

@@ -1,19 +1,29 @@
 """Keeping one S3 prefix equal to another, per key (from events) or whole (reconciliation).
 
 An event is only a hint: for the key it names, the current state in the source decides
-(present: copy unless the target already holds the same content; absent: delete). So
-events that arrive late, twice, out of order or without a ``sequencer`` all converge.
+(present: copy unless the target already holds the same object; absent: delete). So events
+that arrive late, twice, out of order or without a ``sequencer`` all converge.
 
-"Same content" is the same size and the same ETag, or the source's ETag recorded on the
-target copy (a multipart copy has an ETag of its own). Copies keep the content type and
-encoding, the user metadata and the tags; large objects use the SDK's managed multipart copy.
+"The same object" is what a copy carries: the same content (the same size and ETag, or the
+source's ETag recorded on the target copy, since a multipart copy has an ETag of its own),
+the same content headers (``CARRIED_HEADERS``), the same user metadata and the same tags. A
+change to any of them alone is copied. Large objects use the SDK's managed multipart copy.
+
+What is absent is decided carefully: HEAD answers 404 with no body for a missing key and for
+a missing bucket alike, so a 404 is confirmed by a listing (which names ``NoSuchBucket``), and
+403 is always an error. A delete is conditional on the target ETag the decision saw, and the
+source is looked at once more after it, so a delete racing a re-create cannot leave the target
+behind the source.
 """
 
 from __future__ import annotations
 
 import json
+import time
 import urllib.parse
-from collections.abc import Iterable, Iterator, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -22,7 +32,13 @@ from botocore.exceptions import ClientError
 
 SOURCE_ETAG = "tributary-source-etag"  # user metadata on target copies
 COPY_CONFIG = TransferConfig(multipart_threshold=64 * 1024 * 1024, multipart_chunksize=64 * 1024 * 1024)
-PRESERVED = ("ContentType", "ContentEncoding", "ContentDisposition", "ContentLanguage", "CacheControl")
+CARRIED_HEADERS = ("ContentType", "ContentEncoding", "ContentDisposition", "ContentLanguage", "CacheControl")
+PRESERVED = CARRIED_HEADERS  # the name earlier releases used
+# Parallel look-ups and copies in a reconciliation: within botocore's default connection pool (10).
+WORKERS = 8
+# Error codes that mean "the object changed under us": look again.
+_CHANGED = ("PreconditionFailed", "412", "NoSuchKey", "ConditionalRequestConflict", "409")
+CONTINUE_FORMAT = "tributary.s3sync.continue/1"
 
 Action = Literal["copied", "deleted", "skipped", "absent"]
 
@@ -39,33 +55,117 @@ class Prefixes:
     def target_key(self, source_key: str) -> str:
         return self.target_prefix + source_key[len(self.source_prefix):]
 
+    def source_key(self, target_key: str) -> str:
+        return self.source_prefix + target_key[len(self.target_prefix):]
 
-def event_keys(body: str, prefixes: Prefixes) -> list[str]:
-    """Source keys named by an S3 event notification (as SQS delivers it); the test event names none."""
-    message = json.loads(body)
-    if isinstance(message, dict) and message.get("Type") == "Notification":  # through SNS, raw delivery off
-        message = json.loads(message["Message"])
-    if message.get("Event") == "s3:TestEvent":
-        return []
+
+class EventError(ValueError):
+    """An event or message this sync cannot read: refused loudly, never taken as "nothing to do"."""
+
+
+@dataclass(frozen=True)
+class Continue:
+    """A reconciliation to carry on after ``start_after`` (a key relative to the prefixes)."""
+
+    start_after: str
+
+
+# --- events ---------------------------------------------------------------------------------
+
+
+def _notification_keys(message: Mapping[str, Any], prefixes: Prefixes) -> list[str]:
     keys = []
-    for record in message.get("Records", []):
-        if not str(record.get("eventName", "")).startswith(("ObjectCreated", "ObjectRemoved")):
-            continue
+    for record in message["Records"]:
+        if not isinstance(record, Mapping) or record.get("eventSource") != "aws:s3" or "s3" not in record:
+            raise EventError(f"not an S3 event notification record: {str(record)[:200]}")
         if record["s3"]["bucket"]["name"] != prefixes.source_bucket:
             continue
-        key = urllib.parse.unquote_plus(record["s3"]["object"]["key"])  # keys arrive URL-encoded
-        if key.startswith(prefixes.source_prefix):
-            keys.append(key)
+        keys.append(urllib.parse.unquote_plus(record["s3"]["object"]["key"]))  # keys arrive URL-encoded
     return keys
 
 
+def _eventbridge_keys(message: Mapping[str, Any], prefixes: Prefixes) -> list[str]:
+    detail = message.get("detail")
+    if not isinstance(detail, Mapping) or "object" not in detail or "bucket" not in detail:
+        raise EventError(f"an aws.s3 event without a bucket and an object: {message.get('detail-type')!r}")
+    if detail["bucket"]["name"] != prefixes.source_bucket:
+        return []
+    return [urllib.parse.unquote_plus(detail["object"]["key"])]  # URL-encoded too (as Powertools reads it)
+
+
+def message_keys(message: Any, prefixes: Prefixes) -> list[str] | Continue:
+    """Source keys (under the source prefix) named by one S3 event, in any shape the function can be
+    wired to: an S3 event notification (direct, through SQS, or in an SNS envelope), S3's test
+    event, an S3 event through EventBridge, or a reconciliation's continuation. Any other shape
+    raises EventError. Every event about a key is a hint to look at it (created, removed,
+    tagged, restored...): the key's current state decides what is done."""
+    if isinstance(message, Mapping) and message.get("Type") == "Notification" and "Message" in message:
+        message = parse(message["Message"])  # through SNS, raw delivery off
+    if not isinstance(message, Mapping):
+        raise EventError(f"not an S3 event: {str(message)[:200]}")
+    if message.get("format") == CONTINUE_FORMAT:
+        return Continue(str(message["start_after"]))
+    if message.get("Event") == "s3:TestEvent":
+        keys: list[str] = []
+    elif isinstance(message.get("Records"), list) and message["Records"]:
+        keys = _notification_keys(message, prefixes)
+    elif message.get("source") == "aws.s3":
+        keys = _eventbridge_keys(message, prefixes)
+    else:
+        raise EventError(f"not an S3 event notification, an EventBridge S3 event or a test event: "
+                         f"{json.dumps(message, default=str)[:200]}")
+    return [key for key in keys if key.startswith(prefixes.source_prefix)]
+
+
+def event_keys(body: str, prefixes: Prefixes) -> list[str]:
+    """Source keys named by one SQS message body holding an S3 event (see ``message_keys``)."""
+    found = message_keys(parse(body), prefixes)
+    if isinstance(found, Continue):
+        raise EventError("a continuation is not an event")
+    return found
+
+
+def parse(text: Any) -> Any:
+    """A message body as JSON, or EventError."""
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError) as exc:
+        raise EventError(f"not JSON: {exc}") from None
+
+
+def continuation(start_after: str) -> str:
+    """The message that carries a reconciliation on after ``start_after``."""
+    return json.dumps({"format": CONTINUE_FORMAT, "start_after": start_after})
+
+
+# --- one key --------------------------------------------------------------------------------
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
 def _head(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
+    """The object's HEAD, or None when the bucket exists and holds no such key.
+
+    HEAD's 404 has no body, so it cannot say whether the key or the bucket is missing: the
+    listing of that exact key tells (a missing bucket raises NoSuchBucket). 403 is an error,
+    never absence (S3 answers 403 for a missing key when the caller may not list the bucket).
+    """
     try:
         return s3.head_object(Bucket=bucket, Key=key)
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-            return None
-        raise
+        if _code(exc) not in ("404", "NoSuchKey", "NotFound"):
+            raise
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1).get("Contents", [])
+    if listed and listed[0]["Key"] == key:
+        raise ClientError({"Error": {"Code": "NoSuchKey", "Message": "listed but not found: changed meanwhile"}},
+                          "HeadObject")
+    return None
+
+
+def _tags(s3: Any, bucket: str, key: str) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=bucket, Key=key).get("TagSet", [])}
 
 
 def same_content(source: Mapping[str, Any], target: Mapping[str, Any]) -> bool:
@@ -76,32 +176,62 @@ def same_content(source: Mapping[str, Any], target: Mapping[str, Any]) -> bool:
     return source.get("ETag") in (target.get("ETag"), recorded)
 
 
-def copy(s3: Any, prefixes: Prefixes, key: str, head: Mapping[str, Any]) -> None:
+def carried(head: Mapping[str, Any], tags: Mapping[str, str]) -> dict[str, Any]:
+    """What a copy carries besides the content: content headers, user metadata, tags."""
+    return {
+        "headers": {name: head.get(name) for name in CARRIED_HEADERS if head.get(name)},
+        "metadata": {k: v for k, v in head.get("Metadata", {}).items() if k != SOURCE_ETAG},
+        "tags": dict(tags),
+    }
+
+
+def differences(source: Mapping[str, Any], source_tags: Mapping[str, str], target: Mapping[str, Any],
+                target_tags: Mapping[str, str]) -> list[str]:
+    """What differs between a source object and its copy: ``content``, ``headers``, ``metadata``, ``tags``."""
+    found = [] if same_content(source, target) else ["content"]
+    ours, theirs = carried(source, source_tags), carried(target, target_tags)
+    return found + [part for part in ("headers", "metadata", "tags") if ours[part] != theirs[part]]
+
+
+def copy(s3: Any, prefixes: Prefixes, key: str, head: Mapping[str, Any],
+         tags: Mapping[str, str] | None = None) -> None:
     """Managed (multipart when large) copy keeping content headers, metadata and tags."""
-    tags = s3.get_object_tagging(Bucket=prefixes.source_bucket, Key=key).get("TagSet", [])
+    tags = _tags(s3, prefixes.source_bucket, key) if tags is None else tags
     extra: dict[str, Any] = {
         # Copy the very version whose ETag is recorded; if the source changed meanwhile the copy
         # fails (412) and reconcile_key looks again.
         "CopySourceIfMatch": head["ETag"],
         "MetadataDirective": "REPLACE",
         "Metadata": {**head.get("Metadata", {}), SOURCE_ETAG: head["ETag"]},
+        "TaggingDirective": "REPLACE",  # without Tagging: the copy has no tags, as the source
     }
-    extra.update({name: head[name] for name in PRESERVED if head.get(name)})
     if tags:
-        extra["Tagging"] = urllib.parse.urlencode({t["Key"]: t["Value"] for t in tags})
-        extra["TaggingDirective"] = "REPLACE"
-    s3.copy({"Bucket": prefixes.source_bucket, "Key": key}, prefixes.target_bucket, prefixes.target_key(key),
-            ExtraArgs=extra, Config=COPY_CONFIG)
+        extra["Tagging"] = urllib.parse.urlencode(dict(tags))
+    extra.update({name: head[name] for name in CARRIED_HEADERS if head.get(name)})
+    source = {"Bucket": prefixes.source_bucket, "Key": key}
+    if head.get("ContentLength", COPY_CONFIG.multipart_threshold) < COPY_CONFIG.multipart_threshold:
+        # One CopyObject: the managed copy would HEAD the source again to learn its size.
+        s3.copy_object(CopySource=source, Bucket=prefixes.target_bucket, Key=prefixes.target_key(key), **extra)
+        return
+    s3.copy(source, prefixes.target_bucket, prefixes.target_key(key), ExtraArgs=extra, Config=COPY_CONFIG)
 
 
-def reconcile_key(s3: Any, prefixes: Prefixes, key: str, attempts: int = 3) -> Action:
+def delete(s3: Any, prefixes: Prefixes, target_key: str, etag: str) -> None:
+    """Delete the target copy only if it is still the one the decision saw (S3's conditional delete)."""
+    s3.delete_object(Bucket=prefixes.target_bucket, Key=target_key, IfMatch=etag)
+
+
+def reconcile_key(s3: Any, prefixes: Prefixes, key: str, attempts: int = 4) -> Action:
     """Make the target's copy of ``key`` match the source's current state."""
     for attempt in range(attempts):
         try:
-            return _reconcile_once(s3, prefixes, key)
+            action = _reconcile_once(s3, prefixes, key)
+            if action == "deleted" and _reconcile_once(s3, prefixes, key) == "copied":
+                # Re-created while the delete was decided: the delete may have removed the new copy.
+                return "copied"
+            return action
         except ClientError as exc:
-            changed = exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412", "NoSuchKey")
-            if not changed or attempt == attempts - 1:
+            if _code(exc) not in _CHANGED or attempt == attempts - 1:
                 raise
     raise AssertionError("unreachable")
 
@@ -113,93 +243,259 @@ def _reconcile_once(s3: Any, prefixes: Prefixes, key: str) -> Action:
     if source is None:
         if target is None:
             return "absent"
-        s3.delete_object(Bucket=prefixes.target_bucket, Key=target_key)
+        delete(s3, prefixes, target_key, target["ETag"])
         return "deleted"
-    if target is not None and same_content(source, target):
+    source_tags = _tags(s3, prefixes.source_bucket, key)
+    if target is not None and same_content(source, target) and not differences(
+            source, source_tags, target, _tags(s3, prefixes.target_bucket, target_key)):
         return "skipped"
-    copy(s3, prefixes, key, source)
+    copy(s3, prefixes, key, source, source_tags)
     return "copied"
 
 
-def _listing(s3: Any, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+# --- whole prefix ---------------------------------------------------------------------------
+
+
+def _listing(s3: Any, bucket: str, prefix: str, start_after: str = "") -> Iterator[dict[str, Any]]:
+    kwargs = {"Bucket": bucket, "Prefix": prefix}
+    if start_after:
+        kwargs["StartAfter"] = prefix + start_after
+    for page in s3.get_paginator("list_objects_v2").paginate(**kwargs):
         yield from page.get("Contents", [])
+
+
+@dataclass(frozen=True)
+class Step:
+    """One thing a reconciliation does to one key (relative to the prefixes), and why."""
+
+    action: Literal["copy", "delete"]
+    key: str
+    why: str
+    etag: str = ""  # copy: the source ETag decided on; delete: the target ETag decided on
+    head: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
+    tags: Mapping[str, str] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
 class Plan:
-    """What a full reconciliation does, with ``aws s3 sync --delete`` semantics."""
+    """What a full reconciliation does, with ``aws s3 sync --delete`` semantics, decided exactly."""
 
-    copy: list[str] = field(default_factory=list)
-    delete: list[str] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
     unchanged: int = 0
+    failed: list[dict[str, str]] = field(default_factory=list)
+    last_key: str = ""  # the last relative key looked at
+    complete: bool = True  # False: stopped early (deadline); carry on after last_key
+
+    @property
+    def copy(self) -> list[str]:
+        return [s.key for s in self.steps if s.action == "copy"]
+
+    @property
+    def delete(self) -> list[str]:
+        return [s.key for s in self.steps if s.action == "delete"]
 
 
-def plan(s3: Any, prefixes: Prefixes) -> Plan:
-    """Copy what is missing, of another size or newer in the source; delete what the source lacks.
+def _pairs(s3: Any, prefixes: Prefixes, start_after: str) -> Iterator[tuple[str, dict | None, dict | None]]:
+    """(relative key, source listing entry, target listing entry), in key order, merging both listings."""
+    source = _listing(s3, prefixes.source_bucket, prefixes.source_prefix, start_after)
+    target = _listing(s3, prefixes.target_bucket, prefixes.target_prefix, start_after)
 
-    Like ``aws s3 sync``, sizes and timestamps decide; an object of the same size and time but
-    another ETag (and no recorded source ETag that matches) is copied too.
-    """
-    source = {o["Key"]: o for o in _listing(s3, prefixes.source_bucket, prefixes.source_prefix)}
-    target = {o["Key"]: o for o in _listing(s3, prefixes.target_bucket, prefixes.target_prefix)}
-    result = Plan()
-    wanted = set()
-    for key, obj in sorted(source.items()):
-        target_key = prefixes.target_key(key)
-        wanted.add(target_key)
-        other = target.get(target_key)
-        if other is None or other["Size"] != obj["Size"] or obj["LastModified"] > other["LastModified"]:
-            result.copy.append(key)
-        elif other.get("ETag") != obj.get("ETag"):
-            head = _head(s3, prefixes.target_bucket, target_key) or {}
-            if head.get("Metadata", {}).get(SOURCE_ETAG) != obj.get("ETag"):
-                result.copy.append(key)
-            else:
-                result.unchanged += 1
+    def relative(entry: dict | None, prefix: str) -> str | None:
+        return None if entry is None else entry["Key"][len(prefix):]
+
+    s, t = next(source, None), next(target, None)
+    while s is not None or t is not None:
+        sk, tk = relative(s, prefixes.source_prefix), relative(t, prefixes.target_prefix)
+        # Listings come in UTF-8 byte order; compare the same way.
+        if tk is None or (sk is not None and sk.encode() < tk.encode()):
+            yield sk, s, None
+            s = next(source, None)
+        elif sk is None or tk.encode() < sk.encode():
+            yield tk, None, t
+            t = next(target, None)
         else:
-            result.unchanged += 1
-    result.delete = sorted(key for key in target if key not in wanted)
-    return result
+            yield sk, s, t
+            s, t = next(source, None), next(target, None)
+
+
+def _decide(s3: Any, prefixes: Prefixes, rel: str, source: dict | None, target: dict | None) -> Step | None:
+    """What to do for one key, from the listings where they suffice, else from HEAD and tags."""
+    if source is None:
+        return Step("delete", prefixes.target_prefix + rel, "not in the source", etag=target["ETag"])
+    key = prefixes.source_prefix + rel
+    if target is None:
+        return Step("copy", key, "missing")
+    head = _head(s3, prefixes.source_bucket, key)
+    if head is None:
+        return None  # deleted since the listing; its event deletes the copy
+    tags = _tags(s3, prefixes.source_bucket, key)
+    if source["Size"] != target["Size"]:
+        return Step("copy", key, "content", etag=head["ETag"], head=head, tags=tags)
+    target_head = _head(s3, prefixes.target_bucket, prefixes.target_key(key))
+    if target_head is None:
+        return Step("copy", key, "missing", etag=head["ETag"], head=head, tags=tags)
+    what = differences(head, tags, target_head, _tags(s3, prefixes.target_bucket, prefixes.target_key(key)))
+    return Step("copy", key, ",".join(what), etag=head["ETag"], head=head, tags=tags) if what else None
+
+
+def _failure(key: str, exc: Exception) -> dict[str, str]:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return {"key": key, "reason": str(error.get("Code", "error")), "detail": str(error.get("Message", ""))[:300]}
+    return {"key": key, "reason": type(exc).__name__, "detail": str(exc)[:300]}
+
+
+def plan(s3: Any, prefixes: Prefixes, start_after: str = "", chunk: int = 500,
+         deadline: Callable[[], bool] | None = None, on_chunk: Callable[[Plan, list[Step]], None] | None = None,
+         ) -> Plan:
+    """Decide what makes the target prefix equal to the source prefix, key by key in order.
+
+    Like ``aws s3 sync --delete``: copy what is missing or different, delete what the source
+    lacks; unlike it, "different" is decided exactly (content, headers, metadata, tags), never
+    by timestamps. Keys are looked at ``chunk`` at a time, in parallel; ``on_chunk`` sees each
+    chunk's steps (to carry them out), and when ``deadline()`` turns true the plan stops after a
+    chunk with ``complete`` False. A key whose look fails is listed in ``failed`` and skipped.
+    """
+    result = Plan()
+    pairs = _pairs(s3, prefixes, start_after)
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        while True:
+            batch = [pair for _, pair in zip(range(chunk), pairs, strict=False)]
+            if not batch:
+                return result
+
+            def look(pair: tuple[str, dict | None, dict | None]) -> Step | dict[str, str] | None:
+                try:
+                    return _decide(s3, prefixes, *pair)
+                except Exception as exc:  # one key must not stop the others: it is reported
+                    return _failure(prefixes.source_prefix + pair[0], exc)
+
+            steps = []
+            for outcome in pool.map(look, batch):
+                if isinstance(outcome, Step):
+                    steps.append(outcome)
+                elif isinstance(outcome, dict):
+                    result.failed.append(outcome)
+                else:
+                    result.unchanged += 1
+            result.steps += steps
+            result.last_key = batch[-1][0]
+            if on_chunk is not None:
+                on_chunk(result, steps)
+            if deadline is not None and deadline():
+                result.complete = next(pairs, None) is None
+                return result
+
+
+def _carry_out(s3: Any, prefixes: Prefixes, step: Step) -> Action:
+    try:
+        if step.action == "delete":
+            delete(s3, prefixes, step.key, step.etag)
+            source_key = prefixes.source_key(step.key)
+            # Re-created while the delete was decided: make sure its copy is there.
+            return "copied" if reconcile_key(s3, prefixes, source_key) == "copied" else "deleted"
+        head = step.head or _head(s3, prefixes.source_bucket, step.key)
+        if head is None:
+            return reconcile_key(s3, prefixes, step.key)
+        copy(s3, prefixes, step.key, head, step.tags)
+        return "copied"
+    except ClientError as exc:
+        if _code(exc) not in _CHANGED:
+            raise
+    # The object changed since the decision: decide again from its current state.
+    return reconcile_key(s3, prefixes, step.key if step.action == "copy" else prefixes.source_key(step.key))
+
+
+@dataclass
+class Outcome:
+    """What a reconciliation did, and each key it could not handle with the reason."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    failed: list[dict[str, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**{k: self.counts[k] for k in ("copied", "deleted", "skipped", "absent", "unchanged")},
+                "failed": len(self.failed), "failures": self.failed[:50]}
+
+
+def apply_steps(s3: Any, prefixes: Prefixes, steps: Iterable[Step], outcome: Outcome) -> None:
+    """Carry out steps in parallel, copies before deletes; a failed key is recorded and the rest go on."""
+    ordered = sorted(steps, key=lambda s: s.action != "copy")
+
+    def run(step: Step) -> tuple[Step, Action | Exception]:
+        try:
+            return step, _carry_out(s3, prefixes, step)
+        except Exception as exc:  # one key must not stop the others: it is reported
+            return step, exc
+
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        for step, result in pool.map(run, ordered):
+            if isinstance(result, Exception):
+                outcome.failed.append(_failure(step.key, result))
+            else:
+                outcome.counts[result] += 1
+
+
+def reconcile(s3: Any, prefixes: Prefixes, start_after: str = "",
+              deadline: Callable[[], bool] | None = None) -> tuple[Outcome, Plan]:
+    """Plan and carry out, chunk by chunk (so a deadline stops between chunks with all done so far)."""
+    outcome = Outcome()
+
+    def carry(_: Plan, steps: list[Step]) -> None:
+        apply_steps(s3, prefixes, steps, outcome)
+
+    todo = plan(s3, prefixes, start_after, deadline=deadline, on_chunk=carry)
+    outcome.counts["unchanged"] += todo.unchanged
+    outcome.failed = todo.failed + outcome.failed
+    return outcome, todo
 
 
 def apply_plan(s3: Any, prefixes: Prefixes, todo: Plan) -> dict[str, int]:
-    """Carry out a plan through the per-key reconciliation (so it rechecks each key's current state)."""
-    counts = {"copied": 0, "deleted": 0, "skipped": 0, "absent": 0}
-    for key in todo.copy:
-        counts[reconcile_key(s3, prefixes, key)] += 1
-    for target_key in todo.delete:
-        source_key = prefixes.source_prefix + target_key[len(prefixes.target_prefix):]
-        counts[reconcile_key(s3, prefixes, source_key)] += 1
-    return counts
+    """Carry out a whole plan; the counts (``failed`` among them)."""
+    outcome = Outcome()
+    apply_steps(s3, prefixes, todo.steps, outcome)
+    return {**{k: outcome.counts[k] for k in ("copied", "deleted", "skipped", "absent")},
+            "failed": len(outcome.failed)}
 
 
 def compare(s3: Any, prefixes: Prefixes) -> dict[str, Any]:
-    """Both prefixes by key, size and checksum (ETag, or the recorded source ETag)."""
-    def inventory(bucket: str, prefix: str) -> dict[str, tuple[int, set[str]]]:
-        out = {}
-        for obj in _listing(s3, bucket, prefix):
-            etags = {obj["ETag"]}
-            if bucket == prefixes.target_bucket:
-                recorded = (_head(s3, bucket, obj["Key"]) or {}).get("Metadata", {}).get(SOURCE_ETAG)
-                etags |= {recorded} if recorded else set()
-            out[obj["Key"][len(prefix):]] = (obj["Size"], etags)
-        return out
+    """Both prefixes by key and by what a copy carries (content, headers, metadata, tags)."""
+    missing, extra, different, counts = [], [], [], Counter()
 
-    source = inventory(prefixes.source_bucket, prefixes.source_prefix)
-    target = inventory(prefixes.target_bucket, prefixes.target_prefix)
+    def check(pair: tuple[str, dict | None, dict | None]) -> tuple[str, str]:
+        rel, source, target = pair
+        if target is None:
+            return rel, "missing"
+        if source is None:
+            return rel, "extra"
+        key = prefixes.source_prefix + rel
+        head, target_head = s3.head_object(Bucket=prefixes.source_bucket, Key=key), s3.head_object(
+            Bucket=prefixes.target_bucket, Key=prefixes.target_key(key))
+        what = differences(head, _tags(s3, prefixes.source_bucket, key), target_head,
+                           _tags(s3, prefixes.target_bucket, prefixes.target_key(key)))
+        return rel, "different" if what else "same"
 
-    def same(key: str) -> bool:
-        (size, etags), (other_size, other_etags) = source[key], target[key]
-        return size == other_size and bool(etags & other_etags)
-
-    missing = sorted(set(source) - set(target))
-    extra = sorted(set(target) - set(source))
-    different = sorted(k for k in set(source) & set(target) if not same(k))
-    return {"equal": not (missing or extra or different), "source_objects": len(source),
-            "target_objects": len(target), "missing": missing, "extra": extra, "different": different}
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        for rel, verdict in pool.map(check, _pairs(s3, prefixes, "")):
+            counts[verdict] += 1
+            {"missing": missing, "extra": extra, "different": different}.get(verdict, []).append(rel)
+    return {"equal": not (missing or extra or different),
+            "source_objects": counts["missing"] + counts["different"] + counts["same"],
+            "target_objects": counts["extra"] + counts["different"] + counts["same"],
+            "missing": sorted(missing), "extra": sorted(extra), "different": sorted(different)}
 
 
 def unique(keys: Iterable[str]) -> list[str]:
     """Keys in first-seen order, once each (a batch often names a key twice)."""
     return list(dict.fromkeys(keys))
+
+
+def time_left(remaining_ms: Callable[[], int], reserve_s: float = 60.0) -> Callable[[], bool]:
+    """A deadline for ``plan``: true once fewer than ``reserve_s`` seconds remain."""
+    return lambda: remaining_ms() < reserve_s * 1000
+
+
+def monotonic_deadline(seconds: float) -> Callable[[], bool]:
+    """A deadline ``seconds`` from now (for tools and tests)."""
+    end = time.monotonic() + seconds
+    return lambda: time.monotonic() >= end
