@@ -1,20 +1,27 @@
 """A CodeBuild worker: runs a project's buildspec the way CodeBuild does, on this machine.
 
 moto stores projects and answers StartBuild, but runs nothing. ``LocalCodeBuild`` reads the
-project from the embedded AWS (source, buildspec, environment variables), clones the
-source into a fresh source directory (full depth, as ``git_clone_depth = 0``), and runs the
-buildspec's phases in order in a fresh ``HOME``, with the variables CodeBuild sets
+project from the embedded AWS (source, buildspec, environment variables), downloads the
+source into a fresh source directory (a ``CODECOMMIT`` source is cloned at full depth, as
+``git_clone_depth = 0``, and fails the build when the repository has no default branch to
+check out; a ``NO_SOURCE`` project starts in an empty directory), and runs the buildspec's
+phases in order in a fresh ``HOME``, with the variables CodeBuild sets
 (``CODEBUILD_BUILD_ID``, ``CODEBUILD_SRC_DIR``, ...). Phase rules, from the buildspec
 reference: ``install`` and ``pre_build`` stop the build at the first failing command;
 ``post_build`` runs even after a failed ``build``; the build fails if any phase does.
+Commands find the local CodeCommit's ``aws`` (``home/bin``) first on their ``PATH``.
 
-Builds of one project run one at a time, in the order they were started, as the project's
-``concurrent_build_limit = 1`` makes them in AWS (a start while a build runs is throttled
-and EventBridge retries it).
+A project's concurrent build limit holds as in AWS: a start while that many builds of the
+project are in progress is refused with a client error (``ConcurrentBuildLimitError``, as
+StartBuild's ``AccountLimitExceededException``, HTTP 400), and no build is created. moto does not keep a
+project's ``concurrentBuildLimit``, so the limit is ``build_limit`` (1, what the stack's one
+project, the git mirror, sets) unless the project states one. Accepted builds run one at a
+time, in the order they were started.
 """
 
 from __future__ import annotations
 
+import os
 import queue
 import shutil
 import subprocess
@@ -31,6 +38,16 @@ import yaml
 from local.codecommit import git_environment
 
 PHASES = ("install", "pre_build", "build", "post_build")
+
+
+class ConcurrentBuildLimitError(Exception):
+    """StartBuild refused because the project's concurrent build limit is reached."""
+
+    code = "AccountLimitExceededException"
+    status = 400  # a client error: EventBridge sends the event to the DLQ without retrying
+
+    def __init__(self, project: str, limit: int) -> None:
+        super().__init__(f"project {project} already has {limit} build(s) in progress (its concurrent build limit)")
 
 
 @dataclass
@@ -60,14 +77,17 @@ class LocalCodeBuild:
     """Runs builds of the projects stored in the embedded AWS."""
 
     def __init__(self, codebuild: Any, workdir: Path, environment: dict[str, str],
-                 configure_git: Callable[[Path], None], log_dir: Path, region: str) -> None:
+                 configure_git: Callable[[Path], None], log_dir: Path, region: str,
+                 build_limit: int | None = 1) -> None:
         self.codebuild = codebuild
         self.workdir = workdir
         self.environment = environment
         self.configure_git = configure_git
         self.log_dir = log_dir
         self.region = region
+        self.build_limit = build_limit
         self.builds: list[Build] = []
+        self.refused: list[tuple[str, str]] = []  # (project, trigger) of each refused start
         self._queue: queue.Queue[Build | None] = queue.Queue()
         self._running = 0
         self._lock = threading.Lock()
@@ -75,9 +95,14 @@ class LocalCodeBuild:
         self._thread.start()
 
     def start_build(self, project: str, trigger: str) -> Build:
-        """StartBuild: queued behind the project's running build."""
+        """StartBuild: refused while the project's concurrent build limit is reached."""
+        stored = self.codebuild.batch_get_projects(names=[project])["projects"][0]
+        limit = stored.get("concurrentBuildLimit", self.build_limit)
         build = Build(id=f"{project}:{uuid.uuid4()}", project=project, trigger=trigger)
         with self._lock:
+            if limit and sum(b.project == project and b.status == "IN_PROGRESS" for b in self.builds) >= limit:
+                self.refused.append((project, trigger))
+                raise ConcurrentBuildLimitError(project, limit)
             self.builds.append(build)
             self._running += 1
         self._queue.put(build)
@@ -118,13 +143,9 @@ class LocalCodeBuild:
                "CODEBUILD_SRC_DIR": str(src), "CODEBUILD_INITIATOR": build.trigger,
                "AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region,
                **{v["name"]: v["value"] for v in project["environment"].get("environmentVariables", [])}}
+        env["PATH"] = f"{home / 'bin'}{os.pathsep}{env['PATH']}"
         try:
-            depth = project["source"].get("gitCloneDepth", 0)
-            clone = ["git", "clone", "--quiet", *([f"--depth={depth}"] if depth else []),
-                     project["source"]["location"], str(src)]
-            result = subprocess.run(clone, env=env, capture_output=True, text=True)
-            build.log += f"[Container] DOWNLOAD_SOURCE {project['source']['location']}\n{result.stderr}"
-            if result.returncode != 0:
+            if not self._download_source(build, project["source"], src, env):
                 build.phase_status["DOWNLOAD_SOURCE"] = "FAILED"
                 build.status = "FAILED"
                 return
@@ -149,3 +170,24 @@ class LocalCodeBuild:
         finally:
             build.seconds = round(time.monotonic() - started, 2)
             shutil.rmtree(root, ignore_errors=True)
+
+    @staticmethod
+    def _download_source(build: Build, source: dict[str, Any], src: Path, env: dict[str, str]) -> bool:
+        """The DOWNLOAD_SOURCE phase; False when it failed."""
+        if source["type"] == "NO_SOURCE":
+            src.mkdir(parents=True)
+            return True
+        if source["type"] != "CODECOMMIT":
+            raise ValueError(f"source type {source['type']} is not run locally")
+        depth = source.get("gitCloneDepth", 0)
+        clone = ["git", "clone", "--quiet", *([f"--depth={depth}"] if depth else []), source["location"], str(src)]
+        result = subprocess.run(clone, env=env, capture_output=True, text=True)
+        build.log += f"[Container] DOWNLOAD_SOURCE {source['location']}\n{result.stderr}"
+        if result.returncode != 0:
+            return False
+        # CodeBuild checks out the repository's default branch; an empty repository has none.
+        if subprocess.run(["git", "rev-parse", "--quiet", "--verify", "HEAD"], cwd=src, env=env,
+                          capture_output=True).returncode != 0:
+            build.log += f"[Container] DOWNLOAD_SOURCE {source['location']} has no default branch to check out\n"
+            return False
+        return True

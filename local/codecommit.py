@@ -8,12 +8,20 @@ HTTPS clone URL the real service gives it: git rewrites that URL to the local pa
 A ``post-receive`` hook spools every pushed ref change; ``poll`` turns them into the
 ``CodeCommit Repository State Change`` events CodeCommit sends to EventBridge
 (``referenceCreated``, ``referenceUpdated``, ``referenceDeleted``; one per ref).
+
+The default branch behaves as CodeCommit's: the first branch pushed to an empty repository
+becomes it, and a push deleting it is refused. ``configure_git`` also puts an ``aws``
+command on the home's ``bin/`` that serves the CodeCommit CLI calls a build makes
+(``update-default-branch``, ``credential-helper``) from these repositories, since moto's
+CodeCommit has no default branch to update.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -30,7 +38,16 @@ spool="$(pwd)/{SPOOL}"
 mkdir -p "$spool"
 tmp=$(mktemp "$spool/.push.XXXXXX")
 cat > "$tmp"
+# As in CodeCommit, the first branch pushed to an empty repository becomes its default branch.
+if ! git rev-parse --quiet --verify HEAD >/dev/null; then
+  first=$(awk '$1 ~ /^0+$/ && $3 ~ /^refs[/]heads[/]/ {{ print $3; exit }}' "$tmp")
+  [ -z "$first" ] || git symbolic-ref HEAD "$first"
+fi
 mv "$tmp" "$tmp.changes"
+"""
+# The AWS CLI as a build runs it: CodeCommit calls go to these repositories (see aws_cli).
+AWS_CLI = """#!/bin/sh
+exec '{python}' -I '{module}' '{root}' "$@"
 """
 
 
@@ -67,6 +84,10 @@ class LocalCodeCommit:
         path = self.root / f"{name}.git"
         subprocess.run(["git", "init", "--quiet", "--bare", "--initial-branch=main", str(path)], check=True,
                        env=git_environment(self.root), capture_output=True)
+        # CodeCommit refuses to delete a repository's default branch (git's default for a bare
+        # repository too, made explicit).
+        subprocess.run(["git", "config", "receive.denyDeleteCurrent", "refuse"], cwd=path, check=True,
+                       env=git_environment(self.root), capture_output=True)
         hook = path / "hooks" / "post-receive"
         hook.write_text(HOOK)
         hook.chmod(0o755)
@@ -75,10 +96,22 @@ class LocalCodeCommit:
         return repository
 
     def configure_git(self, home: Path) -> None:
-        """Make git in ``home`` reach these repositories at their CodeCommit clone URLs."""
+        """Make git in ``home`` reach these repositories at their CodeCommit clone URLs, and
+        ``home/bin/aws`` serve the CodeCommit CLI calls a build makes."""
         home.mkdir(parents=True, exist_ok=True)
         subprocess.run(["git", "config", "--global", f"url.{self.root.as_uri()}/.insteadOf",
                         clone_url_base(self.region)], check=True, env=git_environment(home), capture_output=True)
+        cli = home / "bin" / "aws"
+        cli.parent.mkdir(exist_ok=True)
+        cli.write_text(AWS_CLI.format(python=sys.executable, module=Path(__file__).resolve(), root=self.root))
+        cli.chmod(0o755)
+
+    def default_branch(self, name: str) -> str | None:
+        """The branch the repository's HEAD names, or None while it has no branch."""
+        result = subprocess.run(["git", "symbolic-ref", "--short", "HEAD"], cwd=self.repositories[name].path,
+                                capture_output=True, text=True, env=git_environment(self.root))
+        branch = result.stdout.strip()
+        return branch if branch and f"refs/heads/{branch}" in self.refs(name) else None
 
     def refs(self, name: str) -> dict[str, str]:
         """The repository's branches and tags: ref name -> object name."""
@@ -140,3 +173,43 @@ def state_change_event(repo: Repository, old: str, new: str, ref: str, region: s
 
 def scratch_home(parent: Path) -> Path:
     return Path(tempfile.mkdtemp(prefix="git-home-", dir=parent))
+
+
+def _cli_error(code: str, operation: str, message: str) -> int:
+    print(f"\nAn error occurred ({code}) when calling the {operation} operation: {message}", file=sys.stderr)
+    return 254  # the AWS CLI's exit status for an error the service returned
+
+
+def aws_cli(root: Path, argv: list[str]) -> int:
+    """``aws codecommit update-default-branch`` and ``credential-helper`` against the bare
+    repositories under ``root``; any other command exits 252, as the CLI does on bad usage."""
+    if argv[:2] == ["codecommit", "credential-helper"]:
+        sys.stdin.read()  # git reaches these repositories by path: no credentials to give
+        return 0
+    if argv[:2] != ["codecommit", "update-default-branch"]:
+        print(f"aws {' '.join(argv)}: not served by the local CodeCommit", file=sys.stderr)
+        return 252
+    parser = argparse.ArgumentParser(prog="aws codecommit update-default-branch")
+    parser.add_argument("--repository-name", required=True)
+    parser.add_argument("--default-branch-name", required=True)
+    parser.add_argument("--region")
+    try:
+        args = parser.parse_args(argv[2:])
+    except SystemExit:
+        return 252
+    path = root / f"{args.repository_name}.git"
+    if not path.is_dir():
+        return _cli_error("RepositoryDoesNotExistException", "UpdateDefaultBranch",
+                          f"{args.repository_name} does not exist")
+    env = git_environment(root)
+    ref = f"refs/heads/{args.default_branch_name}"
+    if subprocess.run(["git", "rev-parse", "--quiet", "--verify", ref], cwd=path, env=env,
+                      capture_output=True).returncode != 0:
+        return _cli_error("BranchDoesNotExistException", "UpdateDefaultBranch",
+                          f"Branch {args.default_branch_name} does not exist")
+    subprocess.run(["git", "symbolic-ref", "HEAD", ref], cwd=path, env=env, check=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(aws_cli(Path(sys.argv[1]), sys.argv[2:]))

@@ -274,7 +274,8 @@ def _project(topology: Topology, session: Any, resource: Resource) -> None:
     script = base64.b64encode((GIT_MIRROR_MODULE / "mirror.sh").read_bytes()).decode()
     project = session.client("codebuild").create_project(
         name=resource.name,
-        source={"type": "CODECOMMIT", "location": topology.urls[source], "gitCloneDepth": 0,
+        # NO_SOURCE, as the module: the script reads repo1 itself (moto wants a location all the same).
+        source={"type": "NO_SOURCE", "location": "none",
                 "buildspec": templatefile(GIT_MIRROR_MODULE / "buildspec.yml.tftpl", {"script_base64": script})},
         artifacts={"type": "NO_ARTIFACTS"},
         environment={"type": "LINUX_CONTAINER", "image": "aws/codebuild/amazonlinux-x86_64-standard:5.0",

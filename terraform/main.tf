@@ -25,7 +25,7 @@ locals {
   # same templates.
   topology  = jsondecode(file("${path.module}/topology.json")).resources
   naming    = jsondecode(file("${path.module}/topology.json")).naming
-  name_vars = { prefix = local.prefix, account_id = local.account_id, region = data.aws_region.current.region }
+  name_vars = { prefix = local.prefix, account_id = local.account_id, region = data.aws_region.current.id }
   names     = { for key, resource in local.topology : key => templatestring(resource.name, local.name_vars) }
 
   permissions_boundary_arn = var.permissions_boundary == null ? null : "arn:${data.aws_partition.current.partition}:iam::${local.account_id}:policy/${var.permissions_boundary}"
@@ -90,14 +90,15 @@ data "aws_iam_policy_document" "key" {
 
   statement {
     # SNS delivering to encrypted queues, S3 notifying them, CloudWatch alarms publishing to the
-    # encrypted alarm topic: each service encrypts with the key on this account's behalf only.
+    # encrypted alarm topic, EventBridge sending failed target invocations to their encrypted
+    # dead-letter queues: each service encrypts with the key on this account's behalf only.
     sid       = "ServicesWriteToEncryptedQueuesAndTopics"
     actions   = ["kms:GenerateDataKey*", "kms:Decrypt"]
     resources = ["*"]
 
     principals {
       type        = "Service"
-      identifiers = ["sns.amazonaws.com", "s3.amazonaws.com", "cloudwatch.amazonaws.com"]
+      identifiers = ["sns.amazonaws.com", "s3.amazonaws.com", "cloudwatch.amazonaws.com", "events.amazonaws.com"]
     }
 
     condition {
@@ -114,13 +115,13 @@ data "aws_iam_policy_document" "key" {
 
     principals {
       type        = "Service"
-      identifiers = ["logs.${data.aws_region.current.region}.amazonaws.com"]
+      identifiers = ["logs.${data.aws_region.current.id}.amazonaws.com"]
     }
 
     condition {
       test     = "ArnLike"
       variable = "kms:EncryptionContext:aws:logs:arn"
-      values   = ["arn:${data.aws_partition.current.partition}:logs:${data.aws_region.current.region}:${local.account_id}:log-group:*"]
+      values   = ["arn:${data.aws_partition.current.partition}:logs:${data.aws_region.current.id}:${local.account_id}:log-group:*"]
     }
   }
 }
@@ -302,6 +303,83 @@ resource "aws_cloudwatch_event_rule" "code_sync_reconcile" {
 resource "aws_cloudwatch_event_target" "code_sync_reconcile" {
   rule = aws_cloudwatch_event_rule.code_sync_reconcile.name
   arn  = module.function["code_sync"].function_arn
+
+  # Throttles and server errors are retried for an hour; anything left goes to the queue.
+  retry_policy {
+    maximum_event_age_in_seconds = 3600
+    maximum_retry_attempts       = 185
+  }
+
+  dead_letter_config {
+    arn = module.code_sync_reconcile_dlq.arn
+  }
+}
+
+# Reconciliation runs EventBridge could not start.
+module "code_sync_reconcile_dlq" {
+  source = "./modules/queue"
+
+  name                = "${local.names.code_sync_reconcile}-dlq"
+  kms_key_arn         = aws_kms_key.this.arn
+  max_receive_count   = 0
+  allowed_sender_arns = { "events.amazonaws.com" = [aws_cloudwatch_event_rule.code_sync_reconcile.arn] }
+}
+
+# The EventBridge targets' failures: an event in a dead-letter queue is a start EventBridge
+# gave up on; one it could not even put there is lost.
+locals {
+  event_dead_letter_queues = {
+    git_mirror = {
+      queue_name = module.git_mirror.dead_letter_queue_name
+      # A start refused while a build runs lands here too, and that build mirrors the push.
+      description = "A start of the git mirror failed for good (one refused while a build ran was mirrored by that build): compare repo2 with repo1, run the mirror if they differ, then purge the queue (docs/runbooks/rerun-git-mirror.md)."
+    }
+    code_sync_reconcile = {
+      queue_name  = module.code_sync_reconcile_dlq.name
+      description = "A nightly reconciliation of bucket2/code could not be started: run it now (make s3-sync), then purge the queue (docs/runbooks/redrive-a-dlq.md)."
+    }
+  }
+  event_rules = {
+    git_mirror_push     = module.git_mirror.rule_names.push
+    git_mirror_nightly  = module.git_mirror.rule_names.nightly
+    code_sync_reconcile = aws_cloudwatch_event_rule.code_sync_reconcile.name
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "event_dead_letters" {
+  for_each = local.event_dead_letter_queues
+
+  alarm_name          = "${each.value.queue_name}-not-empty"
+  alarm_description   = each.value.description
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateNumberOfMessagesVisible"
+  dimensions          = { QueueName = each.value.queue_name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [module.monitoring.topic_arn]
+  ok_actions          = [module.monitoring.topic_arn]
+}
+
+resource "aws_cloudwatch_metric_alarm" "event_dead_letter_failures" {
+  for_each = local.event_rules
+
+  alarm_name          = "${each.value}-dead-letter-failed"
+  alarm_description   = "Rule ${each.value} could neither deliver an event nor put it in its dead-letter queue: the event is lost."
+  namespace           = "AWS/Events"
+  metric_name         = "InvocationsFailedToBeSentToDlq"
+  dimensions          = { RuleName = each.value }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [module.monitoring.topic_arn]
+  ok_actions          = [module.monitoring.topic_arn]
 }
 
 resource "aws_lambda_permission" "code_sync_reconcile" {

@@ -3,6 +3,7 @@ delivery, against moto in-process and real git."""
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import time
@@ -15,12 +16,14 @@ from moto import mock_aws
 from local import topology
 from local.codebuild import LocalCodeBuild, parse_buildspec
 from local.codecommit import ZERO, LocalCodeCommit, Repository, git_environment, state_change_event
-from local.eventbridge import EventBus
+from local.eventbridge import EventBus, TargetError
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
 REPO = Repository("repo1", f"arn:aws:codecommit:{REGION}:{ACCOUNT}:repo1", "id-1",
                   f"https://git-codecommit.{REGION}.amazonaws.com/v1/repos/repo1", Path("/nowhere"))
+REPO2 = Repository("repo2", f"arn:aws:codecommit:{REGION}:{ACCOUNT}:repo2", "id-2",
+                   f"https://git-codecommit.{REGION}.amazonaws.com/v1/repos/repo2", Path("/nowhere"))
 
 
 def wait(condition, timeout_s: float = 30.0) -> None:
@@ -226,3 +229,181 @@ def test_a_scheduled_rule_invokes_its_function_asynchronously_with_the_scheduled
     events.put_rule(Name="pattern", EventPattern=json.dumps({"source": ["x"]}))
     with pytest.raises(ValueError, match="no schedule"):
         delivery.fire_schedule("pattern")
+
+
+def test_a_codecommit_source_without_a_default_branch_fails_the_download(aws, tmp_path, codecommit):
+    """An empty repo1 has no default branch for CodeBuild to check out."""
+    build_project(aws, "empty-project", "version: 0.2\nphases:\n  build:\n    commands: [true]\n", REPO.clone_url_http)
+    builds = worker(aws, tmp_path, codecommit)
+    build = builds.start_build("empty-project", "test")
+    wait(builds.idle)
+    builds.stop()
+    assert build.status == "FAILED"
+    assert build.phase_status == {"DOWNLOAD_SOURCE": "FAILED"}
+    assert "no default branch" in build.log
+
+
+def push(tmp_path: Path, codecommit: LocalCodeCommit, *refspecs: str, name: str = "work") -> Path:
+    """Commit a file in a developer's clone of repo1 and push ``refspecs`` (default: HEAD to main)."""
+    env, work = developer(tmp_path, codecommit)
+    work = work.with_name(name)
+    if not work.exists():
+        subprocess.run(["git", "clone", "--quiet", REPO.clone_url_http, str(work)], env=env, check=True,
+                       capture_output=True)
+    (work / "CHANGES").open("a").write("one more\n")
+    for args in (["add", "CHANGES"], ["commit", "--quiet", "-m", "change"],
+                 ["push", "--quiet", "origin", *(refspecs or ["HEAD:refs/heads/main"])]):
+        subprocess.run(["git", *args], cwd=work, env=env, check=True, capture_output=True)
+    return work
+
+
+def mirror_project(session, codecommit: LocalCodeCommit) -> str:
+    """The git mirror's project as modules/git_mirror defines it: no source, the module's buildspec
+    with mirror.sh inside, one build at a time; repo2 created next to repo1."""
+    codecommit.create("repo2", REPO2.arn, "id-2", REPO2.clone_url_http)
+    script = base64.b64encode((topology.GIT_MIRROR_MODULE / "mirror.sh").read_bytes()).decode()
+    buildspec = topology.templatefile(topology.GIT_MIRROR_MODULE / "buildspec.yml.tftpl", {"script_base64": script})
+    return session.client("codebuild").create_project(
+        name="git-mirror",
+        # moto asks for a location even without a source; CodeBuild reads none for NO_SOURCE.
+        source={"type": "NO_SOURCE", "location": "none", "buildspec": buildspec},
+        artifacts={"type": "NO_ARTIFACTS"},
+        environment={"type": "LINUX_CONTAINER", "image": "i", "computeType": "BUILD_GENERAL1_SMALL",
+                     "environmentVariables": [{"name": "SOURCE_URL", "value": REPO.clone_url_http},
+                                              {"name": "TARGET_URL", "value": REPO2.clone_url_http}]},
+        serviceRole=f"arn:aws:iam::{ACCOUNT}:role/build", concurrentBuildLimit=1)["project"]["arn"]
+
+
+def run_mirror(aws, tmp_path, codecommit):
+    builds = worker(aws, tmp_path, codecommit)
+    build = builds.start_build("git-mirror", "test")
+    wait(builds.idle)
+    builds.stop()
+    return build
+
+
+def test_the_mirror_of_an_empty_repo1_succeeds_with_nothing_to_do(aws, tmp_path, codecommit):
+    mirror_project(aws, codecommit)
+    build = run_mirror(aws, tmp_path, codecommit)
+    assert build.status == "SUCCEEDED", build.log
+    assert "nothing to do" in build.log
+    assert codecommit.refs("repo2") == {}
+
+
+def test_the_mirror_sets_repo2s_default_branch_through_update_default_branch(aws, tmp_path, codecommit):
+    mirror_project(aws, codecommit)
+    env, _ = developer(tmp_path, codecommit)
+    work = push(tmp_path, codecommit, "HEAD:refs/heads/develop")
+    assert codecommit.default_branch("repo1") == "develop"  # the first branch pushed
+    push(tmp_path, codecommit, "HEAD:refs/heads/main")
+
+    first = run_mirror(aws, tmp_path, codecommit)
+    assert first.status == "SUCCEEDED", first.log
+    assert "mirrored HEAD (default branch develop)" in first.log
+    assert codecommit.default_branch("repo2") == "develop"
+    assert codecommit.refs("repo2") == codecommit.refs("repo1")
+
+    # Rename repo1's default branch: push trunk, make it the default, delete develop.
+    cli = [str(tmp_path / "dev" / "bin" / "aws"), "codecommit", "update-default-branch", "--repository-name"]
+    subprocess.run(["git", "push", "--quiet", "origin", "HEAD:refs/heads/trunk"], cwd=work, env=env, check=True)
+    subprocess.run([*cli, "repo1", "--default-branch-name", "trunk"], check=True)
+    refused = subprocess.run(["git", "push", "origin", ":refs/heads/trunk"], cwd=work, env=env, capture_output=True)
+    assert refused.returncode != 0  # CodeCommit refuses to delete the default branch
+    subprocess.run(["git", "push", "--quiet", "origin", ":refs/heads/develop"], cwd=work, env=env, check=True)
+
+    renamed = run_mirror(aws, tmp_path, codecommit)
+    assert renamed.status == "SUCCEEDED", renamed.log
+    assert "mirrored HEAD (default branch trunk)" in renamed.log
+    assert codecommit.default_branch("repo2") == "trunk"
+    assert codecommit.refs("repo2") == codecommit.refs("repo1")
+    assert "refs/heads/develop" not in codecommit.refs("repo2")
+
+    missing = subprocess.run([*cli, "repo1", "--default-branch-name", "nope"], capture_output=True, text=True)
+    assert missing.returncode == 254
+    assert "(BranchDoesNotExistException) when calling the UpdateDefaultBranch operation" in missing.stderr
+
+
+def push_rule(session, project_arn: str, **target) -> str:
+    """The mirror's push rule, targeting the project with a dead-letter queue; returns the queue URL."""
+    sqs = session.client("sqs")
+    url = sqs.create_queue(QueueName="git-mirror-dlq")["QueueUrl"]
+    dlq = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    pattern = {"source": ["aws.codecommit"], "resources": [REPO.arn]}
+    session.client("events").put_rule(Name="push", EventPattern=json.dumps(pattern))
+    session.client("events").put_targets(Rule="push", Targets=[{
+        "Id": "mirror", "Arn": project_arn, "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/e",
+        "DeadLetterConfig": {"Arn": dlq}, **target}])
+    return url
+
+
+def dead_letters(session, url: str) -> list[dict]:
+    return session.client("sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                                 MessageAttributeNames=["All"]).get("Messages", [])
+
+
+def test_a_push_while_the_mirror_builds_is_refused_a_build_and_mirrored_by_the_running_one(aws, tmp_path,
+                                                                                             codecommit):
+    project_arn = mirror_project(aws, codecommit)
+    dlq = push_rule(aws, project_arn, RetryPolicy={"MaximumRetryAttempts": 3, "MaximumEventAgeInSeconds": 60})
+    builds = worker(aws, tmp_path, codecommit)
+    delivery = EventBus(aws.client("events"), lambda *a: None, builds.start_build, {}, REGION, ACCOUNT,
+                        retry_base_s=0.01)
+    # The running build's first push to repo2 waits until the developer has pushed again.
+    started, go = tmp_path / "started", tmp_path / "go"
+    hook = codecommit.repositories["repo2"].path / "hooks" / "pre-receive"
+    hook.write_text(f"#!/bin/sh\ncat >/dev/null\n[ -e {started} ] && exit 0\ntouch {started}\n"
+                    f"while [ ! -e {go} ]; do sleep 0.05; done\n")
+    hook.chmod(0o755)
+
+    push(tmp_path, codecommit)
+    assert codecommit.poll(delivery.put_event) == 1
+    wait(started.exists)
+    work = push(tmp_path, codecommit)
+    assert codecommit.poll(delivery.put_event) == 1
+    go.touch()
+    wait(lambda: builds.idle() and delivery.idle())
+    builds.stop()
+
+    [build] = builds.builds
+    assert build.status == "SUCCEEDED", build.log
+    assert builds.refused == [("git-mirror", "rule/push")]
+    [message] = dead_letters(aws, dlq)
+    attributes = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
+    assert attributes["ERROR_CODE"] == "AccountLimitExceededException"
+    assert attributes["RETRY_ATTEMPTS"] == "0"  # a client error: not retried
+    assert "EXHAUSTED_RETRY_CONDITION" not in attributes
+    assert json.loads(message["Body"])["detail"]["event"] == "referenceUpdated"
+    assert "changed during pass 1; mirroring again" in build.log
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=work, capture_output=True, text=True).stdout.strip()
+    assert codecommit.refs("repo2") == codecommit.refs("repo1") == {"refs/heads/main": head}
+
+
+def test_a_throttled_start_is_retried_and_one_that_keeps_failing_goes_to_the_dead_letter_queue(aws):
+    project_arn = f"arn:aws:codebuild:{REGION}:{ACCOUNT}:project/p"
+    dlq = push_rule(aws, project_arn, RetryPolicy={"MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 60})
+    answers = [TargetError("ThrottlingException", "Rate exceeded", 429)] * 2
+
+    def start_build(project, trigger):
+        if answers:
+            raise answers.pop(0)
+        return f"build of {project}"
+
+    delivery = EventBus(aws.client("events"), lambda *a: None, start_build, {}, REGION, ACCOUNT, retry_base_s=0.01)
+    event = state_change_event(REPO, ZERO, "a" * 40, "refs/heads/main", REGION, ACCOUNT)
+    delivery.put_event(event)
+    wait(delivery.idle)
+    assert delivery.deliveries[-1]["errors"] == ["ThrottlingException"] * 2
+    assert delivery.deliveries[-1]["result"] == "build of p"
+    assert dead_letters(aws, dlq) == []
+
+    answers.extend([TargetError("ThrottlingException", "Rate exceeded", 429)] * 3)
+    delivery.put_event(event)
+    wait(delivery.idle)
+    [message] = dead_letters(aws, dlq)
+    attributes = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
+    assert attributes["EXHAUSTED_RETRY_CONDITION"] == "MaximumRetryAttempts"
+    assert attributes["RETRY_ATTEMPTS"] == "2"
+    assert attributes["RULE_ARN"].endswith(":rule/push")
+    assert attributes["TARGET_ARN"] == project_arn
+    assert json.loads(message["Body"]) == event
+    assert delivery.stats["dead_lettered"] == 1

@@ -54,6 +54,14 @@ data "aws_iam_policy_document" "build" {
     resources = [aws_codecommit_repository.target.arn]
   }
 
+  # mirror.sh sets repo2's default branch to repo1's before it deletes refs: CodeCommit refuses
+  # to delete a default branch, so a renamed default would otherwise fail every build.
+  statement {
+    sid       = "MirrorDefaultBranch"
+    actions   = ["codecommit:UpdateDefaultBranch"]
+    resources = [aws_codecommit_repository.target.arn]
+  }
+
   statement {
     sid       = "Logs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
@@ -83,10 +91,10 @@ resource "aws_codebuild_project" "this" {
   # One mirror at a time: two could finish out of order and force an older state onto the target.
   concurrent_build_limit = 1
 
+  # No source download: mirror.sh reads repo1 itself, and a CODECOMMIT source would fail every
+  # build while repo1 is empty (there is no default branch to check out).
   source {
-    type            = "CODECOMMIT"
-    location        = aws_codecommit_repository.source.clone_url_http
-    git_clone_depth = 0
+    type = "NO_SOURCE"
     # The exact script tested in tests/unit/test_git_mirror.py, carried in the buildspec.
     buildspec = templatefile("${path.module}/buildspec.yml.tftpl", {
       script_base64 = base64encode(file("${path.module}/mirror.sh"))
@@ -171,14 +179,48 @@ resource "aws_cloudwatch_event_rule" "nightly" {
   tags                = var.tags
 }
 
+# Starts EventBridge gave up on. A start while a build runs is refused with a client error,
+# which EventBridge does not retry, so it lands here at once; the running build reads repo1
+# again before it ends and mirrors that push (mirror.sh).
+module "dead_letters" {
+  source = "../queue"
+
+  name              = "${var.name}-dlq"
+  kms_key_arn       = var.kms_key_arn
+  max_receive_count = 0
+  allowed_sender_arns = {
+    "events.amazonaws.com" = [aws_cloudwatch_event_rule.push.arn, aws_cloudwatch_event_rule.nightly.arn]
+  }
+  tags = var.tags
+}
+
 resource "aws_cloudwatch_event_target" "push" {
   rule     = aws_cloudwatch_event_rule.push.name
   arn      = aws_codebuild_project.this.arn
   role_arn = aws_iam_role.events.arn
+
+  # Throttles and server errors are retried within this age; anything left goes to the queue.
+  retry_policy {
+    maximum_event_age_in_seconds = var.max_event_age_seconds
+    maximum_retry_attempts       = 185
+  }
+
+  dead_letter_config {
+    arn = module.dead_letters.arn
+  }
 }
 
 resource "aws_cloudwatch_event_target" "nightly" {
   rule     = aws_cloudwatch_event_rule.nightly.name
   arn      = aws_codebuild_project.this.arn
   role_arn = aws_iam_role.events.arn
+
+  retry_policy {
+    maximum_event_age_in_seconds = var.max_event_age_seconds
+    maximum_retry_attempts       = 185
+  }
+
+  dead_letter_config {
+    arn = module.dead_letters.arn
+  }
 }

@@ -22,3 +22,21 @@ output "project_name" {
   description = "CodeBuild project that runs the mirror (start it by hand to re-run)."
   value       = aws_codebuild_project.this.name
 }
+
+output "rule_names" {
+  description = "The EventBridge rules that start the build: push and nightly (alarm on their InvocationsFailedToBeSentToDlq)."
+  value = {
+    push    = aws_cloudwatch_event_rule.push.name
+    nightly = aws_cloudwatch_event_rule.nightly.name
+  }
+}
+
+output "dead_letter_queue_arn" {
+  description = "ARN of the queue holding the starts of the build EventBridge gave up on."
+  value       = module.dead_letters.arn
+}
+
+output "dead_letter_queue_name" {
+  description = "Name of the queue holding the starts of the build EventBridge gave up on (alarm on its depth)."
+  value       = module.dead_letters.name
+}

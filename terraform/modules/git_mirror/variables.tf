@@ -19,7 +19,7 @@ variable "target_repository_name" {
 }
 
 variable "kms_key_arn" {
-  description = "KMS key for the repositories, the build's artifacts and logs."
+  description = "KMS key for the repositories, the build's artifacts and logs, and the dead-letter queue (its policy must let events.amazonaws.com use it)."
   type        = string
 
   validation {
@@ -63,6 +63,17 @@ variable "schedule_expression" {
   validation {
     condition     = can(regex("^(cron|rate)\\(.+\\)$", var.schedule_expression))
     error_message = "schedule_expression is an EventBridge cron() or rate() expression."
+  }
+}
+
+variable "max_event_age_seconds" {
+  description = "How long EventBridge retries a start of the build that failed with a throttle or a server error before it sends the event to the dead-letter queue."
+  type        = number
+  default     = 3600
+
+  validation {
+    condition     = var.max_event_age_seconds >= 60 && var.max_event_age_seconds <= 86400
+    error_message = "max_event_age_seconds is between 60 and 86400."
   }
 }
 
