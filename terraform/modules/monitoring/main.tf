@@ -96,7 +96,7 @@ resource "aws_cloudwatch_metric_alarm" "this" {
 }
 
 locals {
-  region = data.aws_region.current.region
+  region = data.aws_region.current.id
 
   function_metric_rows = {
     for label, metric in { errors = "Errors", throttles = "Throttles", duration = "Duration" } : label => [
