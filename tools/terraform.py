@@ -17,6 +17,7 @@ user's own ``~/.terraformrc``) and says in one sentence which source it used.
     python -m tools.terraform fmt         # rewrite in place
     python -m tools.terraform load        # parse every module's configuration (no provider)
     python -m tools.terraform validate    # init -backend=false and validate: root, bootstrap, every module
+    python -m tools.terraform test        # terraform test of every module with tests/*.tftest.hcl
     python -m tools.terraform plan        # plan every environment's tfvars against an embedded AWS
     python -m tools.terraform provider    # say where the provider comes from
 """
@@ -265,6 +266,31 @@ def validate() -> int:
     return 1 if failed else 0
 
 
+def tested_modules() -> list[Path]:
+    """Configurations with ``terraform test`` files (``tests/*.tftest.hcl``)."""
+    return sorted({p.parent.parent for p in TERRAFORM_DIR.rglob("tests/*.tftest.hcl") if ".terraform" not in p.parts})
+
+
+def test() -> int:
+    """``terraform test`` for every configuration that has test files (mocked provider: no AWS)."""
+    failed = 0
+    directories = tested_modules()
+    with tempfile.TemporaryDirectory(prefix="tf-test-") as tmp:
+        copy = workspace(Path(tmp))
+        for directory in directories:
+            target = copy / directory.relative_to(TERRAFORM_DIR)
+            code, output = _init(target, directory in LOCKED)
+            if code == 0:
+                code, output = run(["test", "-no-color"], target)
+            lines = reversed(output.splitlines())
+            summary = next((line for line in lines if line.startswith(("Success!", "Failure!"))), "")
+            print(f"terraform test {directory.relative_to(ROOT)}: {summary}")
+            if code != 0:
+                failed += 1
+                print(output, file=sys.stderr)
+    return 1 if failed else 0
+
+
 def lock() -> int:
     """Re-create the committed dependency locks (root stack, bootstrap) from the provider's source."""
     with tempfile.TemporaryDirectory(prefix="tf-lock-") as tmp:
@@ -343,16 +369,18 @@ def plan(envs: list[str] | None = None) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in ("fmt", "fmt-check", "load", "validate", "plan", "lock", "provider"):
+    if not argv or argv[0] not in ("fmt", "fmt-check", "load", "validate", "test", "plan", "lock", "provider"):
         print(__doc__, file=sys.stderr)
         return 2
     if argv[0] == "provider":
         print(provider_source().sentence)
         return 0
-    if argv[0] in ("validate", "lock", "plan") and not reachable():
+    if argv[0] in ("validate", "test", "lock", "plan") and not reachable():
         return 1
     if argv[0] == "validate":
         return validate()
+    if argv[0] == "test":
+        return test()
     if argv[0] == "lock":
         return lock()
     if argv[0] == "plan":
