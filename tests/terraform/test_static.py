@@ -136,21 +136,6 @@ def test_function_module_reads_the_declaration_file():
     assert 'filebase64sha256(var.package_path)' in FUNCTION_MODULE
 
 
-def test_stream_mapping_takes_every_setting_from_the_trigger():
-    text = (TERRAFORM / "modules" / "stream_mapping" / "main.tf").read_text()
-    for argument, field in [
-        ("starting_position", "starting_position"),
-        ("batch_size", "batch_size"),
-        ("maximum_batching_window_in_seconds", "maximum_batching_window_s"),
-        ("parallelization_factor", "parallelization_factor"),
-        ("bisect_batch_on_function_error", "bisect_batch_on_function_error"),
-        ("maximum_retry_attempts", "maximum_retry_attempts"),
-        ("maximum_record_age_in_seconds", "maximum_record_age_s"),
-    ]:
-        assert re.search(rf"^\s*{argument}\s*=\s*var\.trigger\.{field}\s*$", text, re.MULTILINE), argument
-    assert 'function_response_types            = ["ReportBatchItemFailures"]' in text
-
-
 def test_root_stack_deploys_exactly_the_declared_functions():
     assert 'fileset(local.functions_dir, "*/function.json")' in ROOT_TEXT
     policies = re.search(r"function_policies\s*=\s*\{(.*?)\n  \}", ROOT_TEXT, re.DOTALL)
