@@ -209,8 +209,8 @@ LOCKED = (TERRAFORM_DIR, TERRAFORM_DIR / "bootstrap")
 
 
 def workspace(tmp: Path) -> Path:
-    """A copy of terraform/ in ``tmp`` with empty backend blocks removed (so state is local) and
-    ``functions/`` beside it, as the stack reads it; returns the copy's terraform/ directory."""
+    """A copy of terraform/ in ``tmp`` with empty backend blocks removed (so state is local), and
+    ``functions/`` and ``dist/`` beside it as the stack reads them; returns the copy's terraform/."""
     copy = tmp / "terraform"
     shutil.copytree(TERRAFORM_DIR, copy, ignore=shutil.ignore_patterns(".terraform", "terraform.tfstate*"))
     for path in copy.rglob("*.tf"):
@@ -218,6 +218,7 @@ def workspace(tmp: Path) -> Path:
         if _BACKEND.search(text):
             path.write_text(_BACKEND.sub("", text), encoding="utf-8")
     (tmp / "functions").symlink_to(ROOT / "functions", target_is_directory=True)
+    (tmp / "dist").symlink_to(ROOT / "dist", target_is_directory=True)  # the zips of `make build`
     return copy
 
 

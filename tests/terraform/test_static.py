@@ -107,33 +107,9 @@ def test_root_stack_pins_terraform_and_the_provider_and_uses_native_locking():
         assert (TERRAFORM / "environments" / f"{env}.tfvars.json").is_file()
 
 
-# --- the declaration is the one source of each function's settings -------------------------------
+# --- the root stack deploys what the declarations declare (the function module: modules/function/tests) ---
 
-FUNCTION_MODULE = (TERRAFORM / "modules" / "function" / "main.tf").read_text()
 ROOT_TEXT = read_all(TERRAFORM)
-
-
-@pytest.mark.parametrize(
-    ("argument", "field"),
-    [
-        ("handler", "handler"),
-        ("runtime", "runtime"),
-        ("memory_size", "memory_mb"),
-        ("timeout", "timeout_s"),
-        ("description", "description"),
-    ],
-)
-def test_function_module_reads_each_setting_from_the_declaration(argument, field):
-    assert re.search(rf"^\s*{argument}\s*=\s*local\.declaration\.{field}\s*$", FUNCTION_MODULE, re.MULTILINE)
-
-
-def test_function_module_reads_the_declaration_file():
-    assert 'jsondecode(file("${var.function_dir}/function.json"))' in FUNCTION_MODULE
-    assert "local.declaration.environment" in FUNCTION_MODULE
-    assert "local.declaration.resource_environment" in FUNCTION_MODULE
-    assert "local.declaration.reserved_concurrency" in FUNCTION_MODULE
-    assert "local.declaration.architectures" in FUNCTION_MODULE
-    assert 'filebase64sha256(var.package_path)' in FUNCTION_MODULE
 
 
 def test_root_stack_deploys_exactly_the_declared_functions():
