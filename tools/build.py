@@ -2,8 +2,10 @@
 
 Every zip is deterministic: entries sorted, timestamps fixed at 1980-01-01, modes
 0644 (0755 for executables), no bytecode, no caches and no console scripts (their
-shebangs name the build machine's interpreter). The same sources and locks give
-the same bytes, so Terraform's ``source_code_hash`` changes only when code does.
+shebangs name the build machine's interpreter, and a layer never runs them). Each
+wheel's ``RECORD`` lists exactly the files the zip ships, so no script's hash is
+left in it either. The same sources and locks give the same bytes in any checkout,
+so Terraform's ``source_code_hash`` changes only when code does.
 
     python -m tools.build function NAME [--arch arm64|x86_64] [--host]
     python -m tools.build layer [--arch arm64|x86_64] [--host]
@@ -16,9 +18,11 @@ this machine with ``--host`` (what the tests and the local runtime import).
 from __future__ import annotations
 
 import argparse
+import csv
 import hashlib
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -94,6 +98,22 @@ def pip_install(lock: Path, target: Path, arch: str | None) -> None:
     if result.returncode != 0:
         where = f"Lambda ({arch}, CPython {LAMBDA_PYTHON})" if arch else "this machine"
         raise BuildError(f"pip could not install {lock.relative_to(ROOT)} for {where}:\n{result.stderr.strip()}")
+    _drop_scripts(target)
+
+
+def _drop_scripts(target: Path) -> None:
+    """Remove the scripts pip wrote to ``target/bin`` and their rows in each ``RECORD``.
+
+    pip rewrites a script's shebang to the interpreter that ran it (a path inside the
+    checkout's venv) and records that file's hash, so both differ between checkouts.
+    A ``RECORD`` keeps only the rows of files the zip ships, so it stays true to it.
+    """
+    shutil.rmtree(target / "bin", ignore_errors=True)
+    shipped = {name for name, _ in _files(target)}
+    for record in target.glob("*.dist-info/RECORD"):
+        lines = record.read_bytes().decode("utf-8").splitlines(keepends=True)
+        kept = [line for line in lines if (next(csv.reader([line]), None) or [""])[0] in shipped]
+        record.write_bytes("".join(kept).encode("utf-8"))
 
 
 def _layer_entries(stage: Path) -> list[tuple[str, Path]]:

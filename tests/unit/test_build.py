@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 import os
+import shutil
 import subprocess
+import sysconfig
+import venv
 import zipfile
 from pathlib import Path
 
@@ -25,6 +29,52 @@ def test_function_zip_is_byte_identical_across_builds(tmp_path):
     second = build.build_function("stream_processor", "arm64", False, tmp_path / "b.zip")
     assert first == second
     assert (tmp_path / "a.zip").read_bytes() == (tmp_path / "b.zip").read_bytes()
+
+
+def _checkout(where: Path) -> tuple[Path, Path]:
+    """A copy of what the build reads, with its own venv: the interpreter path differs per checkout."""
+    root = where / "tributary"
+    for part in ("tools", "layers/common", "requirements", "functions"):
+        shutil.copytree(build.ROOT / part, root / part, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    venv.EnvBuilder(with_pip=False).create(root / ".venv")
+    python = root / ".venv" / "bin" / "python"
+    purelib = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()
+    # The copy's venv borrows this environment's packages (pip among them) instead of installing them.
+    (Path(purelib) / "borrowed.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    return root, python
+
+
+def test_zips_are_byte_identical_across_checkouts(tmp_path):
+    """Two checkouts in different directories, each with its own venv, build the same bytes."""
+    zips = []
+    for where in (tmp_path / "a", tmp_path / "elsewhere" / "b"):
+        root, python = _checkout(where)
+        for args in (["layer", "--arch", "arm64"], ["function", "stream_processor", "--arch", "arm64"]):
+            subprocess.run([python, "-m", "tools.build", *args], cwd=root, check=True, capture_output=True)
+        zips.append(root / "dist")
+    first, second = zips
+    names = sorted(p.relative_to(first).as_posix() for p in first.rglob("*.zip"))
+    assert names == ["functions/stream_processor.zip", "layers/common.zip"]
+    for name in names:
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+
+
+def test_records_list_only_what_the_layer_ships(tmp_path):
+    """No console script is shipped, and no RECORD names a file the zip lacks (jmespath's jp.py was one)."""
+    out = tmp_path / "layer.zip"
+    build.build_layer("arm64", False, out)
+    with zipfile.ZipFile(out) as archive:
+        names = set(archive.namelist())
+        records = [n for n in names if n.endswith(".dist-info/RECORD")]
+        assert records
+        for record in records:
+            rows = csv.reader(archive.read(record).decode().splitlines())
+            listed = {"python/" + row[0] for row in rows if row}
+            assert listed <= names, (record, sorted(listed - names))
+    assert not any(n.startswith("python/bin/") for n in names)
 
 
 def test_file_times_do_not_reach_the_zip(tmp_path):
