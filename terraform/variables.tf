@@ -65,13 +65,24 @@ variable "stream_shard_count" {
 }
 
 variable "stream_retention_hours" {
-  description = "Kinesis retention in hours; keep it above the processor's maximum record age."
+  description = "Kinesis retention in hours; above the maximum record age of every function reading the stream."
   type        = number
   default     = 168
 
   validation {
     condition     = var.stream_retention_hours >= 24 && var.stream_retention_hours <= 8760
     error_message = "stream_retention_hours is between 24 and 8760."
+  }
+
+  # A reader gives up on a record (trigger.maximum_record_age_s) while the stream still holds it, so
+  # the on-failure message points at records `make replay-failed` can read again.
+  validation {
+    condition = alltrue([
+      for trigger in [for declaration in fileset("${path.module}/../functions", "*/function.json") : jsondecode(file("${path.module}/../functions/${declaration}")).trigger] :
+      lookup(trigger, "maximum_record_age_s", -1) >= 0 && lookup(trigger, "maximum_record_age_s", -1) < var.stream_retention_hours * 3600
+      if trigger.type == "kinesis" && lookup(trigger, "source", "") == "events_stream"
+    ])
+    error_message = "stream_retention_hours (${var.stream_retention_hours} h) must exceed the maximum_record_age_s of every function reading events_stream (functions/*/function.json), and that age must not be -1 (infinite)."
   }
 }
 

@@ -3,17 +3,26 @@
     python -m tools.deploy plan  --env dev            # init with the env's backend, plan -out, summary
     python -m tools.deploy apply --env dev            # apply dist/plan/dev.tfplan (refuses a stale one)
     python -m tools.deploy apply --env dev --plan-and-apply   # no saved plan: plan and apply now
+    python -m tools.deploy compare --env dev --reviewed DIR   # nothing, reviewed or unreviewed
 
 ``plan`` writes, in ``dist/plan/``:
 
 - ``<env>.tfplan``: the saved plan;
 - ``<env>.summary.md``: adds, changes, replacements and destroys per resource;
 - ``<env>.plan.txt``: the whole plan as ``terraform show`` prints it;
-- ``<env>.manifest.json``: the commit, the plan's digest and the digest of every zip in
-  ``dist/`` it was made with.
+- ``<env>.manifest.json``: the commit, the plan's digest, the digest of every zip in
+  ``dist/`` it was made with, and the digest of the changes it makes (``changes_sha256``).
 
 ``apply`` refuses a plan whose zips or configuration changed since (the manifest no longer
 matches); Terraform itself refuses a plan whose state moved on ("Saved plan is stale").
+
+``compare`` tells the deploy workflow whether a fresh plan needs a person's approval: it makes
+no changes (``nothing``), exactly the changes of the plan reviewed on the pull request
+(``reviewed``: same resources, same values before and after), or anything else (``unreviewed``).
+
+The state bucket is the one terraform/bootstrap creates, ``<name>-terraform-state-<account id>``
+of the signed-in account, or ``TF_STATE_BUCKET`` when the bootstrap was given another name; the
+Terraform version is the one in ``.terraform-version``, which CI installs for plan and apply.
 
 Everything that can run without AWS runs first; where Terraform, its AWS provider or AWS
 credentials are missing, the command stops with one sentence saying which (exit 3).
@@ -37,8 +46,13 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 STACK = ROOT / "terraform"
+TERRAFORM_VERSION_FILE = ROOT / ".terraform-version"
 MINIMUM_TERRAFORM = (1, 10)
 MISSING = 3  # exit status: a prerequisite (Terraform, provider, credentials) is missing
+# The bootstrap's default state bucket (terraform/bootstrap/main.tf, local.bucket); a test holds
+# the two to the same name.
+STATE_BUCKET = "{name}-terraform-state-{account_id}"
+DEFAULT_NAME = "tributary"  # the stack's `name` when the tfvars do not set one
 
 
 class StopError(Exception):
@@ -124,6 +138,42 @@ def summarize(plan: dict[str, Any], env: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+CHANGE_FIELDS = ("actions", "before", "after", "after_unknown", "before_sensitive", "after_sensitive",
+                 "replace_paths")
+
+
+def planned_changes(plan: dict[str, Any]) -> dict[str, Any]:
+    """Every resource and output a plan (``terraform show -json``) changes, with its values before and after."""
+    resources = {
+        change["address"]: {**{k: change["change"].get(k) for k in CHANGE_FIELDS},
+                            "action_reason": change.get("action_reason")}
+        for change in plan.get("resource_changes", [])
+        if tuple(change["change"]["actions"]) not in (("no-op",), ("read",))
+    }
+    outputs = {name: change for name, change in plan.get("output_changes", {}).items()
+               if change.get("actions") != ["no-op"]}
+    return {"resources": resources, "outputs": outputs}
+
+
+def changes_digest(changes: dict[str, Any], dist: Path) -> str:
+    """One digest of what a plan changes, the same wherever dist/ was (zips are named by their path)."""
+    text = json.dumps(changes, sort_keys=True).replace(str(dist), "$DIST")
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def review(manifest: dict[str, Any], reviewed: dict[str, Any] | None) -> tuple[str, str]:
+    """Whether a fresh plan needs approval: ``nothing``, ``reviewed`` or ``unreviewed``, and why."""
+    if manifest.get("changes") == 0:
+        return "nothing", "the plan changes nothing"
+    if reviewed is None:
+        return "unreviewed", "no plan was reviewed for this commit"
+    if not reviewed.get("changes_sha256"):
+        return "unreviewed", "the reviewed plan does not record its changes"
+    if reviewed["changes_sha256"] != manifest.get("changes_sha256"):
+        return "unreviewed", "the plan's changes differ from those reviewed on the pull request"
+    return "reviewed", "the plan makes exactly the changes reviewed on the pull request"
+
+
 def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -165,10 +215,15 @@ def stale_reasons(manifest: dict[str, Any], plan_digest: str, zips: dict[str, st
 
 # --- the steps ------------------------------------------------------------------------------
 
+def pinned_terraform() -> str:
+    """The Terraform version plans are made and applied with (``.terraform-version``)."""
+    return TERRAFORM_VERSION_FILE.read_text().strip()
+
+
 def terraform_binary() -> str:
     binary = shutil.which(os.environ.get("TERRAFORM") or "terraform")
     if not binary:
-        raise StopError("Terraform is not installed: put terraform >= 1.10 on PATH "
+        raise StopError(f"Terraform is not installed: put terraform {pinned_terraform()} on PATH "
                         "(https://developer.hashicorp.com/terraform/install) and run this again.")
     result = subprocess.run([binary, "version", "-json"], capture_output=True, text=True)
     try:
@@ -178,6 +233,9 @@ def terraform_binary() -> str:
     numbers = tuple(int(n) for n in re.findall(r"\d+", version)[:2])
     if numbers < MINIMUM_TERRAFORM:
         raise StopError(f"Terraform {version} is too old: the stack needs 1.10 or newer (native S3 state locking).")
+    if version != pinned_terraform():
+        raise StopError(f"Terraform {version} is not the stack's {pinned_terraform()} (.terraform-version), which CI "
+                        "plans and applies with: a saved plan applies only with the version that made it.")
     return binary
 
 
@@ -225,12 +283,20 @@ def check_credentials() -> str:
                         "refresh them and run this again.") from None
 
 
+def state_bucket(env: str) -> str:
+    """The state bucket: TF_STATE_BUCKET, or the bootstrap's default name in the signed-in account."""
+    if os.environ.get("TF_STATE_BUCKET"):
+        return os.environ["TF_STATE_BUCKET"]
+    name = json.loads(Paths(env).var_file.read_text()).get("name", DEFAULT_NAME)
+    account_id = check_credentials().split(":")[4]  # arn:aws:sts::<account id>:assumed-role/...
+    return STATE_BUCKET.format(name=name, account_id=account_id)
+
+
 def init(binary: str, paths: Paths) -> None:
     if paths.lock.exists():  # apply with the provider versions the plan was made with
         shutil.copyfile(paths.lock, STACK / ".terraform.lock.hcl")
-    args = ["init", "-input=false", "-no-color", "-reconfigure", f"-backend-config={paths.backend}"]
-    if os.environ.get("TF_STATE_BUCKET"):
-        args.append(f"-backend-config=bucket={os.environ['TF_STATE_BUCKET']}")
+    args = ["init", "-input=false", "-no-color", "-reconfigure", f"-backend-config={paths.backend}",
+            f"-backend-config=bucket={state_bucket(paths.env)}"]
     result = terraform(binary, *args)
     if result.returncode != 0:
         raise StopError("terraform init failed: " + _first_error(result.stdout + result.stderr), status=1)
@@ -276,7 +342,9 @@ def plan(env: str) -> int:
     if shown.returncode != 0 or text.returncode != 0:
         raise StopError("terraform show could not read the plan it just wrote.", status=1)
     paths.text.write_text(text.stdout)
-    paths.summary.write_text(summarize(json.loads(shown.stdout), env))
+    shown_plan = json.loads(shown.stdout)
+    paths.summary.write_text(summarize(shown_plan, env))
+    changes = planned_changes(shown_plan)
     paths.manifest.write_text(json.dumps({
         "environment": env,
         "commit": _git("rev-parse", "HEAD"),
@@ -284,6 +352,8 @@ def plan(env: str) -> int:
         "plan_sha256": digest(paths.plan),
         "configuration_sha256": configuration_digest(),
         "artifacts": artifacts(dist_dir()),
+        "changes": len(changes["resources"]) + len(changes["outputs"]),
+        "changes_sha256": changes_digest(changes, dist_dir()),
     }, indent=2, sort_keys=True) + "\n")
     print(paths.summary.read_text())
     print(f"saved: {paths.plan} (summary {paths.summary.name})")
@@ -319,6 +389,19 @@ def apply(env: str, plan_and_apply: bool) -> int:
     return 0
 
 
+def compare(env: str, reviewed_dir: Path) -> int:
+    """Print ``nothing``, ``reviewed`` or ``unreviewed`` for the saved plan against the one in ``reviewed_dir``."""
+    paths = Paths(env)
+    if not paths.manifest.exists():
+        raise StopError(f"There is no {paths.manifest}: run `make plan ENV={env}` first.", status=2)
+    reviewed = reviewed_dir / paths.manifest.name
+    decision, why = review(json.loads(paths.manifest.read_text()),
+                           json.loads(reviewed.read_text()) if reviewed.is_file() else None)
+    print(decision)
+    print(f"{env}: {why}.", file=sys.stderr)
+    return 0
+
+
 def _git(*args: str) -> str:
     result = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
     return result.stdout.strip() if result.returncode == 0 else "unknown"
@@ -326,15 +409,21 @@ def _git(*args: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tools.deploy", description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=("plan", "apply"))
+    parser.add_argument("command", choices=("plan", "apply", "compare"))
     parser.add_argument("--env", required=True)
     parser.add_argument("--plan-and-apply", action="store_true",
                         help="with apply and no saved plan: plan and apply in one step")
+    parser.add_argument("--reviewed", type=Path, help="with compare: the reviewed plan's directory (dist/plan of it)")
     args = parser.parse_args(argv)
+    if args.command == "compare" and args.reviewed is None:
+        parser.error("compare needs --reviewed DIR")
     try:
+        if args.command == "compare":
+            return compare(args.env, args.reviewed)
         return plan(args.env) if args.command == "plan" else apply(args.env, args.plan_and_apply)
     except StopError as stop:
-        print(f"make {'plan' if args.command == 'plan' else 'deploy'}: {stop}", file=sys.stderr)
+        command = {"plan": "make plan", "apply": "make deploy"}.get(args.command, "tools.deploy compare")
+        print(f"{command}: {stop}", file=sys.stderr)
         return stop.status
 
 

@@ -7,6 +7,8 @@
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
 
+# local.bucket's default is the name make plan and make deploy look for (tools/deploy.py,
+# STATE_BUCKET); a test holds the two together.
 locals {
   account_id = data.aws_caller_identity.current.account_id
   partition  = data.aws_partition.current.partition

@@ -1,5 +1,5 @@
 output "state_bucket" {
-  description = "The state bucket: set it as the repository variable TF_STATE_BUCKET (or in environments/<env>.s3.tfbackend)."
+  description = "The state bucket. make plan / make deploy find the default name themselves; with state_bucket_name set, give this to them as TF_STATE_BUCKET (a repository variable in CI)."
   value       = module.state_bucket.name
 }
 

@@ -43,7 +43,7 @@ variable "create_oidc_provider" {
 }
 
 variable "state_bucket_name" {
-  description = "Name of the state bucket (default: <name>-terraform-state-<account id>)."
+  description = "Name of the state bucket (default: <name>-terraform-state-<account id>, the name make plan and make deploy look for; another name must be given to them as TF_STATE_BUCKET)."
   type        = string
   default     = null
 }

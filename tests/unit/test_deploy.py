@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +17,7 @@ import pytest
 from local.faults import Faults
 from local.server import EmbeddedAws
 from tools import deploy
+from tools import terraform as tf
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKE = ROOT / "tests" / "fixtures" / "terraform"
@@ -83,7 +86,14 @@ def test_the_real_terraform_here_stops_at_the_provider_download(dist):
         return
     result = run("plan", dist, credentials=False)
     line = one_sentence(result, "make plan:")
-    assert "AWS provider" in line or "No AWS credentials" in line
+    assert "AWS provider" in line or "No AWS credentials" in line or "(.terraform-version)" in line
+
+
+def test_a_terraform_other_than_the_pinned_one_is_refused(dist):
+    """Plans and applies use one version: a saved plan applies only with the version that made it."""
+    result = run("plan", dist, TERRAFORM=str(FAKE), FAKE_TF_VERSION="1.12.0")
+    line = one_sentence(result, "make plan:")
+    assert f"not the stack's {deploy.pinned_terraform()} (.terraform-version)" in line
 
 
 def test_without_credentials_it_says_so_after_the_provider_check(dist):
@@ -102,6 +112,8 @@ def test_plan_saves_the_plan_a_summary_and_a_manifest_then_deploy_applies_it_onc
     assert "aws_s3_bucket.this" not in summary  # no-op
     manifest = json.loads((plan_dir / "dev.manifest.json").read_text())
     assert set(manifest["artifacts"]) == {"functions/stream_processor.zip", "layers/common.zip"}
+    assert manifest["changes"] == 4  # three resources and one output; the no-op is not a change
+    assert re.fullmatch(r"[0-9a-f]{64}", manifest["changes_sha256"])
     log = (dist / "terraform.log").read_text()
     assert f"-backend-config={ROOT}/terraform/environments/dev.s3.tfbackend" in log
     assert f"-var-file={ROOT}/terraform/environments/dev.tfvars.json" in log
@@ -171,3 +183,132 @@ def test_summary_counts_replacements_and_says_when_nothing_changes():
     assert "0 to add, 0 to change, 1 to replace, 0 to destroy" in summary
     assert "**1 resource(s) will be destroyed or replaced.**" in summary
     assert "No changes" in deploy.summarize({"resource_changes": []}, "prod")
+
+
+# --- the state bucket: the bootstrap's default, found in the signed-in account ---------------------
+
+def _bootstrap_bucket(tmp_path: Path, account_id: str) -> str:
+    """The bootstrap's own expression for its bucket, evaluated by Terraform with its variables' defaults."""
+    bootstrap = ROOT / "terraform" / "bootstrap"
+    expression = re.search(r"^  bucket\s+=\s+(.+)$", (bootstrap / "main.tf").read_text(), re.MULTILINE).group(1)
+    shutil.copy(bootstrap / "variables.tf", tmp_path / "variables.tf")
+    (tmp_path / "main.tf").write_text(f"""
+locals {{
+  account_id = "{account_id}"
+  bucket     = {expression}
+}}
+output "bucket" {{ value = local.bucket }}
+""")
+    env = {"TF_DATA_DIR": str(tmp_path / ".terraform")}
+    state = f"-state={tmp_path / 'state'}"
+    for command in (["init", "-no-color", "-input=false"],
+                    ["apply", "-no-color", "-auto-approve", "-input=false", "-var", "github_repository=o/r", state],
+                    ["output", "-no-color", "-raw", state, "bucket"]):
+        code, output = tf.run(command, tmp_path, env)
+        assert code == 0, output
+    return output.strip().splitlines()[-1]
+
+
+def test_plan_uses_the_state_bucket_the_bootstrap_creates(dist, sts, tmp_path_factory):
+    expected = _bootstrap_bucket(tmp_path_factory.mktemp("bootstrap"), "123456789012")  # moto's account
+    assert expected == "tributary-terraform-state-123456789012"
+    assert run("plan", dist, endpoint=sts, TERRAFORM=str(FAKE)).returncode == 0
+    assert f"-backend-config=bucket={expected}" in (dist / "terraform.log").read_text()
+
+
+def test_tf_state_bucket_names_another_bucket(dist, sts):
+    assert run("plan", dist, endpoint=sts, TERRAFORM=str(FAKE), TF_STATE_BUCKET="chosen-name").returncode == 0
+    log = (dist / "terraform.log").read_text()
+    assert "-backend-config=bucket=chosen-name" in log
+    assert "tributary-terraform-state-" not in log
+
+
+@pytest.mark.parametrize("environment", ["dev", "prod"])
+def test_the_backend_files_leave_the_bucket_to_make_plan(environment):
+    backend = (ROOT / "terraform" / "environments" / f"{environment}.s3.tfbackend").read_text()
+    assert not re.search(r"^\s*bucket\s*=", backend, re.MULTILINE)
+
+
+# --- after a merge: a fresh plan, compared with the reviewed one -------------------------------------
+
+def _plan(*changes: dict, outputs: dict | None = None) -> dict:
+    return {"resource_changes": list(changes), "output_changes": outputs or {}}
+
+
+def _change(address: str, actions: list[str], before=None, after=None) -> dict:
+    return {"address": address, "change": {"actions": actions, "before": before, "after": after,
+                                           "after_unknown": {}, "before_sensitive": {}, "after_sensitive": {}}}
+
+
+def _manifest(plan: dict, dist: Path = Path("/work/dist")) -> dict:
+    changes = deploy.planned_changes(plan)
+    return {"changes": len(changes["resources"]) + len(changes["outputs"]),
+            "changes_sha256": deploy.changes_digest(changes, dist)}
+
+
+FUNCTION = 'module.function["ingest_api"].aws_lambda_function.this'
+
+
+def test_the_second_of_two_merged_pull_requests_deploys_without_a_new_approval():
+    """Both were planned against the same state; the first is applied; the second's fresh plan, made
+    after that, still makes exactly the changes its pull request showed."""
+    stream = "module.events_stream.aws_kinesis_stream.this"
+    second = _change(FUNCTION, ["update"], {"memory_size": 512}, {"memory_size": 1024})
+    # Planned on its pull request, before the first merge: the stream is as the state had it.
+    reviewed_second = _manifest(_plan(second, _change(stream, ["no-op"], {"retention_period": 24},
+                                                      {"retention_period": 24})))
+    # Planned again after the first merge was applied: the stream has the first's change, in the state too.
+    after_the_first_is_applied = _manifest(_plan(second, _change(stream, ["no-op"], {"retention_period": 48},
+                                                                 {"retention_period": 48})))
+    assert deploy.review(after_the_first_is_applied, reviewed_second) == (
+        "reviewed", "the plan makes exactly the changes reviewed on the pull request")
+
+
+def test_a_fresh_plan_that_differs_from_the_reviewed_one_needs_approval():
+    reviewed = _manifest(_plan(_change(FUNCTION, ["update"], {"memory_size": 512}, {"memory_size": 1024})))
+    # The first merge changed the same function: its value before the change is not the one reviewed.
+    moved = _manifest(_plan(_change(FUNCTION, ["update"], {"memory_size": 768}, {"memory_size": 1024})))
+    assert deploy.review(moved, reviewed)[0] == "unreviewed"
+    replaced = _manifest(_plan(_change(FUNCTION, ["delete", "create"], {"memory_size": 512}, {"memory_size": 1024})))
+    assert deploy.review(replaced, reviewed)[0] == "unreviewed"
+    more = _manifest(_plan(_change(FUNCTION, ["update"], {"memory_size": 512}, {"memory_size": 1024}),
+                           _change("aws_sqs_queue.extra", ["create"], None, {"name": "x"})))
+    assert deploy.review(more, reviewed)[0] == "unreviewed"
+    assert deploy.review(reviewed, None) == ("unreviewed", "no plan was reviewed for this commit")
+    assert deploy.review(reviewed, {"plan_sha256": "p"})[0] == "unreviewed"  # a plan made before changes_sha256
+
+
+def test_a_plan_that_changes_nothing_needs_nothing():
+    plan = _plan(_change(FUNCTION, ["no-op"]), _change("data.aws_iam_policy_document.x", ["read"]),
+                 outputs={"lake_bucket": {"actions": ["no-op"]}})
+    assert deploy.review(_manifest(plan), None)[0] == "nothing"
+    assert deploy.review(_manifest(_plan(outputs={"lake_bucket": {"actions": ["update"]}})), None)[0] == "unreviewed"
+
+
+def test_where_dist_was_does_not_change_the_changes():
+    def zip_update(dist: str) -> dict:
+        return _plan(_change(FUNCTION, ["update"], {"filename": f"{dist}/functions/ingest_api.zip", "hash": "a"},
+                             {"filename": f"{dist}/functions/ingest_api.zip", "hash": "b"}))
+    on_the_pull_request = _manifest(zip_update("/runner/a/dist"), Path("/runner/a/dist"))
+    after_the_merge = _manifest(zip_update("/runner/b/dist"), Path("/runner/b/dist"))
+    assert deploy.review(after_the_merge, on_the_pull_request)[0] == "reviewed"
+
+
+def test_compare_prints_the_decision_for_the_workflow(dist, sts, tmp_path):
+    assert run("plan", dist, endpoint=sts, TERRAFORM=str(FAKE)).returncode == 0
+    reviewed = tmp_path / "reviewed"
+    environment = {**os.environ, "DIST_DIR": str(dist)}
+
+    def compare() -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "tools.deploy", "compare", "--env", "dev", "--reviewed",
+                               str(reviewed)], cwd=ROOT, capture_output=True, text=True, env=environment)
+
+    result = compare()
+    assert (result.returncode, result.stdout, result.stderr) == (
+        0, "unreviewed\n", "dev: no plan was reviewed for this commit.\n")
+    reviewed.mkdir()
+    shutil.copy(dist / "plan" / "dev.manifest.json", reviewed / "dev.manifest.json")
+    assert compare().stdout == "reviewed\n"
+    manifest = json.loads((reviewed / "dev.manifest.json").read_text())
+    (reviewed / "dev.manifest.json").write_text(json.dumps({**manifest, "changes_sha256": "0" * 64}))
+    assert compare().stdout == "unreviewed\n"
