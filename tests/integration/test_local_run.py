@@ -53,7 +53,10 @@ def test_nothing_lost_nothing_duplicated(name):
     assert git["match"], text
     assert git["repo1_refs"] == ["refs/heads/feature/ingest", "refs/heads/main", "refs/tags/v1.0"], text
     assert git["push_events"] == 7, text
-    assert git["builds"] == {"SUCCEEDED": 7}, text
+    # One build runs at a time: a push made while one runs has its start refused, and the running
+    # build reads repo1 again before it ends, so it mirrors that push (refs_equal above).
+    assert set(git["builds"]) == {"SUCCEEDED"}, text
+    assert 1 <= git["builds"]["SUCCEEDED"] <= 7, text
     assert git["nightly"] == {"status": "SUCCEEDED", "refs_pushed": 0}, text
     if name == "none":
         assert report["functions"]["stream_processor"]["errors"] == 0
