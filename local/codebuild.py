@@ -13,10 +13,10 @@ Commands find the local CodeCommit's ``aws`` (``home/bin``) first on their ``PAT
 
 A project's concurrent build limit holds as in AWS: a start while that many builds of the
 project are in progress is refused with a client error (``ConcurrentBuildLimitError``, as
-StartBuild's ``AccountLimitExceededException``, HTTP 400), and no build is created. moto does not keep a
-project's ``concurrentBuildLimit``, so the limit is ``build_limit`` (1, what the stack's one
-project, the git mirror, sets) unless the project states one. Accepted builds run one at a
-time, in the order they were started.
+StartBuild's ``AccountLimitExceededException``, HTTP 400), and no build is created. The limit is
+the project's ``concurrentBuildLimit`` (moto keeps it with ``local/moto_patches.py``), else
+``build_limit`` (1, what the stack's one project, the git mirror, sets). Accepted builds run one
+at a time, in the order they were started.
 """
 
 from __future__ import annotations

@@ -2,7 +2,9 @@
 
 moto's server is not thread-safe (concurrent puts to one Kinesis shard lost records and
 duplicated sequence numbers), so one lock serialises every request to it. The same
-WSGI wrapper injects the faults that strike at AWS (``local/faults.py``).
+WSGI wrapper injects the faults that strike at AWS (``local/faults.py``). moto itself is
+patched where it answers differently from AWS in ways ``terraform apply`` notices
+(``local/moto_patches.py``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 from werkzeug.serving import make_server
 
+from local import moto_patches
 from local.faults import Faults
 
 REGION_HEADER_SCOPE = "Credential="
@@ -154,6 +157,8 @@ class EmbeddedAws:
             MotoRequestHandler,
             create_backend_app,
         )
+
+        moto_patches.apply()
 
         class QuietHandler(MotoRequestHandler):
             def log_request(self, *args: Any, **kwargs: Any) -> None:  # one line per request is noise here

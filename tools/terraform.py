@@ -20,6 +20,9 @@ user's own ``~/.terraformrc``) and says in one sentence which source it used.
     python -m tools.terraform test        # terraform test of every module with tests/*.tftest.hcl
     python -m tools.terraform plan        # plan every environment's tfvars against an embedded AWS
     python -m tools.terraform provider    # say where the provider comes from
+
+``apply_local``, ``plan_local`` and ``destroy_local`` apply the root stack into a given AWS
+endpoint (the embedded AWS, ``local/server.py``), with its state in a given work directory.
 """
 
 from __future__ import annotations
@@ -313,15 +316,19 @@ ENDPOINTS = ("apigatewayv2", "cloudwatch", "codebuild", "codecommit", "dynamodb"
              "lambda", "logs", "s3", "sns", "sqs", "sts")
 
 
-def endpoints_override(endpoint: str) -> str:
-    """A provider override (``*_override.tf``, never committed) that sends every call to ``endpoint``."""
+def endpoints_override(endpoint: str, request_account_id: bool = False) -> str:
+    """A provider override (``*_override.tf``, never committed) that sends every call to ``endpoint``.
+
+    With ``request_account_id`` the provider asks ``endpoint`` for the account (sts:GetCallerIdentity),
+    so the ARNs it builds itself (an HTTP API's execution ARN) carry it; a plan needs no account.
+    """
     lines = "\n".join(f"    {name} = {json.dumps(endpoint)}" for name in ENDPOINTS)
     return f"""provider "aws" {{
   access_key                  = "testing"
   secret_key                  = "testing"
   skip_credentials_validation = true
   skip_metadata_api_check     = true
-  skip_requesting_account_id  = true
+  skip_requesting_account_id  = {json.dumps(not request_account_id)}
   s3_use_path_style           = true
   endpoints {{
 {lines}
@@ -367,6 +374,84 @@ def plan(envs: list[str] | None = None) -> int:
     finally:
         server.stop()
     return 1 if failed else 0
+
+
+class TerraformError(RuntimeError):
+    """A terraform command failed; the message is its output."""
+
+
+# Local resources wait on the provider's own timers, not on each other: more at once is faster.
+LOCAL_PARALLELISM = 64
+
+
+def _local_stack(endpoint: str, workdir: Path) -> Path:
+    """The root stack in ``workdir`` (copied and initialised once, so its local state stays
+    there between commands), its provider pointed at ``endpoint``."""
+    copy = workdir / "terraform"
+    if not copy.exists():
+        workdir.mkdir(parents=True, exist_ok=True)
+        workspace(workdir)
+    (copy / "endpoints_override.tf").write_text(endpoints_override(endpoint, request_account_id=True),
+                                                encoding="utf-8")
+    if not (copy / ".terraform").exists():
+        code, output = run(["init", "-no-color", "-input=false", "-lockfile=readonly"], copy)
+        if code != 0:
+            raise TerraformError(output)
+    return copy
+
+
+def _local_run(args: list[str], copy: Path) -> tuple[int, str]:
+    """Run ``terraform <command>`` on the local stack; its output is also kept beside the state
+    (``<workdir>/<command>.log``), where it can be read after a failure."""
+    code, output = run([args[0], "-no-color", "-input=false", f"-parallelism={LOCAL_PARALLELISM}", *args[1:]], copy)
+    (copy.parent / f"{args[0]}.log").write_text(output + "\n", encoding="utf-8")
+    return code, output
+
+
+def _local_vars(copy: Path, env: str, dist_dir: Path) -> list[str]:
+    return [f"-var-file={copy / 'environments' / f'{env}.tfvars.json'}", f"-var=dist_dir={dist_dir}"]
+
+
+def apply_local(endpoint: str, workdir: Path, env: str = "local", dist_dir: Path = ROOT / "dist") -> dict[str, object]:
+    """``apply`` of the root stack for ``env`` into the AWS at ``endpoint`` (the embedded AWS of
+    ``local/server.py``), with its state in ``workdir``; returns the stack's outputs.
+
+    The zips are the Lambda build's (``make build``): the layer module checks that its manifest
+    names the stack's architecture, which a host build (``"arch": "host"``) does not.
+
+    About 100 s, nearly all of it the provider's fixed waits, however fast the answers: each SQS
+    queue, queue policy and redrive allow policy is read until six equal answers five seconds
+    apart (25 s), a bucket's lifecycle ten, 5 s apart after 10 s (55 s), each Kinesis change
+    10 s, the KMS key five of each of its settings a second apart; and functions are created one
+    at a time (the provider reads one zip at a time) with 5 s before each is read back. Queues
+    come after the key, their dead-letter queues before them, and functions after every queue.
+    """
+    copy = _local_stack(endpoint, workdir)
+    code, output = _local_run(["apply", "-auto-approve", *_local_vars(copy, env, dist_dir)], copy)
+    if code != 0:
+        raise TerraformError(output)
+    code, output = run(["output", "-no-color", "-json"], copy)
+    if code != 0:
+        raise TerraformError(output)
+    return {name: value["value"] for name, value in json.loads(output).items()}
+
+
+def plan_local(endpoint: str, workdir: Path, env: str = "local", dist_dir: Path = ROOT / "dist") -> tuple[int, str]:
+    """``plan -detailed-exitcode`` of what ``apply_local`` applied: 0 for no changes, 2 for
+    changes, 1 for an error; returns the code and the plan's output."""
+    copy = _local_stack(endpoint, workdir)
+    return _local_run(["plan", "-detailed-exitcode", *_local_vars(copy, env, dist_dir)], copy)
+
+
+def destroy_local(endpoint: str, workdir: Path, env: str = "local", dist_dir: Path = ROOT / "dist",
+                  refresh: bool = True) -> None:
+    """``destroy`` of what ``apply_local`` applied (``refresh=False`` trusts the state as it is,
+    right after a plan)."""
+    copy = _local_stack(endpoint, workdir)
+    code, output = _local_run(["destroy", "-auto-approve", f"-refresh={json.dumps(refresh)}",
+                               *_local_vars(copy, env, dist_dir)], copy)
+    if code != 0:
+        raise TerraformError(output)
 
 
 def main(argv: list[str]) -> int:
