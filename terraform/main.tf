@@ -325,63 +325,6 @@ module "code_sync_reconcile_dlq" {
   allowed_sender_arns = { "events.amazonaws.com" = [aws_cloudwatch_event_rule.code_sync_reconcile.arn] }
 }
 
-# The EventBridge targets' failures: an event in a dead-letter queue is a start EventBridge
-# gave up on; one it could not even put there is lost.
-locals {
-  event_dead_letter_queues = {
-    git_mirror = {
-      queue_name = module.git_mirror.dead_letter_queue_name
-      # A start refused while a build runs lands here too, and that build mirrors the push.
-      description = "A start of the git mirror failed for good (one refused while a build ran was mirrored by that build): compare repo2 with repo1, run the mirror if they differ, then purge the queue (docs/runbooks/rerun-git-mirror.md)."
-    }
-    code_sync_reconcile = {
-      queue_name  = module.code_sync_reconcile_dlq.name
-      description = "A nightly reconciliation of bucket2/code could not be started: run it now (make s3-sync), then purge the queue (docs/runbooks/redrive-a-dlq.md)."
-    }
-  }
-  event_rules = {
-    git_mirror_push     = module.git_mirror.rule_names.push
-    git_mirror_nightly  = module.git_mirror.rule_names.nightly
-    code_sync_reconcile = aws_cloudwatch_event_rule.code_sync_reconcile.name
-  }
-}
-
-resource "aws_cloudwatch_metric_alarm" "event_dead_letters" {
-  for_each = local.event_dead_letter_queues
-
-  alarm_name          = "${each.value.queue_name}-not-empty"
-  alarm_description   = each.value.description
-  namespace           = "AWS/SQS"
-  metric_name         = "ApproximateNumberOfMessagesVisible"
-  dimensions          = { QueueName = each.value.queue_name }
-  statistic           = "Maximum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = 0
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = [module.monitoring.topic_arn]
-  ok_actions          = [module.monitoring.topic_arn]
-}
-
-resource "aws_cloudwatch_metric_alarm" "event_dead_letter_failures" {
-  for_each = local.event_rules
-
-  alarm_name          = "${each.value}-dead-letter-failed"
-  alarm_description   = "Rule ${each.value} could neither deliver an event nor put it in its dead-letter queue: the event is lost."
-  namespace           = "AWS/Events"
-  metric_name         = "InvocationsFailedToBeSentToDlq"
-  dimensions          = { RuleName = each.value }
-  statistic           = "Sum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = 0
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = [module.monitoring.topic_arn]
-  ok_actions          = [module.monitoring.topic_arn]
-}
-
 resource "aws_lambda_permission" "code_sync_reconcile" {
   statement_id  = "AllowScheduledReconcile"
   action        = "lambda:InvokeFunction"
@@ -479,6 +422,15 @@ module "monitoring" {
     table_failures  = module.table_failures.name
     changes_dlq     = module.changes_queue.dlq_name
     code_events_dlq = module.code_events.dlq_name
+    # Starts EventBridge gave up on (a start refused while a build ran lands here too, and
+    # that build mirrored the push: docs/runbooks/rerun-git-mirror.md).
+    git_mirror_dlq          = module.git_mirror.dead_letter_queue_name
+    code_sync_reconcile_dlq = module.code_sync_reconcile_dlq.name
+  }
+  event_rules = {
+    git_mirror_push     = module.git_mirror.rule_names.push
+    git_mirror_nightly  = module.git_mirror.rule_names.nightly
+    code_sync_reconcile = aws_cloudwatch_event_rule.code_sync_reconcile.name
   }
   quarantine = {
     stream_to_lake = {

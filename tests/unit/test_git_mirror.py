@@ -271,15 +271,16 @@ def test_every_event_target_retries_and_dead_letters_to_a_queue_only_its_rules_m
 
 def test_the_dead_letter_queues_and_the_rules_dead_letter_failures_alarm():
     main = (TERRAFORM / "main.tf").read_text()
-    depth = block(main, 'resource "aws_cloudwatch_metric_alarm" "event_dead_letters"')
-    lost = block(main, 'resource "aws_cloudwatch_metric_alarm" "event_dead_letter_failures"')
-    assert 'metric_name         = "ApproximateNumberOfMessagesVisible"' in depth
-    assert 'metric_name         = "InvocationsFailedToBeSentToDlq"' in lost
-    for alarm in (depth, lost):
-        assert "alarm_actions       = [module.monitoring.topic_arn]" in alarm
-    queues = block(main, "locals {\n  event_dead_letter_queues")
-    assert "module.git_mirror.dead_letter_queue_name" in queues
-    assert "module.code_sync_reconcile_dlq.name" in queues
+    monitoring = (TERRAFORM / "modules" / "monitoring" / "main.tf").read_text()
+    watched = block(main, 'module "monitoring"')
+    # The queues' depth: the monitoring module's dead_letters alarms (ApproximateNumberOfMessagesVisible).
+    assert "git_mirror_dlq          = module.git_mirror.dead_letter_queue_name" in watched
+    assert "code_sync_reconcile_dlq = module.code_sync_reconcile_dlq.name" in watched
+    assert 'metric = "ApproximateNumberOfMessagesVisible"' in monitoring
+    # Events a rule could not even put in its queue: the module's lost_events alarms.
+    assert 'for key, rule in var.event_rules : "lost_events/${key}"' in monitoring
+    assert 'metric = "InvocationsFailedToBeSentToDlq"' in monitoring
+    assert "alarm_actions       = [module.topic.arn]" in monitoring
     for rule in ("module.git_mirror.rule_names.push", "module.git_mirror.rule_names.nightly",
                  "aws_cloudwatch_event_rule.code_sync_reconcile.name"):
-        assert rule in queues
+        assert rule in watched

@@ -72,6 +72,11 @@ locals {
       dimensions  = { ProjectName = project }, threshold = 0,
       description = "A build of ${project} failed (docs/runbooks/rerun-git-mirror.md)."
     } },
+    { for key, rule in var.event_rules : "lost_events/${key}" => {
+      name        = "${rule}-dead-letter-failed", namespace = "AWS/Events", metric = "InvocationsFailedToBeSentToDlq",
+      dimensions  = { RuleName = rule }, threshold = 0,
+      description = "Rule ${rule} could neither deliver an event nor put it in its dead-letter queue: the event is lost."
+    } },
   )
 }
 
@@ -177,7 +182,7 @@ locals {
           title = "Alarms",
           alarms = [
             for key, alarm in aws_cloudwatch_metric_alarm.this : alarm.arn
-            if contains(["errors", "iterator_age", "dead_letters", "quarantine", "failed_builds"], split("/", key)[0])
+            if contains(["errors", "iterator_age", "dead_letters", "quarantine", "failed_builds", "lost_events"], split("/", key)[0])
           ]
         }
       },

@@ -99,6 +99,12 @@ variable "integrity" {
   default = {}
 }
 
+variable "event_rules" {
+  description = "EventBridge rules with a dead-letter queue, by label: an event a rule could not even put in its queue (InvocationsFailedToBeSentToDlq) raises an alarm."
+  type        = map(string)
+  default     = {}
+}
+
 variable "codebuild_projects" {
   description = "CodeBuild projects whose failed builds raise an alarm (the git mirror)."
   type        = set(string)
