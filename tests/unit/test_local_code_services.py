@@ -173,15 +173,21 @@ def test_a_failed_build_command_fails_the_build_and_post_build_still_runs(aws, t
     assert marker.exists()
 
 
-def test_a_source_that_cannot_be_cloned_fails_the_build(aws, tmp_path, codecommit):
-    build_project(aws, "lost-project", "version: 0.2\nphases:\n  build:\n    commands: [true]\n",
-                  f"https://git-codecommit.{REGION}.amazonaws.com/v1/repos/missing")
+@pytest.mark.parametrize(("source", "said"), [
+    # A repository that does not exist cannot be cloned.
+    (f"https://git-codecommit.{REGION}.amazonaws.com/v1/repos/missing", ""),
+    # An empty repo1 has no default branch for CodeBuild to check out.
+    (REPO.clone_url_http, "no default branch"),
+])
+def test_a_source_download_that_fails_fails_the_build(aws, tmp_path, codecommit, source, said):
+    build_project(aws, "download-project", "version: 0.2\nphases:\n  build:\n    commands: [true]\n", source)
     builds = worker(aws, tmp_path, codecommit)
-    build = builds.start_build("lost-project", "test")
+    build = builds.start_build("download-project", "test")
     wait(builds.idle)
     builds.stop()
     assert build.status == "FAILED"
     assert build.phase_status == {"DOWNLOAD_SOURCE": "FAILED"}
+    assert said in build.log
 
 
 def bus(session, invoked, started) -> EventBus:
@@ -229,18 +235,6 @@ def test_a_scheduled_rule_invokes_its_function_asynchronously_with_the_scheduled
     events.put_rule(Name="pattern", EventPattern=json.dumps({"source": ["x"]}))
     with pytest.raises(ValueError, match="no schedule"):
         delivery.fire_schedule("pattern")
-
-
-def test_a_codecommit_source_without_a_default_branch_fails_the_download(aws, tmp_path, codecommit):
-    """An empty repo1 has no default branch for CodeBuild to check out."""
-    build_project(aws, "empty-project", "version: 0.2\nphases:\n  build:\n    commands: [true]\n", REPO.clone_url_http)
-    builds = worker(aws, tmp_path, codecommit)
-    build = builds.start_build("empty-project", "test")
-    wait(builds.idle)
-    builds.stop()
-    assert build.status == "FAILED"
-    assert build.phase_status == {"DOWNLOAD_SOURCE": "FAILED"}
-    assert "no default branch" in build.log
 
 
 def push(tmp_path: Path, codecommit: LocalCodeCommit, *refspecs: str, name: str = "work") -> Path:
