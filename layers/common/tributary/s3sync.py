@@ -19,7 +19,6 @@ behind the source.
 from __future__ import annotations
 
 import json
-import time
 import urllib.parse
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -33,7 +32,6 @@ from botocore.exceptions import ClientError
 SOURCE_ETAG = "tributary-source-etag"  # user metadata on target copies
 COPY_CONFIG = TransferConfig(multipart_threshold=64 * 1024 * 1024, multipart_chunksize=64 * 1024 * 1024)
 CARRIED_HEADERS = ("ContentType", "ContentEncoding", "ContentDisposition", "ContentLanguage", "CacheControl")
-PRESERVED = CARRIED_HEADERS  # the name earlier releases used
 # Parallel look-ups and copies in a reconciliation: within botocore's default connection pool (10).
 WORKERS = 8
 # Error codes that mean "the object changed under us": look again.
@@ -115,14 +113,6 @@ def message_keys(message: Any, prefixes: Prefixes) -> list[str] | Continue:
         raise EventError(f"not an S3 event notification, an EventBridge S3 event or a test event: "
                          f"{json.dumps(message, default=str)[:200]}")
     return [key for key in keys if key.startswith(prefixes.source_prefix)]
-
-
-def event_keys(body: str, prefixes: Prefixes) -> list[str]:
-    """Source keys named by one SQS message body holding an S3 event (see ``message_keys``)."""
-    found = message_keys(parse(body), prefixes)
-    if isinstance(found, Continue):
-        raise EventError("a continuation is not an event")
-    return found
 
 
 def parse(text: Any) -> Any:
@@ -450,14 +440,6 @@ def reconcile(s3: Any, prefixes: Prefixes, start_after: str = "",
     return outcome, todo
 
 
-def apply_plan(s3: Any, prefixes: Prefixes, todo: Plan) -> dict[str, int]:
-    """Carry out a whole plan; the counts (``failed`` among them)."""
-    outcome = Outcome()
-    apply_steps(s3, prefixes, todo.steps, outcome)
-    return {**{k: outcome.counts[k] for k in ("copied", "deleted", "skipped", "absent")},
-            "failed": len(outcome.failed)}
-
-
 def compare(s3: Any, prefixes: Prefixes) -> dict[str, Any]:
     """Both prefixes by key and by what a copy carries (content, headers, metadata, tags)."""
     missing, extra, different, counts = [], [], [], Counter()
@@ -494,8 +476,3 @@ def time_left(remaining_ms: Callable[[], int], reserve_s: float = 60.0) -> Calla
     """A deadline for ``plan``: true once fewer than ``reserve_s`` seconds remain."""
     return lambda: remaining_ms() < reserve_s * 1000
 
-
-def monotonic_deadline(seconds: float) -> Callable[[], bool]:
-    """A deadline ``seconds`` from now (for tools and tests)."""
-    end = time.monotonic() + seconds
-    return lambda: time.monotonic() >= end

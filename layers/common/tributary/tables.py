@@ -181,9 +181,7 @@ def copy_current(client: Any, source: str, target: str, key: Mapping[str, Any], 
         if only_missing and observed is not None:
             return "present"
         found = _read(client, source, key)
-        if _same(found, observed):
-            return "same"
-        if found is None and (observed is None or replica.DELETED in observed):
+        if _same(found, observed):  # also: gone from table1, and absent or a tombstone in table2
             return "same"
         version = observed.get(replica.VERSION, replica.encode_version(0)) if observed else replica.encode_version(0)
         item = replica.source_copy(key, found, version, replica.read_mark(read_at), read_at, tombstone_ttl_s)
