@@ -363,8 +363,7 @@ def plan(envs: list[str] | None = None) -> int:
                 return 1
             for env in envs or environments():
                 code, output = run(["plan", "-no-color", "-input=false", "-lock=false", "-refresh=false",
-                                    f"-var-file={copy / 'environments' / f'{env}.tfvars.json'}",
-                                    f"-var=dist_dir={ROOT / 'dist'}"], copy)
+                                    *_stack_vars(copy, env, ROOT / "dist")], copy)
                 summary = next((line for line in output.splitlines() if line.startswith("Plan:")), "")
                 if code != 0:
                     failed += 1
@@ -394,7 +393,7 @@ def _local_stack(endpoint: str, workdir: Path) -> Path:
     (copy / "endpoints_override.tf").write_text(endpoints_override(endpoint, request_account_id=True),
                                                 encoding="utf-8")
     if not (copy / ".terraform").exists():
-        code, output = run(["init", "-no-color", "-input=false", "-lockfile=readonly"], copy)
+        code, output = _init(copy, locked=True)
         if code != 0:
             raise TerraformError(output)
     return copy
@@ -408,7 +407,8 @@ def _local_run(args: list[str], copy: Path) -> tuple[int, str]:
     return code, output
 
 
-def _local_vars(copy: Path, env: str, dist_dir: Path) -> list[str]:
+def _stack_vars(copy: Path, env: str, dist_dir: Path) -> list[str]:
+    """The root stack's arguments for one environment: its tfvars and the zips' directory."""
     return [f"-var-file={copy / 'environments' / f'{env}.tfvars.json'}", f"-var=dist_dir={dist_dir}"]
 
 
@@ -427,7 +427,7 @@ def apply_local(endpoint: str, workdir: Path, env: str = "local", dist_dir: Path
     come after the key, their dead-letter queues before them, and functions after every queue.
     """
     copy = _local_stack(endpoint, workdir)
-    code, output = _local_run(["apply", "-auto-approve", *_local_vars(copy, env, dist_dir)], copy)
+    code, output = _local_run(["apply", "-auto-approve", *_stack_vars(copy, env, dist_dir)], copy)
     if code != 0:
         raise TerraformError(output)
     code, output = run(["output", "-no-color", "-json"], copy)
@@ -440,7 +440,7 @@ def plan_local(endpoint: str, workdir: Path, env: str = "local", dist_dir: Path 
     """``plan -detailed-exitcode`` of what ``apply_local`` applied: 0 for no changes, 2 for
     changes, 1 for an error; returns the code and the plan's output."""
     copy = _local_stack(endpoint, workdir)
-    return _local_run(["plan", "-detailed-exitcode", *_local_vars(copy, env, dist_dir)], copy)
+    return _local_run(["plan", "-detailed-exitcode", *_stack_vars(copy, env, dist_dir)], copy)
 
 
 def destroy_local(endpoint: str, workdir: Path, env: str = "local", dist_dir: Path = ROOT / "dist",
@@ -449,7 +449,7 @@ def destroy_local(endpoint: str, workdir: Path, env: str = "local", dist_dir: Pa
     right after a plan)."""
     copy = _local_stack(endpoint, workdir)
     code, output = _local_run(["destroy", "-auto-approve", f"-refresh={json.dumps(refresh)}",
-                               *_local_vars(copy, env, dist_dir)], copy)
+                               *_stack_vars(copy, env, dist_dir)], copy)
     if code != 0:
         raise TerraformError(output)
 
