@@ -124,8 +124,9 @@ class Tally:
         self.counts.update(other.counts)
         self.skipped.extend(other.skipped)
 
-    def skip(self, key: Mapping[str, Any], reason: str, detail: str) -> None:
-        self.counts["skipped"] += 1
+    def skip(self, key: Mapping[str, Any], reason: str, detail: str, count: str = "skipped") -> None:
+        """Record an item left uncopied: ``skipped`` (it never can be) or ``failed`` (an error)."""
+        self.counts[count] += 1
         self.skipped.append({"key": ddb.to_item(ddb.from_item(key), binary="base64"), "reason": reason,
                              "detail": detail[:300]})
 
@@ -200,9 +201,7 @@ def _copy_one(client: Any, source: str, target: str, key: Mapping[str, Any], key
     except Exception as exc:  # one item must not stop the others; each is reported
         refused = parking.refusal(exc)
         if refused is None:
-            tally.counts["failed"] += 1
-            tally.skipped.append({"key": ddb.to_item(ddb.from_item(key), binary="base64"), "reason": "failed",
-                                  "detail": f"{type(exc).__name__}: {exc}"[:300]})
+            tally.skip(key, "failed", f"{type(exc).__name__}: {exc}", count="failed")
             return
         tally.skip(key, *refused)
         return
