@@ -344,6 +344,33 @@ def kinesis_tags_on_create() -> None:
     _replace(KinesisResponse, "create_stream", make)
 
 
+# --- S3 ---------------------------------------------------------------------------------------
+
+# What the embedded AWS tells a bucket policy about every request's connection. It listens on
+# plain HTTP on the loopback interface, standing in for the HTTPS endpoints the SDK uses in AWS.
+S3_CONNECTION = {"aws:SecureTransport": "true", "s3:TlsVersion": "1.3"}
+
+
+def s3_bucket_policy_conditions() -> None:
+    """A bucket policy statement applies only when its conditions hold. moto ignored them, so
+    the stack's ``DenyInsecureTransport`` (Deny s3:* if aws:SecureTransport is false) denied
+    every object request; it is evaluated by ``local/policy.py`` instead."""
+    from moto.iam.access_control import PermissionResult
+    from moto.s3.models import FakeBucket
+
+    from local import policy
+
+    def get_permission(self: FakeBucket, action: str, resource: str) -> Any:
+        if self.policy is None:
+            return PermissionResult.NEUTRAL
+        document = self.policy.decode() if isinstance(self.policy, bytes) else self.policy
+        answer = policy.evaluate([document], action, resource, S3_CONNECTION, caller={"AWS": ["*"]})
+        return {policy.DENY: PermissionResult.DENIED, policy.ALLOW: PermissionResult.PERMITTED}.get(
+            answer, PermissionResult.NEUTRAL)
+
+    FakeBucket.get_permission = get_permission
+
+
 PATCHES: dict[str, Callable[[], None]] = {
     patch.__name__: patch
     for patch in (
@@ -357,6 +384,7 @@ PATCHES: dict[str, Callable[[], None]] = {
         codebuild_project_fields,
         codebuild_delete_by_arn,
         kinesis_tags_on_create,
+        s3_bucket_policy_conditions,
     )
 }
 
