@@ -138,10 +138,14 @@ class FaultyLockedApp:
 
 
 class EmbeddedAws:
-    """moto's server on 127.0.0.1 and a free port; ``stop`` frees the port."""
+    """moto's server on 127.0.0.1 and a free port (or ``port``); ``stop`` frees the port.
 
-    def __init__(self, faults: Faults | None = None) -> None:
+    A restored snapshot (``local/snapshot.py``) asks for the port it was applied on: the URLs
+    the state holds (queue URLs, in functions' environments too) name it."""
+
+    def __init__(self, faults: Faults | None = None, port: int = 0) -> None:
         self.faults = faults or Faults()
+        self.port = port
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self.app: FaultyLockedApp | None = None
@@ -165,7 +169,7 @@ class EmbeddedAws:
                 pass
 
         self.app = FaultyLockedApp(DomainDispatcherApplication(create_backend_app), self.faults)
-        self._server = make_server("127.0.0.1", 0, self.app, threaded=True, request_handler=QuietHandler)
+        self._server = make_server("127.0.0.1", self.port, self.app, threaded=True, request_handler=QuietHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="embedded-aws", daemon=True)
         self._thread.start()
         self.reset()
