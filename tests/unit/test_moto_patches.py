@@ -219,6 +219,36 @@ def test_tags_given_to_create_stream_are_the_streams_tags(session):
     assert kinesis.list_tags_for_stream(StreamName="events")["Tags"] == [{"Key": "Project", "Value": "tributary"}]
 
 
+# --- S3 ---------------------------------------------------------------------------------------
+
+
+def _bucket_with_policy(session: boto3.session.Session, *statements: dict[str, Any]) -> Any:
+    s3 = session.client("s3")
+    s3.create_bucket(Bucket="policy-bucket", CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_bucket_policy(Bucket="policy-bucket", Policy=json.dumps({"Version": "2012-10-17",
+                                                                    "Statement": list(statements)}))
+    return s3
+
+
+def test_a_tls_only_bucket_policy_lets_requests_over_tls_through(session):
+    # The lake module's policy: deny s3:* when aws:SecureTransport is false.
+    s3 = _bucket_with_policy(session, {
+        "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+        "Resource": ["arn:aws:s3:::policy-bucket", "arn:aws:s3:::policy-bucket/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}}})
+    s3.put_object(Bucket="policy-bucket", Key="k", Body=b"v")
+    assert s3.get_object(Bucket="policy-bucket", Key="k")["Body"].read() == b"v"
+
+
+def test_a_bucket_policy_deny_whose_condition_holds_still_denies(session):
+    s3 = _bucket_with_policy(session, {
+        "Effect": "Deny", "Principal": "*", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::policy-bucket/*",
+        "Condition": {"Bool": {"aws:SecureTransport": "true"}}})
+    with pytest.raises(s3.exceptions.ClientError) as error:
+        s3.put_object(Bucket="policy-bucket", Key="k", Body=b"v")
+    assert error.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
 # --- installation -----------------------------------------------------------------------------
 
 
