@@ -77,7 +77,7 @@ build-host: $(HOST_FUNCTION_ZIPS) dist/host/layers/common.zip ## The same zips f
 # --- the local stack -----------------------------------------------------------------------
 
 .PHONY: local
-local: $(VENV_STAMP) build-host ## Run the whole system on an embedded AWS and audit it (N=, FAULTS=, SEED=, PATHS=, KEEP=1)
+local: $(VENV_STAMP) build build-host ## Apply the stack into an embedded AWS, run the whole system there and audit it (N=, FAULTS=, SEED=, PATHS=, KEEP=1)
 	@PYTHONPATH=layers/common $(PY) -m local $(if $(PATHS),--paths $(PATHS)) $(if $(N),--records $(N)) $(if $(FAULTS),--faults '$(FAULTS)') $(if $(SEED),--seed $(SEED)) $(if $(filter-out 0,$(KEEP)),--keep)
 
 # --- table sync operations -------------------------------------------------------------------

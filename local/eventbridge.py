@@ -1,7 +1,7 @@
 """EventBridge rule delivery to Lambda and CodeBuild targets.
 
 moto stores rules and targets and delivers only to SQS. ``EventBus`` reads the rules and
-targets from the embedded AWS (so what runs is what ``topology.create`` put there), matches
+targets from the embedded AWS (so what runs is what ``terraform apply`` made), matches
 an event against each rule's pattern with moto's own EventBridge pattern matcher, and
 delivers it to each target as EventBridge does: a Lambda function is invoked
 asynchronously (Lambda retries a failed asynchronous invocation twice), a CodeBuild

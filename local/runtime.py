@@ -1,9 +1,10 @@
-"""The local stack: the embedded AWS, the topology, the functions and their event sources.
+"""The local stack: the embedded AWS, what Terraform made in it, and the functions running.
 
-``LocalStack`` stands up everything Terraform would deploy, on this machine:
-the embedded AWS with the topology created from ``terraform/topology.json`` and the
-environment's variables, every declared function running from its zip in worker
-processes, and an event source mapping for each declared trigger.
+``LocalStack`` applies the root stack (``terraform apply`` with the environment's tfvars,
+``tools/terraform.py``) into the embedded AWS, then runs what it made: every function Lambda
+holds, with its configuration, in worker processes, and every event source mapping with its
+settings, delivered by the runtime (``local/streams.py``, ``local/sqs.py``). EventBridge rules,
+bucket notifications and the CodeBuild project are read from the embedded AWS too.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 import boto3
 
+from local import snapshot
 from local import topology as topo
 from local.codebuild import LocalCodeBuild
 from local.codecommit import LocalCodeCommit
@@ -48,14 +50,20 @@ class LocalStack:
         visibility_cap_s: int | None = None,
         log: Callable[[str], None] = lambda message: None,
         variables: dict[str, Any] | None = None,
+        applied: snapshot.Applied | None = None,
     ) -> None:
         self.environment = environment
         self.variables = variables or {}
+        if applied is not None and applied.variables != self.variables:
+            raise ValueError(f"the snapshot was applied with {applied.variables}, not {self.variables}")
+        self.applied = applied
+        self.outputs: dict[str, Any] = {}
+        self.timings: dict[str, float] = {}
         self.faults = faults or Faults()
         self.timeout_cap_s = timeout_cap_s
         self.visibility_cap_s = visibility_cap_s
         self.log = log
-        self.server = EmbeddedAws(self.faults)
+        self.server = EmbeddedAws(self.faults, port=applied.port if applied is not None else 0)
         self.topology: topo.Topology | None = None
         self.functions: dict[str, LambdaFunction] = {}
         self.collectors: dict[str, XRayCollector] = {}
@@ -76,32 +84,88 @@ class LocalStack:
         self.topology = topo.load(self.environment, self.variables)
         self._point_sdk_here()
         self.session = boto3.session.Session()
-        topo.create(self.topology, self.session)
+        self.outputs = self._deploy()
+        topo.discover(self.topology, self.session, self.outputs)
         self._cap_visibility()
-        self.log(f"created {len(self.topology.resources)} resources from terraform/topology.json "
-                 f"and environments/{self.environment}.tfvars.json")
+        started = time.monotonic()
+        configurations = self._function_configurations()
         layer_dir = extract(HOST_DIST / "layers" / "common.zip", self.workdir / "opt")
-        for name, spec in self.topology.functions.items():
-            self._start_function(name, spec, layer_dir)
-        for name, spec in self.topology.functions.items():
-            self._start_trigger(name, spec)
+        for name, configuration in configurations.items():
+            self._start_function(name, configuration, layer_dir)
+        for mapping in self._event_source_mappings():
+            self._start_mapping(mapping)
         self._start_code_services()
+        self._notifications = self._delete_notifications()
         self._notifier = threading.Thread(target=self._notify_deletes, name="s3-delete-events", daemon=True)
         self._notifier.start()
+        self.timings["runtime"] = time.monotonic() - started
+        self.log(f"running {len(self.functions)} functions and {len(self.mappings)} event source mappings "
+                 f"as Terraform configured them ({self.timings['runtime']:.1f} s)")
         return self
+
+    def _deploy(self) -> dict[str, Any]:
+        """``terraform apply`` of the root stack into the embedded AWS, or an earlier apply's
+        snapshot put back (``local/snapshot.py``); returns the stack's outputs."""
+        if self.applied is not None:
+            started = time.monotonic()
+            self.applied.restore()
+            self.timings["restore"] = time.monotonic() - started
+            self.log(f"restored the state an earlier terraform apply left ({self.timings['restore']:.1f} s)")
+            return self.applied.outputs
+        from tools import terraform
+
+        outputs = terraform.apply_local(self.server.endpoint, self.workdir / "terraform-state", self.environment,
+                                        variables=self.variables, timings=self.timings)
+        self.log(f"terraform init {self.timings['init']:.1f} s, apply {self.timings['apply']:.1f} s: "
+                 f"the root stack with environments/{self.environment}.tfvars.json")
+        return outputs
+
+    def _function_configurations(self) -> dict[str, dict[str, Any]]:
+        """Each function Terraform made (the stack's ``function_names`` output), as Lambda
+        describes it: the runtime runs it with that handler, memory, timeout and environment."""
+        lam = self.session.client("lambda")
+        configurations = {}
+        for name, physical in sorted(self.outputs["function_names"].items()):
+            configuration = lam.get_function_configuration(FunctionName=physical)
+            layers = [layer["Arn"].split(":")[6] for layer in configuration.get("Layers", [])]
+            if layers != [self.topology.layer_name]:
+                raise topo.NotDeployedError(f"{physical} has layers {layers}, not [{self.topology.layer_name!r}]")
+            configurations[name] = configuration
+        return configurations
+
+    def _event_source_mappings(self) -> list[dict[str, Any]]:
+        lam = self.session.client("lambda")
+        return [mapping for page in lam.get_paginator("list_event_source_mappings").paginate()
+                for mapping in page["EventSourceMappings"]]
+
+    def _delete_notifications(self) -> dict[str, list[tuple[str, str]]]:
+        """Per bucket, the (queue URL, key prefix) of each queue notification for ObjectRemoved
+        events, from the buckets' notification configurations as Terraform made them."""
+        s3, sqs = self.session.client("s3"), self.session.client("sqs")
+        found: dict[str, list[tuple[str, str]]] = {}
+        for resource in self.topology.resources.values():
+            if resource.kind != "bucket":
+                continue
+            configuration = s3.get_bucket_notification_configuration(Bucket=resource.name)
+            for queue in configuration.get("QueueConfigurations", []):
+                if not any(event.startswith("s3:ObjectRemoved") for event in queue["Events"]):
+                    continue
+                rules = queue.get("Filter", {}).get("Key", {}).get("FilterRules", [])
+                prefix = next((r["Value"] for r in rules if r["Name"].lower() == "prefix"), "")
+                url = sqs.get_queue_url(QueueName=queue["QueueArn"].rsplit(":", 1)[1])["QueueUrl"]
+                found.setdefault(resource.name, []).append((url, prefix))
+        return found
 
     def _notify_deletes(self) -> None:
         """Send the ObjectRemoved:DeleteMarkerCreated events moto leaves out, to the queues the
-        bucket's notification configuration (from topology.json) names, as S3 would."""
+        bucket's notification configuration names, as S3 would."""
         sqs = self.session.client("sqs")
-        buckets = {r.name: r for r in self.topology.resources.values() if r.kind == "bucket"}
         while not self._stopping.is_set():
             deleted, self.server.app.deleted_objects[:] = list(self.server.app.deleted_objects), []
             for bucket, key in deleted:
-                resource = buckets.get(bucket)
-                for queue, spec in (resource.settings.get("notifications", {}) if resource else {}).items():
-                    if key.startswith(spec["prefix"]) and any(e.startswith("s3:ObjectRemoved") for e in spec["events"]):
-                        sqs.send_message(QueueUrl=self.topology.urls[queue], MessageBody=_json(
+                for url, prefix in self._notifications.get(bucket, []):
+                    if key.startswith(prefix):
+                        sqs.send_message(QueueUrl=url, MessageBody=_json(
                             _s3_removed_event(bucket, key, self.topology.region)))
             self._stopping.wait(0.1)
 
@@ -185,18 +249,18 @@ class LocalStack:
         if not self.visibility_cap_s:
             return
         sqs = self.session.client("sqs")
-        for logical, resource in self.topology.resources.items():
-            if resource.kind == "queue":
-                sqs.set_queue_attributes(QueueUrl=self.topology.urls[logical],
-                                         Attributes={"VisibilityTimeout": str(self.visibility_cap_s)})
+        for url in sqs.list_queues().get("QueueUrls", []):
+            sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": str(self.visibility_cap_s)})
 
-    def _start_function(self, name: str, spec: Any, layer_dir: Path) -> None:
+    def _start_function(self, name: str, configuration: dict[str, Any], layer_dir: Path) -> None:
+        """Run a function with its configuration; the code is this machine's build of the same
+        source (``make build-host``), as the Lambda zips carry another architecture's wheels."""
         task_dir = extract(HOST_DIST / "functions" / f"{name}.zip", self.workdir / name / "task")
         collector = XRayCollector(name).start()
         self.collectors[name] = collector
         env = {
             **self.aws_env,
-            **self.topology.function_environment(name),
+            **configuration.get("Environment", {}).get("Variables", {}),
             "AWS_XRAY_DAEMON_ADDRESS": collector.address,
             "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
             "TRIBUTARY_FAULTS": ",".join(f"{k}:{v}" for k, v in self.faults.rates.items()
@@ -207,13 +271,13 @@ class LocalStack:
         logs.mkdir(parents=True, exist_ok=True)
         self.functions[name] = LambdaFunction(
             name=name,
-            physical_name=self.topology.function_names[name],
-            handler=spec.handler,
+            physical_name=configuration["FunctionName"],
+            handler=configuration["Handler"],
             task_dir=task_dir,
             layer_dir=layer_dir,
             environment=env,
-            memory_mb=spec.memory_mb,
-            timeout_s=spec.timeout_s,
+            memory_mb=configuration["MemorySize"],
+            timeout_s=configuration["Timeout"],
             region=self.topology.region,
             log_path=logs / f"{name}.log",
             timeout_cap_s=self.timeout_cap_s,
@@ -233,44 +297,57 @@ class LocalStack:
             invocation = self.invoke(name, event)
         return invocation
 
-    def _start_trigger(self, name: str, spec: Any) -> None:
-        trigger = spec.trigger
+    def _start_mapping(self, mapping: dict[str, Any]) -> None:
+        """Deliver an event source mapping Terraform made, with its settings; moto stores it
+        and never acts on it (``local/moto_patches.py``). API Gateway's route is the caller's:
+        ``invoke`` with its event."""
+        by_arn = {function.arn: name for name, function in self.functions.items()}
+        name = by_arn[mapping["FunctionArn"]]
+        if mapping.get("State", "Enabled") != "Enabled":
+            return
+        source_arn = mapping["EventSourceArn"]
+        service = source_arn.split(":")[2]
         duplicate = lambda: self.faults.fire("duplicate_delivery", name)  # noqa: E731
-        if trigger.type in ("kinesis", "dynamodb"):
-            on_failure_url = self.topology.urls[trigger.settings["on_failure"]]
-            sqs = self.session.client("sqs")
-            source = (self._kinesis_source(trigger.source) if trigger.type == "kinesis"
-                      else self._dynamodb_source(trigger.source))
-            mapping = StreamMapping(
+        sqs = self.session.client("sqs")
+        if service in ("kinesis", "dynamodb"):
+            destination = mapping.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+            on_failure_url = sqs.get_queue_url(QueueName=destination.rsplit(":", 1)[1])["QueueUrl"] \
+                if destination else None
+            source = self._kinesis_source(source_arn) if service == "kinesis" else self._dynamodb_source(source_arn)
+
+            def send_on_failure(record: dict[str, Any]) -> None:
+                if on_failure_url is not None:  # without a destination, Lambda drops the record
+                    sqs.send_message(QueueUrl=on_failure_url, MessageBody=_json(record))
+
+            stream_mapping = StreamMapping(
                 name=f"{name}-mapping",
                 source=source,
-                settings=StreamSettings.from_trigger(trigger.settings),
+                settings=StreamSettings.from_mapping(mapping),
                 invoke=lambda event: self.invoke(name, event),
-                send_on_failure=lambda record: sqs.send_message(QueueUrl=on_failure_url,
-                                                                MessageBody=_json(record)),
+                send_on_failure=send_on_failure,
                 function_arn=self.functions[name].arn,
                 duplicate=duplicate,
             )
-            self.mappings[name] = mapping.start()
-        elif trigger.type == "sqs":
-            settings = QueueSettings.from_trigger(trigger.settings)
-            mapping = QueueMapping(
+            self.mappings[name] = stream_mapping.start()
+        elif service == "sqs":
+            queue_mapping = QueueMapping(
                 name=f"{name}-mapping",
-                sqs=self.session.client("sqs"),
-                queue_url=self.topology.urls[trigger.source],
-                queue_arn=self.topology.arns[trigger.source],
+                sqs=sqs,
+                queue_url=sqs.get_queue_url(QueueName=source_arn.rsplit(":", 1)[1])["QueueUrl"],
+                queue_arn=source_arn,
                 region=self.topology.region,
-                settings=settings,
+                settings=QueueSettings.from_mapping(mapping),
                 invoke=lambda event: self.invoke(name, event),
                 duplicate=duplicate,
             )
-            self.mappings[name] = mapping.start()
-        # "http" triggers are invoked by the caller with API Gateway's event (see invoke()).
+            self.mappings[name] = queue_mapping.start()
+        else:
+            raise topo.NotDeployedError(f"{name}: an event source mapping from {source_arn}, which the runtime "
+                                   "does not deliver")
 
-    def _kinesis_source(self, logical: str) -> ShardSource:
+    def _kinesis_source(self, arn: str) -> ShardSource:
         client = self.session.client("kinesis")
-        stream = self.topology.resource(logical).name
-        arn = self.topology.arns[logical]
+        stream = arn.split(":stream/", 1)[1]
         region = self.topology.region
 
         def read(iterator: str) -> tuple[list[Record], str | None]:
@@ -298,11 +375,10 @@ class LocalStack:
             stream_arn=arn,
         )
 
-    def _dynamodb_source(self, logical: str) -> ShardSource:
+    def _dynamodb_source(self, arn: str) -> ShardSource:
         from tributary import ddb
 
         client = self.session.client("dynamodbstreams")
-        arn = self.topology.arns[f"{logical}:stream"]
         region = self.topology.region
 
         def json_image(image: dict[str, Any] | None) -> dict[str, Any] | None:

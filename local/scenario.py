@@ -433,19 +433,46 @@ def audit(stack: LocalStack, paths: list[IngestPath]) -> dict[str, Any]:
     }
 
 
-def _progress(stack: LocalStack, paths: list[IngestPath], started: float, done: threading.Event) -> None:
+# How the progress line names each event source mapping's job.
+JOBS = {"stream_processor": "stream", "table_sync": "table direct", "change_publisher": "table → SNS",
+        "change_applier": "SNS → table2", "code_sync": "code events"}
+
+
+def _mapping_progress(mapping: Any) -> tuple[int, int]:
+    """(done, delivered) for a stream mapping's records or a queue mapping's messages."""
+    if hasattr(mapping.stats, "total"):
+        total = mapping.stats.total()
+        return total.get("records_done", 0), total.get("records_delivered", 0)
+    return mapping.stats.get("messages_deleted", 0), mapping.stats.get("messages_delivered", 0)
+
+
+def progress_line(stack: LocalStack, paths: list[IngestPath], options: Options, counts: dict[str, Counter],
+                  elapsed: float) -> str:
+    """Each job against its own total: the records produced of those planned, the table changes
+    written of those planned, the pushes made, and per mapping what its function finished of
+    what it was delivered; with the time left, estimated from the producers' share done."""
     total = sum(p.count for p in paths)
+    produced = sum(p.count for p in paths if p.finished)
+    table = counts["table"]
+    written = table["inserts"] + table["updates"] + table["deletes"]
+    parts = [f"records {produced:,}/{total:,}", f"table changes {written:,}/{options.table_changes:,}",
+             f"code files {counts['code']['uploads'] + counts['code']['overwrites'] + counts['code']['deletes']}",
+             f"pushes {counts['git']['pushes']}"]
+    for name, mapping in sorted(stack.mappings.items()):
+        done, delivered = _mapping_progress(mapping)
+        parts.append(f"{JOBS.get(name, name)} {done:,}/{delivered:,}")
+    share = min(produced / total if total else 1.0, written / options.table_changes if options.table_changes else 1.0)
+    left = f"~{elapsed * (1 - share) / share:.0f}s left" if 0 < share < 1 else "draining" if share >= 1 else "…"
+    return " · ".join(parts) + f" · {elapsed:.0f}s, {left}"
+
+
+def _progress(stack: LocalStack, paths: list[IngestPath], options: Options, counts: dict[str, Counter],
+              started: float, done: threading.Event) -> None:
     tty = sys.stderr.isatty()
-    # On a terminal the bar redraws in place; in a log, one line every five seconds.
+    # On a terminal the line redraws in place; in a log, one line every five seconds.
     while not done.wait(0.5 if tty else 5.0):
-        produced = sum(p.count for p in paths if p.finished)
-        processed = sum(m.stats.total().get("records_done", 0) for m in stack.mappings.values()
-                        if hasattr(m.stats, "total"))
-        width = 30
-        filled = int(width * produced / total) if total else width
-        start, end = ("\r", "") if tty else ("", "\n")
-        sys.stderr.write(f"{start}  [{'#' * filled}{'.' * (width - filled)}] produced {produced:,}/{total:,}"
-                         f" · stream records processed {processed:,} · {time.monotonic() - started:5.1f}s {end}")
+        start, end = ("\r\x1b[K", "") if tty else ("", "\n")
+        sys.stderr.write(f"{start}  {progress_line(stack, paths, options, counts, time.monotonic() - started)}{end}")
         sys.stderr.flush()
     sys.stderr.write("\n")
 
@@ -455,12 +482,13 @@ def run(stack: LocalStack, options: Options) -> dict[str, Any]:
     paths = _split(options)
     started = time.monotonic()
     done = threading.Event()
-    progress = threading.Thread(target=_progress, args=(stack, paths, started, done), daemon=True)
-    if options.progress:
-        progress.start()
     table_counts: Counter = Counter()
     code_counts: Counter = Counter()
     git_counts: Counter = Counter()
+    counts = {"table": table_counts, "code": code_counts, "git": git_counts}
+    progress = threading.Thread(target=_progress, args=(stack, paths, options, counts, started, done), daemon=True)
+    if options.progress:
+        progress.start()
     producers = [
         threading.Thread(target=produce_cli, args=(stack, paths[0], options, False)),
         threading.Thread(target=produce_cli, args=(stack, paths[1], options, True)),
@@ -484,6 +512,7 @@ def run(stack: LocalStack, options: Options) -> dict[str, Any]:
     done.set()
     if options.progress:
         progress.join()
+    auditing = time.monotonic()
     report = audit(stack, paths)
     paths_selected = stack.topology.variables.get("table_sync_paths", "both")
     report["tables"] = {"changes": dict(table_counts), "paths": paths_selected,
@@ -507,6 +536,9 @@ def run(stack: LocalStack, options: Options) -> dict[str, Any]:
         "xray": [row for c in stack.collectors.values() for row in c.summary()],
         "embedded_aws_requests": stack.server.app.requests if stack.server.app else 0,
     })
+    report["phases"] = {**{name: round(seconds, 2) for name, seconds in stack.timings.items()},
+                        "workload": round(produced_at - started, 2), "drain": round(drained - produced_at, 2),
+                        "audit": round(time.monotonic() - auditing, 2)}
     lost = sum(p["lost"] for p in report["paths"])
     duplicates = sum(p["duplicates"] for p in report["paths"]) + report["quarantine_duplicates"]
     mismatch = sum(abs(p["quarantine_mismatch"]) for p in report["paths"])
@@ -580,6 +612,9 @@ def summary(report: dict[str, Any]) -> str:
         for row in report["xray"]:
             lines.append(f"    {row['function']:<18} {row['subsegment']:<12} {row['count']:>6}  "
                          f"{row['p50_ms']:>8} / {row['p95_ms']}")
+    names = {"init": "terraform init", "apply": "terraform apply", "restore": "snapshot restored",
+             "runtime": "runtime started", "workload": "workload", "drain": "drain", "audit": "audit"}
+    lines += ["", "  phases: " + " · ".join(f"{names.get(k, k)} {v:.1f} s" for k, v in report["phases"].items())]
     verdict = "OK: nothing lost, nothing duplicated" if report["ok"] else "FAILED: see lost / duplicates above"
     lines += ["", f"  {verdict}", ""]
     return "\n".join(lines)

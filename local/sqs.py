@@ -29,11 +29,12 @@ class QueueSettings:
     report_batch_item_failures: bool = True
 
     @classmethod
-    def from_trigger(cls, settings: dict[str, Any]) -> QueueSettings:
+    def from_mapping(cls, mapping: dict[str, Any]) -> QueueSettings:
+        """The settings of an event source mapping as Lambda's GetEventSourceMapping returns it."""
         return cls(
-            batch_size=settings.get("batch_size", 10),
-            window_s=settings.get("maximum_batching_window_s", 0),
-            report_batch_item_failures=settings.get("report_batch_item_failures", False),
+            batch_size=mapping.get("BatchSize", 10),
+            window_s=mapping.get("MaximumBatchingWindowInSeconds", 0),
+            report_batch_item_failures="ReportBatchItemFailures" in mapping.get("FunctionResponseTypes", []),
         )
 
 

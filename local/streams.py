@@ -36,7 +36,7 @@ MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
 
 @dataclass(frozen=True)
 class StreamSettings:
-    """The event source mapping's settings (from the function's declaration)."""
+    """A stream event source mapping's settings."""
 
     batch_size: int = 100
     window_s: float = 0.0
@@ -48,16 +48,17 @@ class StreamSettings:
     report_batch_item_failures: bool = True
 
     @classmethod
-    def from_trigger(cls, settings: dict[str, Any]) -> StreamSettings:
+    def from_mapping(cls, mapping: dict[str, Any]) -> StreamSettings:
+        """The settings of an event source mapping as Lambda's GetEventSourceMapping returns it."""
         return cls(
-            batch_size=settings["batch_size"],
-            window_s=settings.get("maximum_batching_window_s", 0),
-            parallelization_factor=settings.get("parallelization_factor", 1),
-            bisect=settings.get("bisect_batch_on_function_error", False),
-            max_retries=settings.get("maximum_retry_attempts", -1),
-            max_record_age_s=settings.get("maximum_record_age_s", -1),
-            starting_position=settings.get("starting_position", "TRIM_HORIZON"),
-            report_batch_item_failures=settings.get("report_batch_item_failures", False),
+            batch_size=mapping["BatchSize"],
+            window_s=mapping.get("MaximumBatchingWindowInSeconds", 0),
+            parallelization_factor=mapping.get("ParallelizationFactor", 1),
+            bisect=mapping.get("BisectBatchOnFunctionError", False),
+            max_retries=mapping.get("MaximumRetryAttempts", -1),
+            max_record_age_s=mapping.get("MaximumRecordAgeInSeconds", -1),
+            starting_position=mapping.get("StartingPosition", "TRIM_HORIZON"),
+            report_batch_item_failures="ReportBatchItemFailures" in mapping.get("FunctionResponseTypes", []),
         )
 
 

@@ -4,18 +4,20 @@
 - ``terraform/environments/<env>.tfvars.json``: the environment's variables;
 - ``functions/*/function.json``: each function's declaration.
 
-``create`` makes the resources in the embedded AWS with plain boto3 calls.
+``terraform apply`` makes the resources (``tools/terraform.py``); ``discover`` finds them in
+the embedded AWS by these names and records their URLs and ARNs.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import botocore.exceptions
 
 from tools import declarations
 
@@ -70,7 +72,7 @@ class Topology:
     function_names: dict[str, str]
     layer_name: str
     names: dict[str, str] = field(default_factory=dict)
-    # Filled by create(): logical name -> URL / ARN.
+    # Filled by discover(): logical name -> URL / ARN / id.
     urls: dict[str, str] = field(default_factory=dict)
     arns: dict[str, str] = field(default_factory=dict)
     ids: dict[str, str] = field(default_factory=dict)
@@ -146,174 +148,86 @@ def load(environment: str = "local", overrides: dict[str, Any] | None = None) ->
     )
 
 
-def create(topology: Topology, session: Any) -> None:
-    """Create every resource in the (embedded) AWS the session points at."""
-    kms = session.client("kms")
-    topology.kms_key_id = kms.create_key(Description=f"{topology.prefix} local key")["KeyMetadata"]["KeyId"]
-    for logical, resource in sorted(topology.resources.items(), key=lambda kv: _ORDER.get(kv[1].kind, 3)):
-        creator = _CREATORS.get(resource.kind)
-        if creator is not None:
-            creator(topology, session, resource)
-        else:
-            topology.arns[logical] = resource.name
+class NotDeployedError(RuntimeError):
+    """A resource of topology.json that the embedded AWS does not hold under its name."""
+
+
+def discover(topology: Topology, session: Any, outputs: dict[str, Any]) -> None:
+    """Find every resource of topology.json in the (embedded) AWS the session points at, where
+    ``terraform apply`` made it, and record its URL, ARN and id.
+
+    A resource missing under its name raises ``NotDeployedError``: the names Terraform gives and
+    the ones the runtime expects come from the same topology.json, so that is a defect."""
+    topology.kms_key_id = outputs["kms_key_arn"]
+    for logical, resource in topology.resources.items():
+        finder = _FINDERS.get(resource.kind)
+        try:
+            if finder is None:
+                topology.arns[logical] = resource.name
+            else:
+                finder(topology, session, resource)
+        except botocore.exceptions.ClientError as error:
+            raise NotDeployedError(f"{resource.kind} {resource.name!r} ({logical}, terraform/topology.json) is not in "
+                              f"the embedded AWS: {error}") from error
 
 
 def _stream(topology: Topology, session: Any, resource: Resource) -> None:
-    client = session.client("kinesis")
-    variables = topology.variables
-    if variables.get("stream_on_demand", True):
-        client.create_stream(StreamName=resource.name, StreamModeDetails={"StreamMode": "ON_DEMAND"})
-    else:
-        client.create_stream(StreamName=resource.name, ShardCount=int(variables.get("stream_shard_count", 1)))
-    retention = int(variables.get("stream_retention_hours", 24))
-    if retention > 24:
-        client.increase_stream_retention_period(StreamName=resource.name, RetentionPeriodHours=retention)
-    client.start_stream_encryption(StreamName=resource.name, EncryptionType="KMS", KeyId=topology.kms_key_id)
-    summary = client.describe_stream_summary(StreamName=resource.name)["StreamDescriptionSummary"]
-    topology.arns[resource.logical] = summary["StreamARN"]
+    summary = session.client("kinesis").describe_stream_summary(StreamName=resource.name)
+    topology.arns[resource.logical] = summary["StreamDescriptionSummary"]["StreamARN"]
 
 
 def _bucket(topology: Topology, session: Any, resource: Resource) -> None:
-    client = session.client("s3")
-    client.create_bucket(Bucket=resource.name,
-                         CreateBucketConfiguration={"LocationConstraint": topology.region})
-    client.put_bucket_versioning(Bucket=resource.name, VersioningConfiguration={"Status": "Enabled"})
-    client.put_public_access_block(
-        Bucket=resource.name,
-        PublicAccessBlockConfiguration={"BlockPublicAcls": True, "IgnorePublicAcls": True,
-                                        "BlockPublicPolicy": True, "RestrictPublicBuckets": True},
-    )
-    client.put_bucket_encryption(
-        Bucket=resource.name,
-        ServerSideEncryptionConfiguration={"Rules": [{
-            "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": topology.kms_key_id},
-            "BucketKeyEnabled": True,
-        }]},
-    )
+    session.client("s3").head_bucket(Bucket=resource.name)
     topology.arns[resource.logical] = f"arn:aws:s3:::{resource.name}"
-    notifications = resource.settings.get("notifications", {})
-    if notifications:
-        client.put_bucket_notification_configuration(Bucket=resource.name, NotificationConfiguration={
-            "QueueConfigurations": [
-                {"Id": queue, "QueueArn": topology.arns[queue], "Events": spec["events"],
-                 "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": spec["prefix"]}]}}}
-                for queue, spec in notifications.items()
-            ]})
 
 
 def _queue(topology: Topology, session: Any, resource: Resource) -> None:
     client = session.client("sqs")
-    fifo = bool(resource.settings.get("fifo", False))
-    suffix = ".fifo" if fifo else ""
-    attributes = {"KmsMasterKeyId": topology.kms_key_id}
-    if fifo:
-        attributes["FifoQueue"] = "true"
-    if "visibility_timeout_seconds" in resource.settings:
-        attributes["VisibilityTimeout"] = str(resource.settings["visibility_timeout_seconds"])
-    max_receive = int(resource.settings.get("max_receive_count", 5))
-    if max_receive > 0:
-        dlq_url = client.create_queue(QueueName=f"{resource.name}-dlq{suffix}", Attributes=dict(attributes))["QueueUrl"]
-        dlq_arn = client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        topology.urls[f"{resource.logical}:dlq"] = dlq_url
-        topology.arns[f"{resource.logical}:dlq"] = dlq_arn
-        attributes["RedrivePolicy"] = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive})
-    url = client.create_queue(QueueName=f"{resource.name}{suffix}", Attributes=attributes)["QueueUrl"]
+    suffix = ".fifo" if resource.settings.get("fifo") else ""
+    url = client.get_queue_url(QueueName=f"{resource.name}{suffix}")["QueueUrl"]
+    attributes = client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn", "RedrivePolicy"])["Attributes"]
     topology.urls[resource.logical] = url
-    topology.arns[resource.logical] = client.get_queue_attributes(
-        QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    topology.arns[resource.logical] = attributes["QueueArn"]
+    if "RedrivePolicy" in attributes:
+        dlq_arn = json.loads(attributes["RedrivePolicy"])["deadLetterTargetArn"]
+        topology.arns[f"{resource.logical}:dlq"] = dlq_arn
+        topology.urls[f"{resource.logical}:dlq"] = client.get_queue_url(
+            QueueName=dlq_arn.rsplit(":", 1)[1])["QueueUrl"]
 
 
 def _table(topology: Topology, session: Any, resource: Resource) -> None:
-    client = session.client("dynamodb")
-    settings = resource.settings
-    keys = [{"AttributeName": settings["hash_key"], "KeyType": "HASH"}]
-    attributes = [{"AttributeName": settings["hash_key"], "AttributeType": "S"}]
-    if settings.get("range_key"):
-        keys.append({"AttributeName": settings["range_key"], "KeyType": "RANGE"})
-        attributes.append({"AttributeName": settings["range_key"], "AttributeType": "S"})
-    kwargs: dict[str, Any] = {
-        "TableName": resource.name, "BillingMode": "PAY_PER_REQUEST", "KeySchema": keys,
-        "AttributeDefinitions": attributes,
-        "SSESpecification": {"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": topology.kms_key_id},
-    }
-    if settings.get("stream_view_type"):
-        kwargs["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": settings["stream_view_type"]}
-    description = client.create_table(**kwargs)["TableDescription"]
-    client.update_continuous_backups(TableName=resource.name,
-                                     PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
-    if settings.get("ttl_attribute"):
-        client.update_time_to_live(TableName=resource.name, TimeToLiveSpecification={
-            "Enabled": True, "AttributeName": settings["ttl_attribute"]})
+    description = session.client("dynamodb").describe_table(TableName=resource.name)["Table"]
     topology.arns[resource.logical] = description["TableArn"]
     if "LatestStreamArn" in description:
         topology.arns[f"{resource.logical}:stream"] = description["LatestStreamArn"]
 
 
 def _topic(topology: Topology, session: Any, resource: Resource) -> None:
-    sns = session.client("sns")
-    arn = sns.create_topic(Name=resource.name, Attributes={"KmsMasterKeyId": topology.kms_key_id})["TopicArn"]
+    arn = f"arn:aws:sns:{topology.region}:{ACCOUNT_ID}:{resource.name}"
+    session.client("sns").get_topic_attributes(TopicArn=arn)
     topology.arns[resource.logical] = arn
-    for queue, subscription in resource.settings.get("subscriptions", {}).items():
-        policy = render(json.dumps(subscription["filter_policy"]), topology.names)
-        sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=topology.arns[queue], ReturnSubscriptionArn=True,
-                      Attributes={"RawMessageDelivery": str(subscription["raw_message_delivery"]).lower(),
-                                  "FilterPolicy": policy, "FilterPolicyScope": "MessageAttributes"})
 
 
 def _repository(topology: Topology, session: Any, resource: Resource) -> None:
-    metadata = session.client("codecommit").create_repository(
-        repositoryName=resource.name, kmsKeyId=topology.kms_key_id)["repositoryMetadata"]
+    metadata = session.client("codecommit").get_repository(repositoryName=resource.name)["repositoryMetadata"]
     topology.arns[resource.logical] = metadata["Arn"]
     topology.urls[resource.logical] = metadata["cloneUrlHttp"]
     topology.ids[resource.logical] = metadata["repositoryId"]
 
 
 def _project(topology: Topology, session: Any, resource: Resource) -> None:
-    """The git mirror's CodeBuild project, as modules/git_mirror defines it."""
-    source, target = resource.settings["source_repository"], resource.settings["target_repository"]
-    script = base64.b64encode((GIT_MIRROR_MODULE / "mirror.sh").read_bytes()).decode()
-    project = session.client("codebuild").create_project(
-        name=resource.name,
-        # NO_SOURCE, as the module: the script reads repo1 itself (moto wants a location all the same).
-        source={"type": "NO_SOURCE", "location": "none",
-                "buildspec": templatefile(GIT_MIRROR_MODULE / "buildspec.yml.tftpl", {"script_base64": script})},
-        artifacts={"type": "NO_ARTIFACTS"},
-        environment={"type": "LINUX_CONTAINER", "image": "aws/codebuild/amazonlinux-x86_64-standard:5.0",
-                     "computeType": "BUILD_GENERAL1_SMALL",
-                     "environmentVariables": [{"name": "SOURCE_URL", "value": topology.urls[source]},
-                                              {"name": "TARGET_URL", "value": topology.urls[target]}]},
-        serviceRole=f"arn:aws:iam::{ACCOUNT_ID}:role/{resource.name}-build",
-        encryptionKey=topology.kms_key_id,
-        concurrentBuildLimit=1,
-    )["project"]
-    topology.arns[resource.logical] = project["arn"]
+    projects = session.client("codebuild").batch_get_projects(names=[resource.name])["projects"]
+    if not projects:
+        raise NotDeployedError(f"codebuild_project {resource.name!r} ({resource.logical}) is not in the embedded AWS")
+    topology.arns[resource.logical] = projects[0]["arn"]
 
 
 def _rule(topology: Topology, session: Any, resource: Resource) -> None:
-    settings = resource.settings
-    if "target_function" in settings:
-        if settings["target_function"] not in topology.functions:
-            return
-        target = {"Id": settings["target_function"], "Arn": topology.function_arn(settings["target_function"])}
-    else:
-        target = {"Id": settings["target"], "Arn": topology.arns[settings["target"]],
-                  "RoleArn": f"arn:aws:iam::{ACCOUNT_ID}:role/{topology.resource(settings['target']).name}-events"}
-    events = session.client("events")
-    if "event_pattern" in settings:
-        pattern = dict(settings["event_pattern"])
-        pattern["resources"] = [topology.arns[logical] for logical in settings.get("event_resources", [])]
-        rule = events.put_rule(Name=resource.name, EventPattern=json.dumps(pattern),
-                               Description=settings.get("description", ""))
-    else:
-        rule = events.put_rule(Name=resource.name, ScheduleExpression=topology.variable(settings["schedule_variable"]),
-                               Description=settings.get("description", ""))
-    events.put_targets(Rule=resource.name, Targets=[target])
-    topology.arns[resource.logical] = rule["RuleArn"]
+    if resource.settings.get("target_function", next(iter(topology.functions), None)) not in topology.functions:
+        return  # the stack leaves out a rule whose function is not enabled
+    topology.arns[resource.logical] = session.client("events").describe_rule(Name=resource.name)["Arn"]
 
 
-_CREATORS = {"kinesis_stream": _stream, "bucket": _bucket, "queue": _queue, "dynamodb_table": _table,
-             "sns_topic": _topic, "codecommit_repository": _repository, "codebuild_project": _project,
-             "event_rule": _rule}
-# Queues first: topics subscribe them; rules last: they target the others.
-_ORDER = {"queue": 0, "bucket": 1, "kinesis_stream": 1, "dynamodb_table": 1, "codecommit_repository": 1,
-          "sns_topic": 2, "codebuild_project": 2, "event_rule": 4}
+_FINDERS = {"kinesis_stream": _stream, "bucket": _bucket, "queue": _queue, "dynamodb_table": _table,
+            "sns_topic": _topic, "codecommit_repository": _repository, "codebuild_project": _project,
+            "event_rule": _rule}

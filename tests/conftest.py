@@ -45,3 +45,31 @@ def aws() -> Iterator[None]:
         clients.reset()
         yield
     clients.reset()
+
+
+_applies = None
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Start the applies the collected tests need in the background, and run those tests last,
+    after everything that does not wait for an apply."""
+    global _applies
+    from tests import applied
+
+    names = applied.needed(items)
+    if names:
+        _applies = applied.Applies()
+        _applies.start(names)
+        items.sort(key=lambda item: "applied_stacks" in getattr(item, "fixturenames", ()))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _applies is not None:
+        _applies.stop()
+
+
+@pytest.fixture(scope="session")
+def applied_stacks() -> Any:
+    """The root stack as ``terraform apply`` made it, per variable set (tests/applied.py)."""
+    assert _applies is not None
+    return _applies

@@ -37,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -407,14 +408,26 @@ def _local_run(args: list[str], copy: Path) -> tuple[int, str]:
     return code, output
 
 
+OVERRIDES = "overrides.tfvars.json"
+
+
 def _stack_vars(copy: Path, env: str, dist_dir: Path) -> list[str]:
-    """The root stack's arguments for one environment: its tfvars and the zips' directory."""
-    return [f"-var-file={copy / 'environments' / f'{env}.tfvars.json'}", f"-var=dist_dir={dist_dir}"]
+    """The root stack's arguments for one environment: its tfvars, the zips' directory, and the
+    variables ``apply_local`` was given beside them (kept in the work directory)."""
+    overrides = copy.parent / OVERRIDES
+    return [f"-var-file={copy / 'environments' / f'{env}.tfvars.json'}", f"-var=dist_dir={dist_dir}",
+            *([f"-var-file={overrides}"] if overrides.exists() else [])]
 
 
-def apply_local(endpoint: str, workdir: Path, env: str = "local", dist_dir: Path = ROOT / "dist") -> dict[str, object]:
+def apply_local(endpoint: str, workdir: Path, env: str = "local", dist_dir: Path = ROOT / "dist",
+                variables: dict[str, object] | None = None,
+                timings: dict[str, float] | None = None) -> dict[str, object]:
     """``apply`` of the root stack for ``env`` into the AWS at ``endpoint`` (the embedded AWS of
     ``local/server.py``), with its state in ``workdir``; returns the stack's outputs.
+
+    ``variables`` override the environment's tfvars (as a later ``-var-file``), for this apply
+    and every later command on ``workdir``. ``timings`` receives the seconds ``init`` and
+    ``apply`` took.
 
     The zips are the Lambda build's (``make build``): the layer module checks that its manifest
     names the stack's architecture, which a host build (``"arch": "host"``) does not.
@@ -426,10 +439,18 @@ def apply_local(endpoint: str, workdir: Path, env: str = "local", dist_dir: Path
     at a time (the provider reads one zip at a time) with 5 s before each is read back. Queues
     come after the key, their dead-letter queues before them, and functions after every queue.
     """
+    started = time.monotonic()
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / OVERRIDES).unlink(missing_ok=True)
+    if variables:
+        (workdir / OVERRIDES).write_text(json.dumps(variables, indent=2) + "\n", encoding="utf-8")
     copy = _local_stack(endpoint, workdir)
+    applying = time.monotonic()
     code, output = _local_run(["apply", "-auto-approve", *_stack_vars(copy, env, dist_dir)], copy)
     if code != 0:
         raise TerraformError(output)
+    if timings is not None:
+        timings.update(init=applying - started, apply=time.monotonic() - applying)
     code, output = run(["output", "-no-color", "-json"], copy)
     if code != 0:
         raise TerraformError(output)

@@ -29,10 +29,11 @@ FAULT_RUNS = {
 
 
 @pytest.mark.parametrize("name", FAULT_RUNS)
-def test_nothing_lost_nothing_duplicated(name):
+def test_nothing_lost_nothing_duplicated(name, applied_stacks):
     faults = fault_spec.Faults(fault_spec.parse(FAULT_RUNS[name]), seed=3)
     # Timeouts are capped so an injected hang costs seconds, not the declared two minutes.
-    with LocalStack(faults=faults, timeout_cap_s=4, visibility_cap_s=2) as stack:
+    with LocalStack(faults=faults, timeout_cap_s=4, visibility_cap_s=2,
+                    applied=applied_stacks.get("default")) as stack:
         report = run(stack, Options(records=400, table_changes=200, code_files=20, seed=5, progress=False,
                                     drain_timeout_s=240))
     text = summary(report)
@@ -71,11 +72,12 @@ def test_nothing_lost_nothing_duplicated(name):
         assert report["mappings"]["stream_processor"]["duplicate_deliveries"] > 0, text
 
 
+@pytest.mark.applied("direct", "fanout")
 @pytest.mark.parametrize("paths", ["direct", "fanout"])
-def test_each_table_sync_path_alone_converges_under_faults(paths):
+def test_each_table_sync_path_alone_converges_under_faults(paths, applied_stacks):
     faults = fault_spec.Faults(fault_spec.parse(FAULT_RUNS["all"]), seed=11)
-    with LocalStack(faults=faults, timeout_cap_s=4, visibility_cap_s=2,
-                    variables={"table_sync_paths": paths}) as stack:
+    with LocalStack(faults=faults, timeout_cap_s=4, visibility_cap_s=2, variables={"table_sync_paths": paths},
+                    applied=applied_stacks.get(paths)) as stack:
         assert set(stack.functions) >= ({"table_sync"} if paths == "direct" else {"change_publisher", "change_applier"})
         assert not set(stack.functions) & ({"change_publisher", "change_applier"} if paths == "direct"
                                            else {"table_sync"})

@@ -19,8 +19,8 @@ pytestmark = pytest.mark.build
 
 
 @pytest.fixture(scope="module")
-def stack():
-    with LocalStack() as running:
+def stack(applied_stacks):
+    with LocalStack(applied=applied_stacks.get("default")) as running:
         yield running
 
 

@@ -2,13 +2,15 @@
 variables: the apply succeeds, a second plan has nothing to change, the resources are there as
 the local runtime names them, and destroy removes them.
 
-Most of its two and a half minutes are the AWS provider's own waits, which no answer from the
-embedded AWS can shorten (``apply_local`` in tools/terraform.py lists them).
+The apply is the test run's own (tests/applied.py): its snapshot goes back into a fresh embedded
+AWS and a copy of its Terraform state plans and destroys there, so this also checks that a
+snapshot holds everything the apply made.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,6 @@ from local.server import EmbeddedAws
 from tools import terraform as tf
 
 ROOT = Path(__file__).resolve().parents[2]
-DIST = ROOT / "dist"
 pytestmark = pytest.mark.build
 
 
@@ -81,15 +82,16 @@ def _check_functions(client: Any, topology: topo.Topology, outputs: dict[str, An
     assert len(mappings) == sum(spec.trigger.type != "http" for spec in topology.functions.values())
 
 
-def test_the_stack_applies_into_the_embedded_aws_plans_no_changes_and_destroys(tmp_path):
-    missing = [p for p in (DIST / "layers" / "common.zip", *(DIST / "functions" / f"{n}.zip" for n in
-                                                           topo.load("local").functions)) if not p.is_file()]
-    assert not missing, f"{missing} missing: run `make build`"
+def test_the_stack_applies_into_the_embedded_aws_plans_no_changes_and_destroys(tmp_path, applied_stacks):
     assert tf.reachable(), "the AWS provider is needed: a mirror (TF_PROVIDER_MIRROR) or the registry"
     topology = topo.load("local")
-    with EmbeddedAws() as aws:
+    applied = applied_stacks.get("default")
+    shutil.copytree(applied_stacks.directory("default") / "terraform-state", tmp_path, dirs_exist_ok=True,
+                    symlinks=True, ignore=shutil.ignore_patterns(".terraform"))
+    outputs = applied.outputs
+    with EmbeddedAws(port=applied.port) as aws:
+        applied.restore()
         client = _clients(aws.endpoint, topology.region)
-        outputs = tf.apply_local(aws.endpoint, tmp_path)
         try:
             # ARNs the provider builds itself carry the account the embedded AWS answers with.
             assert outputs["ingest_route_arn"].startswith(f"arn:aws:execute-api:{topology.region}:{topo.ACCOUNT_ID}:")
