@@ -454,14 +454,16 @@ def progress_line(stack: LocalStack, paths: list[IngestPath], options: Options, 
     total = sum(p.count for p in paths)
     produced = sum(p.count for p in paths if p.finished)
     table = counts["table"]
-    written = table["inserts"] + table["updates"] + table["deletes"]
-    parts = [f"records {produced:,}/{total:,}", f"table changes {written:,}/{options.table_changes:,}",
+    # A delete followed by a re-insert of the same key is one planned change and two writes.
+    written = table["inserts"] + table["updates"] + table["deletes"] + table["reinserts"]
+    planned = options.table_changes + table["reinserts"]
+    parts = [f"records {produced:,}/{total:,}", f"table changes {written:,}/{planned:,}",
              f"code files {counts['code']['uploads'] + counts['code']['overwrites'] + counts['code']['deletes']}",
              f"pushes {counts['git']['pushes']}"]
     for name, mapping in sorted(stack.mappings.items()):
         done, delivered = _mapping_progress(mapping)
         parts.append(f"{JOBS.get(name, name)} {done:,}/{delivered:,}")
-    share = min(produced / total if total else 1.0, written / options.table_changes if options.table_changes else 1.0)
+    share = min(produced / total if total else 1.0, written / planned if planned else 1.0)
     left = f"~{elapsed * (1 - share) / share:.0f}s left" if 0 < share < 1 else "draining" if share >= 1 else "…"
     return " · ".join(parts) + f" · {elapsed:.0f}s, {left}"
 
