@@ -92,8 +92,9 @@ class LocalStack:
         layer_dir = extract(HOST_DIST / "layers" / "common.zip", self.workdir / "opt")
         for name, configuration in configurations.items():
             self._start_function(name, configuration, layer_dir)
+        by_arn = {function.arn: name for name, function in self.functions.items()}
         for mapping in self._event_source_mappings():
-            self._start_mapping(mapping)
+            self._start_mapping(by_arn[mapping["FunctionArn"]], mapping)
         self._start_code_services()
         self._notifications = self._delete_notifications()
         self._notifier = threading.Thread(target=self._notify_deletes, name="s3-delete-events", daemon=True)
@@ -152,7 +153,7 @@ class LocalStack:
                     continue
                 rules = queue.get("Filter", {}).get("Key", {}).get("FilterRules", [])
                 prefix = next((r["Value"] for r in rules if r["Name"].lower() == "prefix"), "")
-                url = sqs.get_queue_url(QueueName=queue["QueueArn"].rsplit(":", 1)[1])["QueueUrl"]
+                url = topo.queue_url(sqs, queue["QueueArn"])
                 found.setdefault(resource.name, []).append((url, prefix))
         return found
 
@@ -297,12 +298,10 @@ class LocalStack:
             invocation = self.invoke(name, event)
         return invocation
 
-    def _start_mapping(self, mapping: dict[str, Any]) -> None:
+    def _start_mapping(self, name: str, mapping: dict[str, Any]) -> None:
         """Deliver an event source mapping Terraform made, with its settings; moto stores it
         and never acts on it (``local/moto_patches.py``). API Gateway's route is the caller's:
         ``invoke`` with its event."""
-        by_arn = {function.arn: name for name, function in self.functions.items()}
-        name = by_arn[mapping["FunctionArn"]]
         if mapping.get("State", "Enabled") != "Enabled":
             return
         source_arn = mapping["EventSourceArn"]
@@ -311,8 +310,7 @@ class LocalStack:
         sqs = self.session.client("sqs")
         if service in ("kinesis", "dynamodb"):
             destination = mapping.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
-            on_failure_url = sqs.get_queue_url(QueueName=destination.rsplit(":", 1)[1])["QueueUrl"] \
-                if destination else None
+            on_failure_url = topo.queue_url(sqs, destination) if destination else None
             source = self._kinesis_source(source_arn) if service == "kinesis" else self._dynamodb_source(source_arn)
 
             def send_on_failure(record: dict[str, Any]) -> None:
@@ -333,7 +331,7 @@ class LocalStack:
             queue_mapping = QueueMapping(
                 name=f"{name}-mapping",
                 sqs=sqs,
-                queue_url=sqs.get_queue_url(QueueName=source_arn.rsplit(":", 1)[1])["QueueUrl"],
+                queue_url=topo.queue_url(sqs, source_arn),
                 queue_arn=source_arn,
                 region=self.topology.region,
                 settings=QueueSettings.from_mapping(mapping),

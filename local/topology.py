@@ -171,6 +171,11 @@ def discover(topology: Topology, session: Any, outputs: dict[str, Any]) -> None:
                               f"the embedded AWS: {error}") from error
 
 
+def queue_url(sqs: Any, arn: str) -> str:
+    """The URL of the queue an ARN names (its name is the ARN's last field)."""
+    return sqs.get_queue_url(QueueName=arn.rsplit(":", 1)[1])["QueueUrl"]
+
+
 def _stream(topology: Topology, session: Any, resource: Resource) -> None:
     summary = session.client("kinesis").describe_stream_summary(StreamName=resource.name)
     topology.arns[resource.logical] = summary["StreamDescriptionSummary"]["StreamARN"]
@@ -191,8 +196,7 @@ def _queue(topology: Topology, session: Any, resource: Resource) -> None:
     if "RedrivePolicy" in attributes:
         dlq_arn = json.loads(attributes["RedrivePolicy"])["deadLetterTargetArn"]
         topology.arns[f"{resource.logical}:dlq"] = dlq_arn
-        topology.urls[f"{resource.logical}:dlq"] = client.get_queue_url(
-            QueueName=dlq_arn.rsplit(":", 1)[1])["QueueUrl"]
+        topology.urls[f"{resource.logical}:dlq"] = queue_url(client, dlq_arn)
 
 
 def _table(topology: Topology, session: Any, resource: Resource) -> None:
@@ -223,7 +227,8 @@ def _project(topology: Topology, session: Any, resource: Resource) -> None:
 
 
 def _rule(topology: Topology, session: Any, resource: Resource) -> None:
-    if resource.settings.get("target_function", next(iter(topology.functions), None)) not in topology.functions:
+    target = resource.settings.get("target_function")
+    if target is not None and target not in topology.functions:
         return  # the stack leaves out a rule whose function is not enabled
     topology.arns[resource.logical] = session.client("events").describe_rule(Name=resource.name)["Arn"]
 
