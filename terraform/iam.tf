@@ -15,6 +15,8 @@ locals {
 }
 
 data "aws_iam_policy_document" "stream_processor" {
+  # What the event source mapping polls with (a standard iterator: no enhanced fan-out consumer,
+  # so no kinesis:SubscribeToShard, which only takes a consumer ARN).
   statement {
     sid = "ReadEventsStream"
     actions = [
@@ -23,7 +25,6 @@ data "aws_iam_policy_document" "stream_processor" {
       "kinesis:GetRecords",
       "kinesis:GetShardIterator",
       "kinesis:ListShards",
-      "kinesis:SubscribeToShard",
     ]
     resources = [module.events_stream.arn]
   }
@@ -38,6 +39,15 @@ data "aws_iam_policy_document" "stream_processor" {
     sid       = "DedupeState"
     actions   = ["s3:GetObject", "s3:PutObject"]
     resources = ["${module.lake.arn}/${local.declarations.stream_processor.environment.STATE_PREFIX}/*"]
+  }
+
+  # S3 answers a GET of a missing key with 404 only to a caller that may list the bucket, and with
+  # 403 to others. A shard's first batch reads a state object that does not exist yet, and a GET
+  # carries no s3:prefix to condition the listing on, so the grant is the whole bucket's key names.
+  statement {
+    sid       = "TellMissingStateFromDenied"
+    actions   = ["s3:ListBucket"]
+    resources = [module.lake.arn]
   }
 
   statement {
@@ -72,8 +82,15 @@ data "aws_iam_policy_document" "ingest_api" {
 data "aws_iam_policy_document" "table1_stream_reader" {
   statement {
     sid       = "ReadTable1Stream"
-    actions   = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"]
+    actions   = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"]
     resources = [module.table1.stream_arn, "${module.table1.arn}/stream/*"]
+  }
+
+  statement {
+    sid = "ListStreams"
+    # ListStreams takes no resource type: AWS authorises it against "*" only.
+    actions   = ["dynamodb:ListStreams"]
+    resources = ["*"]
   }
 
   statement {
