@@ -21,7 +21,7 @@ from typing import Any
 
 import boto3
 
-from local import snapshot
+from local import iam, snapshot
 from local import topology as topo
 from local.codebuild import LocalCodeBuild
 from local.codecommit import LocalCodeCommit
@@ -73,6 +73,7 @@ class LocalStack:
         self.bus: EventBus | None = None
         self.workdir = Path(tempfile.mkdtemp(prefix="tributary-local-"))
         self.session: boto3.session.Session | None = None
+        self.credentials: dict[str, dict[str, str]] = {}
         self._saved_env: dict[str, str | None] = {}
         self._stopping = threading.Event()
 
@@ -89,6 +90,7 @@ class LocalStack:
         self._cap_visibility()
         started = time.monotonic()
         configurations = self._function_configurations()
+        self._assume_execution_roles(configurations)
         layer_dir = extract(HOST_DIST / "layers" / "common.zip", self.workdir / "opt")
         for name, configuration in configurations.items():
             self._start_function(name, configuration, layer_dir)
@@ -133,6 +135,35 @@ class LocalStack:
                 raise topo.NotDeployedError(f"{physical} has layers {layers}, not [{self.topology.layer_name!r}]")
             configurations[name] = configuration
         return configurations
+
+    def _assume_execution_roles(self, configurations: dict[str, dict[str, Any]]) -> None:
+        """Give each function its execution role's credentials, as Lambda does, and have the
+        embedded AWS check every call made with them against that role (``local/iam.py``)."""
+        enforcer = self.server.iam
+        enforcer.region = self.topology.region
+        enforcer.facts = iam.read_facts(self.session)
+        admin, sts = self.session.client("iam"), self.session.client("sts")
+        for name, configuration in configurations.items():
+            role_arn = configuration["Role"]
+            role = admin.get_role(RoleName=role_arn.rsplit("/", 1)[1])["Role"]
+            if not iam.lambda_may_assume(role["AssumeRolePolicyDocument"], role_arn):
+                raise topo.NotDeployedError(f"{configuration['FunctionName']}: the role {role_arn} does not let "
+                                            "lambda.amazonaws.com assume it")
+            session_name = configuration["FunctionName"]
+            credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name)["Credentials"]
+            session_arn = f"arn:aws:sts::{topo.ACCOUNT_ID}:assumed-role/{role['RoleName']}/{session_name}"
+            enforcer.register(credentials["AccessKeyId"], iam.read_identity(admin, name, role_arn, session_arn))
+            self.credentials[name] = {"AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
+                                      "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
+                                      "AWS_SESSION_TOKEN": credentials["SessionToken"]}
+
+    def function_session(self, name: str) -> boto3.session.Session:
+        """A session with a function's role credentials: what its event source mappings poll with."""
+        credentials = self.credentials[name]
+        return boto3.session.Session(aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+                                     aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+                                     aws_session_token=credentials["AWS_SESSION_TOKEN"],
+                                     region_name=self.topology.region)
 
     def _event_source_mappings(self) -> list[dict[str, Any]]:
         lam = self.session.client("lambda")
@@ -261,6 +292,7 @@ class LocalStack:
         self.collectors[name] = collector
         env = {
             **self.aws_env,
+            **self.credentials[name],
             **configuration.get("Environment", {}).get("Variables", {}),
             "AWS_XRAY_DAEMON_ADDRESS": collector.address,
             "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
@@ -307,11 +339,14 @@ class LocalStack:
         source_arn = mapping["EventSourceArn"]
         service = source_arn.split(":")[2]
         duplicate = lambda: self.faults.fire("duplicate_delivery", name)  # noqa: E731
-        sqs = self.session.client("sqs")
+        # Lambda polls, deletes and sends to the on-failure destination with the function's role.
+        role = self.function_session(name)
+        sqs, operator_sqs = role.client("sqs"), self.session.client("sqs")
         if service in ("kinesis", "dynamodb"):
             destination = mapping.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
-            on_failure_url = topo.queue_url(sqs, destination) if destination else None
-            source = self._kinesis_source(source_arn) if service == "kinesis" else self._dynamodb_source(source_arn)
+            on_failure_url = topo.queue_url(operator_sqs, destination) if destination else None
+            source = self._kinesis_source(source_arn, role) if service == "kinesis" \
+                else self._dynamodb_source(source_arn, role)
 
             def send_on_failure(record: dict[str, Any]) -> None:
                 if on_failure_url is not None:  # without a destination, Lambda drops the record
@@ -331,7 +366,7 @@ class LocalStack:
             queue_mapping = QueueMapping(
                 name=f"{name}-mapping",
                 sqs=sqs,
-                queue_url=topo.queue_url(sqs, source_arn),
+                queue_url=topo.queue_url(operator_sqs, source_arn),
                 queue_arn=source_arn,
                 region=self.topology.region,
                 settings=QueueSettings.from_mapping(mapping),
@@ -343,8 +378,8 @@ class LocalStack:
             raise topo.NotDeployedError(f"{name}: an event source mapping from {source_arn}, which the runtime "
                                    "does not deliver")
 
-    def _kinesis_source(self, arn: str) -> ShardSource:
-        client = self.session.client("kinesis")
+    def _kinesis_source(self, arn: str, role: boto3.session.Session) -> ShardSource:
+        client = role.client("kinesis")
         stream = arn.split(":stream/", 1)[1]
         region = self.topology.region
 
@@ -373,10 +408,10 @@ class LocalStack:
             stream_arn=arn,
         )
 
-    def _dynamodb_source(self, arn: str) -> ShardSource:
+    def _dynamodb_source(self, arn: str, role: boto3.session.Session) -> ShardSource:
         from tributary import ddb
 
-        client = self.session.client("dynamodbstreams")
+        client = role.client("dynamodbstreams")
         region = self.topology.region
 
         def json_image(image: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -537,6 +537,7 @@ def run(stack: LocalStack, options: Options) -> dict[str, Any]:
         "on_failure_messages": int(attributes["ApproximateNumberOfMessages"]),
         "xray": [row for c in stack.collectors.values() for row in c.summary()],
         "embedded_aws_requests": stack.server.app.requests if stack.server.app else 0,
+        "iam": stack.server.iam.report(),
     })
     report["phases"] = {**{name: round(seconds, 2) for name, seconds in stack.timings.items()},
                         "workload": round(produced_at - started, 2), "drain": round(drained - produced_at, 2),
@@ -546,7 +547,7 @@ def run(stack: LocalStack, options: Options) -> dict[str, Any]:
     mismatch = sum(abs(p["quarantine_mismatch"]) for p in report["paths"])
     report["ok"] = bool(report["drained"] and lost == 0 and duplicates == 0 and mismatch == 0
                         and not any(p["error"] for p in report["paths"]) and report["tables"]["match"]
-                        and report["code"]["match"] and report["git"]["match"])
+                        and report["code"]["match"] and report["git"]["match"] and report["iam"]["denied"] == 0)
     return report
 
 
@@ -614,10 +615,14 @@ def summary(report: dict[str, Any]) -> str:
         for row in report["xray"]:
             lines.append(f"    {row['function']:<18} {row['subsegment']:<12} {row['count']:>6}  "
                          f"{row['p50_ms']:>8} / {row['p95_ms']}")
+    checked = report["iam"]
+    lines += ["", f"  IAM: {checked['checked']:,} calls by functions checked against their own roles, "
+                  f"{checked['denied']} denied"]
+    lines += [f"    ! {d['function']}: {d['action']} on {d['resource']} {d['reason']}" for d in checked["denials"]]
     names = {"init": "terraform init", "apply": "terraform apply", "restore": "snapshot restored",
              "runtime": "runtime started", "workload": "workload", "drain": "drain", "audit": "audit"}
     lines += ["", "  phases: " + " · ".join(f"{names.get(k, k)} {v:.1f} s" for k, v in report["phases"].items())]
-    verdict = "OK: nothing lost, nothing duplicated" if report["ok"] else "FAILED: see lost / duplicates above"
+    verdict = "OK: nothing lost, nothing duplicated" if report["ok"] else "FAILED: see lost / duplicates / denied above"
     lines += ["", f"  {verdict}", ""]
     return "\n".join(lines)
 

@@ -2,9 +2,9 @@
 
 moto's server is not thread-safe (concurrent puts to one Kinesis shard lost records and
 duplicated sequence numbers), so one lock serialises every request to it. The same
-WSGI wrapper injects the faults that strike at AWS (``local/faults.py``). moto itself is
-patched where it answers differently from AWS in ways ``terraform apply`` notices
-(``local/moto_patches.py``).
+WSGI wrapper injects the faults that strike at AWS (``local/faults.py``) and checks every
+call a function makes against its own role (``local/iam.py``). moto itself is patched where
+it answers differently from AWS in ways ``terraform apply`` notices (``local/moto_patches.py``).
 """
 
 from __future__ import annotations
@@ -16,28 +16,64 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import parse_qs
+from xml.sax.saxutils import escape
 
 from werkzeug.serving import make_server
 
-from local import moto_patches
+from local import iam, moto_patches
 from local.faults import Faults
-
-REGION_HEADER_SCOPE = "Credential="
-
-
-def _service(environ: dict[str, Any]) -> str:
-    """The AWS service a request is for, from its SigV4 credential scope."""
-    auth = environ.get("HTTP_AUTHORIZATION", "")
-    if REGION_HEADER_SCOPE in auth:
-        scope = auth.split(REGION_HEADER_SCOPE, 1)[1].split(",", 1)[0].split("/")
-        if len(scope) >= 4:
-            return scope[3]
-    return ""
 
 
 def _json_error(start_response: Callable, status: str, error_type: str, message: str) -> list[bytes]:
     body = json.dumps({"__type": error_type, "message": message}).encode()
     start_response(status, [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def _cbor_text(text: str) -> bytes:
+    data = text.encode()
+    if len(data) < 24:
+        return bytes([0x60 + len(data)]) + data
+    if len(data) < 256:
+        return bytes([0x78, len(data)]) + data
+    return bytes([0x79]) + len(data).to_bytes(2, "big") + data
+
+
+def _access_denied(start_response: Callable, service: str, method: str, message: str) -> list[bytes]:
+    """AccessDenied in the shape the service's protocol gives it, so the SDK raises it as AWS's."""
+    request_id = uuid.uuid4().hex
+    protocol = iam.protocol(service)
+    headers = [("x-amzn-RequestId", request_id)]
+    if protocol == "rest-xml":
+        status, body = "403 Forbidden", (
+            f"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code>"
+            f"<Message>{escape(message)}</Message><RequestId>{request_id}</RequestId></Error>").encode()
+        headers.append(("Content-Type", "application/xml"))
+    elif protocol == "query":
+        code = "AuthorizationError" if service == "sns" else "AccessDenied"
+        status, body = "403 Forbidden", (
+            f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{escape(message)}</Message>"
+            f"</Error><RequestId>{request_id}</RequestId></ErrorResponse>").encode()
+        headers.append(("Content-Type", "text/xml"))
+    elif protocol == "rest-json":
+        status, body = "403 Forbidden", json.dumps({"Type": "User", "message": message}).encode()
+        headers += [("Content-Type", "application/json"), ("x-amzn-ErrorType", "AccessDeniedException")]
+    elif protocol == "smithy-rpc-v2-cbor":
+        status = "400 Bad Request"
+        body = b"\xa2" + _cbor_text("__type") + _cbor_text("AccessDeniedException") + _cbor_text("message") + \
+            _cbor_text(message)
+        headers += [("Content-Type", "application/cbor"), ("smithy-protocol", "rpc-v2-cbor")]
+    else:
+        status = "400 Bad Request"
+        error = "com.amazon.coral.service#AccessDeniedException" if service == "sqs" else "AccessDeniedException"
+        body = json.dumps({"__type": error, "message": message}).encode()
+        headers.append(("Content-Type", "application/x-amz-json-1.0"))
+        if service == "sqs":  # SQS speaks JSON but names its errors as its query protocol did
+            headers.append(("x-amzn-query-error", "AccessDenied;Sender"))
+    if method == "HEAD":
+        body = b""
+    start_response(status, [*headers, ("Content-Length", str(len(body)))])
     return [body]
 
 
@@ -54,9 +90,10 @@ def _s3_slow_down(start_response: Callable) -> list[bytes]:
 class FaultyLockedApp:
     """moto's WSGI app behind one lock, with injected faults."""
 
-    def __init__(self, app: Callable, faults: Faults) -> None:
+    def __init__(self, app: Callable, faults: Faults, enforcer: iam.Enforcer | None = None) -> None:
         self.app = app
         self.faults = faults
+        self.iam = enforcer or iam.Enforcer()
         self.lock = threading.Lock()
         self.requests = 0
         # moto sends no notification for a delete in a versioned bucket (a delete marker);
@@ -64,9 +101,12 @@ class FaultyLockedApp:
         self.deleted_objects: list[tuple[str, str]] = []
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        verdict = self._authorize(environ, start_response)
+        if isinstance(verdict, list):
+            return verdict
         with self.lock:
             self.requests += 1
-            service = _service(environ)
+            service = iam.signing_name(environ.get("HTTP_AUTHORIZATION", ""))
             target = environ.get("HTTP_X_AMZ_TARGET", "")
             method = environ.get("REQUEST_METHOD", "")
             object_write = service == "s3" and method == "PUT" and self._is_object_write(environ)
@@ -97,7 +137,52 @@ class FaultyLockedApp:
                     bucket, _, key = path.lstrip("/").partition("/")
                     self.deleted_objects.append((bucket, key))
                 return body
+            if verdict:
+                return self._hiding_missing_keys(environ, start_response, *verdict)
             return list(self.app(environ, start_response))
+
+    def _authorize(self, environ: dict[str, Any], start_response: Callable
+                   ) -> list[bytes] | tuple[iam.Identity, iam.Call] | None:
+        """For a call signed with a function's credentials: AccessDenied if its role may not
+        make it, else the caller and call when a 404 for a missing key must become 403. Other
+        calls pass (None)."""
+        identity = self.iam.identify(environ.get("HTTP_AUTHORIZATION", ""))
+        if identity is None:
+            return None
+        method = environ.get("REQUEST_METHOD", "")
+        query = environ.get("QUERY_STRING", "")
+        headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
+        body = b""
+        service = iam.signing_name(headers.get("authorization", ""))
+        if service != "s3" or (method == "POST" and "delete" in parse_qs(query, keep_blank_values=True)):
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length) if length else b""
+            environ["wsgi.input"] = io.BytesIO(body)
+        # PATH_INFO is already percent-decoded, its bytes carried as latin-1 (PEP 3333).
+        path = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace")
+        call = iam.describe(method, path, query, headers, body)
+        if call is None:
+            denial = self.iam.refuse_unknown(identity, method, path)
+            return _access_denied(start_response, service, method, denial.message(identity))
+        denial = self.iam.decide(identity, call)
+        if denial is not None:
+            return _access_denied(start_response, call.service, method, denial.message(identity))
+        return (identity, call) if self.iam.hides_missing(identity, call) else None
+
+    def _hiding_missing_keys(self, environ: dict[str, Any], start_response: Callable, identity: iam.Identity,
+                             call: iam.Call) -> list[bytes]:
+        captured: dict[str, Any] = {}
+
+        def capture(status: str, headers: list, exc_info: Any = None) -> Callable:
+            captured["status"], captured["headers"] = status, headers
+            return lambda data: None
+
+        body = b"".join(self.app(environ, capture))
+        if captured["status"].startswith("404"):
+            denial = self.iam.refuse_missing(identity, call)
+            return _access_denied(start_response, "s3", environ.get("REQUEST_METHOD", ""), denial.message(identity))
+        start_response(captured["status"], captured["headers"])
+        return [body]
 
     @staticmethod
     def _is_object_write(environ: dict[str, Any]) -> bool:
@@ -149,6 +234,7 @@ class EmbeddedAws:
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self.app: FaultyLockedApp | None = None
+        self.iam = iam.Enforcer()
 
     @property
     def endpoint(self) -> str:
@@ -168,7 +254,7 @@ class EmbeddedAws:
             def log_request(self, *args: Any, **kwargs: Any) -> None:  # one line per request is noise here
                 pass
 
-        self.app = FaultyLockedApp(DomainDispatcherApplication(create_backend_app), self.faults)
+        self.app = FaultyLockedApp(DomainDispatcherApplication(create_backend_app), self.faults, self.iam)
         self._server = make_server("127.0.0.1", self.port, self.app, threaded=True, request_handler=QuietHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="embedded-aws", daemon=True)
         self._thread.start()

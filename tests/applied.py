@@ -113,3 +113,21 @@ def needed(items: list[Any]) -> list[str]:
             marker = item.get_closest_marker("applied")
             wanted.update(marker.args if marker else ["default"])
     return sorted(wanted)
+
+
+def main(argv: list[str]) -> int:
+    """``python -m tests.applied NAME``: apply the variable set (or reuse its kept apply) and print
+    the directory that keeps it, as ``make iam-lint`` reads the state from it."""
+    if len(argv) != 1 or argv[0] not in VARIABLE_SETS:
+        print(f"usage: python -m tests.applied {{{','.join(VARIABLE_SETS)}}}", file=sys.stderr)
+        return 2
+    applies = Applies()
+    try:
+        print(applies.directory(argv[0]))
+    finally:
+        applies.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -39,6 +39,9 @@ def test_nothing_lost_nothing_duplicated(name, applied_stacks):
     text = summary(report)
     assert report["ok"], text
     assert report["drained"], text
+    # Every function ran with its own role, and the role Terraform made allowed each of its calls.
+    assert report["iam"]["denied"] == 0, text
+    assert report["iam"]["checked"] > 100, text
     for path in report["paths"]:
         assert path["lost"] == 0, text
         assert path["duplicates"] == 0, text
@@ -85,6 +88,7 @@ def test_each_table_sync_path_alone_converges_under_faults(paths, applied_stacks
                                     drain_timeout_s=240))
     assert report["tables"]["match"], summary(report)
     assert report["tables"]["paths"] == paths
+    assert report["iam"]["denied"] == 0, summary(report)
 
 
 def test_make_local_command_prints_the_summary_and_leaves_nothing_running(tmp_path):
