@@ -171,7 +171,7 @@ tf-lock: $(VENV_STAMP) ## Re-create .terraform.lock.hcl of the root stack and th
 	@$(PY) -m tools.terraform lock
 
 .PHONY: terraform-check
-terraform-check: $(VENV_STAMP) build ## terraform init and validate of every configuration, terraform test of the modules, plan of every environment (TF_PROVIDER_MIRROR=)
+terraform-check: $(VENV_STAMP) build ## terraform init and validate of every configuration, terraform test of the root stack, bootstrap and modules, plan of every environment (TF_PROVIDER_MIRROR=)
 	@$(PY) -m tools.terraform validate
 	@$(PY) -m tools.terraform test
 	@$(PY) -m tools.terraform plan

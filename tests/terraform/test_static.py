@@ -1,5 +1,8 @@
-"""Static checks of the Terraform: format, configuration load, module contract, checkov,
-and the rule that each function's settings come from its declaration and nowhere else."""
+"""Static checks of the Terraform: format, configuration load, module contract and checkov.
+
+What the stack, the bootstrap and the modules do is checked by `terraform test` against a mocked
+provider (terraform/tests, terraform/bootstrap/tests, terraform/modules/*/tests; run by
+`python -m tools.terraform test`). The few checks here that read the configuration's text say why."""
 
 from __future__ import annotations
 
@@ -10,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from tools import declarations
 from tools import terraform as tf
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,6 +98,7 @@ def test_module_follows_the_contract(module):
 
 
 def test_root_stack_pins_terraform_and_the_provider_and_uses_native_locking():
+    # Text: required_version, provider sources, the backend type and .tfbackend files are not in a plan.
     versions = (TERRAFORM / "versions.tf").read_text()
     assert re.search(r'required_version\s*=\s*">= 1\.10', versions)
     assert 'source  = "hashicorp/aws"' in versions
@@ -107,34 +110,7 @@ def test_root_stack_pins_terraform_and_the_provider_and_uses_native_locking():
         assert (TERRAFORM / "environments" / f"{env}.tfvars.json").is_file()
 
 
-# --- the root stack deploys what the declarations declare (the function module: modules/function/tests) ---
-
-ROOT_TEXT = read_all(TERRAFORM)
-
-
-def test_root_stack_deploys_exactly_the_declared_functions():
-    assert 'fileset(local.functions_dir, "*/function.json")' in ROOT_TEXT
-    policies = re.search(r"function_policies\s*=\s*\{(.*?)\n  \}", ROOT_TEXT, re.DOTALL)
-    assert policies, "iam.tf defines function_policies"
-    keys = set(re.findall(r"^\s*([a-z_]+)\s*=", policies.group(1), re.MULTILINE))
-    assert keys == set(declarations.load_all()), "every function needs exactly one least-privilege policy"
-
-
-def _map_keys(name: str) -> set[str]:
-    match = re.search(rf"^  {name}\s*=\s*\{{(.*?)\n  \}}", ROOT_TEXT, re.DOTALL | re.MULTILINE)
-    assert match, name
-    return set(re.findall(r"^\s*([a-z0-9_]+)\s*=", match.group(1), re.MULTILINE))
-
-
-def test_every_logical_resource_a_declaration_names_exists_in_the_stack():
-    resources = _map_keys("resources")
-    sources = _map_keys("event_source_arns")
-    failure_destinations = _map_keys("failure_destination_arns")
-    for spec in declarations.load_all().values():
-        assert set(spec.resource_environment.values()) <= resources, spec.name
-        if spec.trigger.type in ("kinesis", "dynamodb"):
-            assert spec.trigger.source in sources, spec.name
-            assert spec.trigger.settings["on_failure"] in failure_destinations, spec.name
+# --- declarations (that the stack deploys what they declare: terraform/tests/stack.tftest.hcl) ------
 
 
 def test_declarations_are_valid_json_terraform_can_decode():
@@ -171,119 +147,28 @@ def test_checkov_finds_nothing():
     assert summary["passed"] > 50
 
 
-def test_the_root_stack_alarms_on_every_function_mapping_queue_and_path():
-    main = (ROOT / "terraform" / "main.tf").read_text()
-    block = main[main.index('module "monitoring" {'):]
-    assert "for name in local.enabled_functions" in block
-    assert "stream_functions = toset(keys(local.stream_triggers))" in block
-    assert "for name, trigger in local.queue_triggers" in block
-    for queue in ("module.events_failures.name", "module.table_failures.name", "module.changes_queue.dlq_name",
-                  "module.code_events.dlq_name"):
-        assert queue in block
-    assert 'module.function["stream_processor"].function_name' in block
-    assert "module.git_mirror.project_name" in block
-    monitoring = (ROOT / "terraform" / "modules" / "monitoring" / "main.tf").read_text()
-    for metric in ("Errors", "Throttles", "Duration", "IteratorAge", "ApproximateNumberOfMessagesVisible",
-                   "ApproximateAgeOfOldestMessage", "RecordsQuarantined", "FailedBuilds"):
-        assert f'metric = "{metric}"' in monitoring, metric
-    # One alarm resource over every spec, each notifying the topic when it fires and when it clears.
-    assert monitoring.count('resource "aws_cloudwatch_metric_alarm"') == 1
-    assert "for_each = local.alarm_specs" in monitoring
-    assert "alarm_actions       = [module.topic.arn]" in monitoring
-    assert "ok_actions          = [module.topic.arn]" in monitoring
-    assert 'resource "aws_cloudwatch_dashboard" "this"' in monitoring
+# --- what terraform test cannot see: a child module's inputs, and every resource of a kind ------------
+
+BOOTSTRAP = (TERRAFORM / "bootstrap" / "main.tf").read_text()
 
 
-
-def test_every_function_that_parks_changes_alarms_on_them_and_may_send_them():
-    """A parked change is one table2 lacks: ChangesParked alarms, and each function may write where it parks."""
-    main = (ROOT / "terraform" / "main.tf").read_text()
-    listed = re.search(r"^  parking_functions = \[(.*)\]$", main, re.MULTILINE)
-    assert listed, "main.tf lists the functions that park changes"
-    assert set(re.findall(r'"([a-z_]+)"', listed.group(1))) >= {"table_sync", "change_applier"}
-    block = main[main.index("  integrity = merge("):main.index("  codebuild_projects")]
-    assert "for name in local.parking_functions : name => {" in block
-    assert 'metrics       = ["ChangesParked"]' in block
-    assert "if contains(local.enabled_functions, name)" in block  # a path that is off has no function to watch
-    specs = declarations.load_all()
-    assert specs["table_sync"].resource_environment["PARKED_QUEUE_URL"] == "table_failures_queue"
-    iam = (ROOT / "terraform" / "iam.tf").read_text()
-    reader = iam[iam.index('data "aws_iam_policy_document" "table1_stream_reader"'):]
-    assert re.search(r'actions   = \["sqs:SendMessage"\]\n    resources = \[module\.table_failures\.arn\]', reader)
-    applier = iam[iam.index('data "aws_iam_policy_document" "change_applier"'):]
-    applier = applier[:applier.index('data "aws_iam_policy_document" "code_sync"')]
-    assert re.search(r'actions   = \["sqs:SendMessage"\]\n    resources = \[module\.changes_queue\.dlq_arn\]', applier)
-    assert re.search(r'actions   = \["sqs:GetQueueUrl"\]\n    resources = \[module\.changes_queue\.arn, '
-                     r"module\.changes_queue\.dlq_arn\]", applier)
-    assert re.search(r'"sqs:GetQueueAttributes".*\n    resources = \[module\.changes_queue\.arn\]', applier)
+def test_the_bootstrap_state_bucket_is_the_secure_bucket_with_the_state_key():
+    # Text: a test of the bootstrap sees module.state_bucket's outputs only, not its source or inputs.
+    block = BOOTSTRAP[BOOTSTRAP.index('module "state_bucket" {'):]
+    block = block[:block.index("\n}\n")]
+    assert re.search(r'^\s*source\s*=\s*"\.\./modules/lake_bucket"$', block, re.MULTILINE)
+    assert re.search(r"^\s*kms_key_arn\s*=\s*aws_kms_key\.state\.arn$", block, re.MULTILINE)
 
 
-BOOTSTRAP = (ROOT / "terraform" / "bootstrap" / "main.tf").read_text()
-
-
-def test_bootstrap_trust_is_conditioned_on_the_repository_and_the_github_environment():
-    trust = BOOTSTRAP[BOOTSTRAP.index('data "aws_iam_policy_document" "trust"'):]
-    trust = trust[:trust.index('resource "aws_iam_role" "github"')]
-    assert 'variable = "${local.issuer}:aud"' in trust
-    assert 'values   = ["sts.amazonaws.com"]' in trust
-    assert 'variable = "${local.issuer}:sub"' in trust
-    assert 'values   = ["repo:${var.github_repository}:environment:${each.value.github_environment}"]' in trust
-    assert "StringLike" not in trust  # exact subjects only, no wildcards
-    assert 'kinds = { plan = "%s-plan", deploy = "%s", smoke = "%s" }' in BOOTSTRAP
-    assert 'name                 = "${var.name}-ci-${each.key}"' in BOOTSTRAP  # outside the stack's prefix
-
-
-def test_bootstrap_state_bucket_is_versioned_encrypted_private_and_tls_only():
-    # The state bucket is the stack's secure bucket module, with the bootstrap's own rotated key.
-    assert 'source = "../modules/lake_bucket"' in BOOTSTRAP
-    assert "kms_key_arn             = aws_kms_key.state.arn" in BOOTSTRAP
-    assert "enable_key_rotation = true" in BOOTSTRAP
-    bucket = (ROOT / "terraform" / "modules" / "lake_bucket" / "main.tf").read_text()
-    for needle in ('status = "Enabled"', 'sse_algorithm     = "aws:kms"',
-                   "block_public_acls       = true", "restrict_public_buckets = true",
-                   'variable = "aws:SecureTransport"', 'object_ownership = "BucketOwnerEnforced"'):
-        assert needle in bucket, needle
-
-
-@pytest.mark.parametrize("environment", ["dev", "prod"])
-def test_the_roles_state_paths_are_the_backend_keys(environment):
-    backend = (ROOT / "terraform" / "environments" / f"{environment}.s3.tfbackend").read_text()
-    key = re.search(r'^key\s+=\s+"([^"]+)"', backend, re.MULTILINE).group(1)
-    assert re.search(r"^use_lockfile\s+=\s+true", backend, re.MULTILINE)
-    assert key == f"tributary/{environment}/terraform.tfstate"
-    assert re.search(r'^kms_key_id\s+=\s+"alias/tributary-terraform-state"', backend, re.MULTILINE)
-    assert 'state_prefix = { for env in var.environments : env => "${module.state_bucket.arn}/${var.name}/${env}" }' \
-        in BOOTSTRAP
-    assert '"${local.state_prefix[each.value.environment]}/terraform.tfstate.tflock"' in BOOTSTRAP
-    assert '"${local.state_prefix[each.value.environment]}/terraform.tfstate"' in BOOTSTRAP
-    assert 'name = "alias/${var.name}-terraform-state"' in BOOTSTRAP.replace("          ", " ")
-
-
-def test_plan_roles_cannot_write_the_state_and_deploy_roles_cannot_read_data():
-    write = BOOTSTRAP[BOOTSTRAP.index('sid       = "WriteState"') - 200:BOOTSTRAP.index('sid       = "WriteState"')]
-    assert 'each.value.kind == "deploy"' in write
-    deny = BOOTSTRAP[BOOTSTRAP.index('sid     = "DenyDataReads"'):][:900]
-    assert 'effect  = "Deny"' in deny
-    for action in ("s3:GetObject*", "dynamodb:Scan", "sqs:ReceiveMessage", "kinesis:GetRecords"):
-        assert action in deny
-    # The stack's data only: the state bucket stays readable for the deploy role.
-    assert '"arn:${local.partition}:s3:::${var.name}-${each.key}-*/*"' in deny
-    assert "state" not in deny.split("resources")[1].split("]")[0]
-
-
-def test_roles_a_deploy_creates_must_carry_the_boundary():
-    roles = BOOTSTRAP[BOOTSTRAP.index('sid       = "RolesWithinTheBoundary"'):][:600]
-    assert '"iam:CreateRole"' in roles
-    assert '"iam:PutRolePolicy"' in roles
-    assert 'variable = "iam:PermissionsBoundary"' in roles
-    assert '"iam:DeleteRolePermissionsBoundary"' in BOOTSTRAP
-    main = (ROOT / "terraform" / "main.tf").read_text()
-    assert main.count("permissions_boundary_arn = local.permissions_boundary_arn") == 2
+def test_every_role_the_stack_creates_is_given_the_boundary():
+    # Text: a root plan does not show a child module's inputs, and a test cannot list a module's roles.
+    main = (TERRAFORM / "main.tf").read_text()
+    assert len(re.findall(r"^\s*permissions_boundary_arn\s*=\s*local\.permissions_boundary_arn$", main,
+                          re.MULTILINE)) == 2  # module "function" and module "git_mirror"
     for module in ("function", "git_mirror"):
-        text = (ROOT / "terraform" / "modules" / module / "main.tf").read_text()
-        roles_in_module = text.count('resource "aws_iam_role"')
-        assert text.count("permissions_boundary = var.permissions_boundary_arn") + text.count(
-            "permissions_boundary  = var.permissions_boundary_arn") == roles_in_module, module
-    for env in ("dev", "prod"):
-        tfvars = json.loads((ROOT / "terraform" / "environments" / f"{env}.tfvars.json").read_text())
-        assert tfvars["permissions_boundary"] == f"tributary-{env}-boundary"
+        text = (TERRAFORM / "modules" / module / "main.tf").read_text()
+        roles = blocks(text, 'resource "aws_iam_role"')
+        assert roles, module
+        for name, body in roles.items():
+            assert re.search(r"^\s*permissions_boundary\s*=\s*var\.permissions_boundary_arn$", body,
+                             re.MULTILINE), f"{module}: aws_iam_role.{name}"
