@@ -494,6 +494,17 @@ class Enforcer:
                 return denial
         return None
 
+    def require(self, identity: Identity, need: Need, why: str) -> Denial | None:
+        """A permission the Lambda service itself uses with the function's role (its logs, its
+        traces, its environment's key): a refusal is recorded like any call's."""
+        reason = self._refusal(identity, need)
+        if reason is None:
+            return None
+        denial = Denial(identity.function, need.action, need.resource, f"{reason} ({why})")
+        with self.lock:
+            self.denials.append(denial)
+        return denial
+
     def allowed(self, identity: Identity, need: Need) -> bool:
         return self._refusal(identity, need) is None
 
@@ -542,6 +553,25 @@ def lambda_may_assume(trust_policy: Any, role_arn: str) -> bool:
     """Whether a role's trust policy lets Lambda assume it (``Service: lambda.amazonaws.com``)."""
     caller = {"Service": ["lambda.amazonaws.com"]}
     return policy.evaluate([_document(trust_policy)], "sts:AssumeRole", role_arn, {}, caller) == policy.ALLOW
+
+
+def lambda_service_needs(configuration: Mapping[str, Any], region: str, account: str) -> list[tuple[Need, str]]:
+    """What Lambda does with a function's role beside the function's own calls, from the
+    function's configuration: decrypt its environment with its key, write its logs, send its traces."""
+    found = []
+    key = configuration.get("KMSKeyArn")
+    if key:
+        context = {"kms:ViaService": f"lambda.{region}.amazonaws.com", "kms:CallerAccount": account,
+                   "kms:EncryptionContext:LambdaFunctionName": configuration["FunctionName"]}
+        found.append((Need("kms:Decrypt", key, context), "Lambda decrypts the function's environment with it"))
+    group = configuration.get("LoggingConfig", {}).get("LogGroup") or f"/aws/lambda/{configuration['FunctionName']}"
+    stream = f"arn:aws:logs:{region}:{account}:log-group:{group}:log-stream:2026/01/01/[$LATEST]0"
+    for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
+        found.append((Need(action, stream), "Lambda writes the function's logs with it"))
+    if configuration.get("TracingConfig", {}).get("Mode") == "Active":
+        for action in ("xray:PutTraceSegments", "xray:PutTelemetryRecords"):
+            found.append((Need(action, "*"), "Lambda sends the function's traces with it"))
+    return found
 
 
 def read_identity(client: Any, function: str, role_arn: str, session_arn: str) -> Identity:
@@ -616,4 +646,5 @@ def _record(facts: Facts, arn: str, document: Any, key: str | None) -> None:
 
 
 __all__ = ["Call", "Denial", "Enforcer", "Facts", "Identity", "Need", "access_key", "describe",
-           "lambda_may_assume", "needs", "protocol", "read_facts", "read_identity", "signing_name"]
+           "lambda_may_assume", "lambda_service_needs", "needs", "protocol", "read_facts", "read_identity",
+           "signing_name"]

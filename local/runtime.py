@@ -152,7 +152,10 @@ class LocalStack:
             session_name = configuration["FunctionName"]
             credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name)["Credentials"]
             session_arn = f"arn:aws:sts::{topo.ACCOUNT_ID}:assumed-role/{role['RoleName']}/{session_name}"
-            enforcer.register(credentials["AccessKeyId"], iam.read_identity(admin, name, role_arn, session_arn))
+            identity = iam.read_identity(admin, name, role_arn, session_arn)
+            enforcer.register(credentials["AccessKeyId"], identity)
+            for need, why in iam.lambda_service_needs(configuration, self.topology.region, topo.ACCOUNT_ID):
+                enforcer.require(identity, need, why)
             self.credentials[name] = {"AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
                                       "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
                                       "AWS_SESSION_TOKEN": credentials["SessionToken"]}

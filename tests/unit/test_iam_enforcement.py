@@ -230,3 +230,23 @@ def test_lambda_must_be_trusted_by_the_role():
     account_only = {"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "sts:AssumeRole"}]}
     assert not iam.lambda_may_assume(account_only, "arn:aws:iam::123456789012:role/r")
+
+
+def test_what_lambda_does_with_the_role_is_checked_too(aws):
+    """Lambda decrypts the environment, writes the logs and sends the traces with the function's
+    role: a role that lacks one of those is a refusal, though no function code made a call."""
+    configuration = {"FunctionName": "fn", "KMSKeyArn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/k",
+                     "TracingConfig": {"Mode": "Active"}, "LoggingConfig": {"LogGroup": "/aws/lambda/fn"}}
+    needs = iam.lambda_service_needs(configuration, REGION, ACCOUNT)
+    assert [n.action for n, _ in needs] == ["kms:Decrypt", "logs:CreateLogStream", "logs:PutLogEvents",
+                                            "xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+    function_client(aws, "s3", [
+        {"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+         "Resource": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/fn:*"},
+        {"Effect": "Allow", "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "Resource": "*"}])
+    identity = next(iter(aws.iam.identities.values()))
+    refused_needs = [need for need, why in needs if aws.iam.require(identity, need, why)]
+    assert [n.action for n in refused_needs] == ["kms:Decrypt"]
+    assert "decrypts the function's environment" in aws.iam.denials[-1].reason
+    assert iam.lambda_service_needs({"FunctionName": "plain"}, REGION, ACCOUNT)[0][0].resource.startswith(
+        f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/plain:log-stream:")
