@@ -106,7 +106,7 @@ run "the_roles_state_paths_are_the_backend_keys" {
       for env in ["dev", "prod"] : one([
         for s in data.aws_iam_policy_document.state_access["${env}-deploy"].statement : s.resources if s.sid == "WriteState"
         ]) == toset([
-        "arn:aws:s3:::tributary-terraform-state-123456789012/${regex("(?m)^key\\s*=\\s*\"([^\"]+)\"", file("../environments/${env}.s3.tfbackend"))[0]}"
+        format("arn:aws:s3:::tributary-terraform-state-123456789012/%s", regex("(?m)^key\\s*=\\s*\"([^\"]+)\"", file("../environments/${env}.s3.tfbackend"))[0])
       ])
     ])
     error_message = "the deploy role writes exactly the state object its environment's backend key names"
@@ -117,7 +117,7 @@ run "the_roles_state_paths_are_the_backend_keys" {
         for kind in ["plan", "deploy"] : one([
           for s in data.aws_iam_policy_document.state_access["${env}-${kind}"].statement : s.resources if s.sid == "Lock"
           ]) == toset([
-          "arn:aws:s3:::tributary-terraform-state-123456789012/${regex("(?m)^key\\s*=\\s*\"([^\"]+)\"", file("../environments/${env}.s3.tfbackend"))[0]}.tflock"
+          format("arn:aws:s3:::tributary-terraform-state-123456789012/%s.tflock", regex("(?m)^key\\s*=\\s*\"([^\"]+)\"", file("../environments/${env}.s3.tfbackend"))[0])
         ])
       ]
     ]))
@@ -129,7 +129,7 @@ run "the_roles_state_paths_are_the_backend_keys" {
         for kind in ["plan", "deploy", "smoke"] : one([
           for s in data.aws_iam_policy_document.state_access["${env}-${kind}"].statement : s.resources if s.sid == "ReadState"
           ]) == toset([
-          "arn:aws:s3:::tributary-terraform-state-123456789012/${dirname(regex("(?m)^key\\s*=\\s*\"([^\"]+)\"", file("../environments/${env}.s3.tfbackend"))[0])}/*"
+          format("arn:aws:s3:::tributary-terraform-state-123456789012/%s/*", dirname(regex("(?m)^key\\s*=\\s*\"([^\"]+)\"", file("../environments/${env}.s3.tfbackend"))[0]))
         ])
       ]
     ]))
