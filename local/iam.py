@@ -59,8 +59,18 @@ ACTIONS = {
         "GetBucketNotificationConfiguration": "GetBucketNotification",
         "PutBucketNotificationConfiguration": "PutBucketNotification",
         "GetBucketEncryption": "GetEncryptionConfiguration", "PutBucketEncryption": "PutEncryptionConfiguration",
+        "DeleteBucketEncryption": "PutEncryptionConfiguration",
         "GetBucketLifecycleConfiguration": "GetLifecycleConfiguration",
         "PutBucketLifecycleConfiguration": "PutLifecycleConfiguration",
+        "DeleteBucketLifecycle": "PutLifecycleConfiguration",
+        "ListBuckets": "ListAllMyBuckets", "GetPublicAccessBlock": "GetBucketPublicAccessBlock",
+        "PutPublicAccessBlock": "PutBucketPublicAccessBlock", "DeletePublicAccessBlock": "PutBucketPublicAccessBlock",
+        "DeleteBucketTagging": "PutBucketTagging", "GetBucketCors": "GetBucketCORS", "PutBucketCors": "PutBucketCORS",
+        "DeleteBucketCors": "PutBucketCORS", "SelectObjectContent": "GetObject",
+        "GetBucketReplication": "GetReplicationConfiguration", "PutBucketReplication": "PutReplicationConfiguration",
+        "DeleteBucketReplication": "PutReplicationConfiguration",
+        "GetObjectLockConfiguration": "GetBucketObjectLockConfiguration",
+        "PutObjectLockConfiguration": "PutBucketObjectLockConfiguration",
     },
     "sqs": {"SendMessageBatch": "SendMessage", "DeleteMessageBatch": "DeleteMessage",
             "ChangeMessageVisibilityBatch": "ChangeMessageVisibility"},
@@ -71,7 +81,7 @@ ACTIONS = {
 S3_VERSIONED = {"GetObject": "GetObjectVersion", "HeadObject": "GetObjectVersion",
                 "DeleteObject": "DeleteObjectVersion", "GetObjectTagging": "GetObjectVersionTagging",
                 "PutObjectTagging": "PutObjectVersionTagging", "DeleteObjectTagging": "DeleteObjectVersionTagging",
-                "GetObjectAcl": "GetObjectVersionAcl"}
+                "GetObjectAcl": "GetObjectVersionAcl", "PutObjectAcl": "PutObjectVersionAcl"}
 # Operations AWS answers for any caller.
 UNCHECKED = {("sts", "GetCallerIdentity")}
 
@@ -118,6 +128,18 @@ def access_key(authorization: str) -> str:
     return authorization.split("Credential=", 1)[1].split("/", 1)[0] if "Credential=" in authorization else ""
 
 
+def presigned_authorization(query: str) -> str:
+    """A presigned URL's credential in the form of a SigV4 Authorization header: its
+    ``X-Amz-Credential``, or the ``AWSAccessKeyId`` of S3's SigV2 URLs (which botocore makes by
+    default for S3, and which no other service takes)."""
+    fields = parse_qs(query)
+    if "X-Amz-Credential" in fields:
+        return f"AWS4-HMAC-SHA256 Credential={fields['X-Amz-Credential'][0]}"
+    if "AWSAccessKeyId" in fields:
+        return f"AWS4-HMAC-SHA256 Credential={fields['AWSAccessKeyId'][0]}/00000000/us-east-1/s3/aws4_request"
+    return ""
+
+
 def describe(method: str, path: str, query: str, headers: Mapping[str, str], body: bytes) -> Call | None:
     """The operation a request invokes, with its parameters, or None if no model matches.
 
@@ -125,12 +147,18 @@ def describe(method: str, path: str, query: str, headers: Mapping[str, str], bod
     signed_for = signing_name(headers.get("authorization", ""))
     if not signed_for:
         return None
-    candidates = [_model(name) for name in SIGNING_NAMES.get(signed_for, (signed_for,))]
+    try:
+        candidates = [_model(name) for name in SIGNING_NAMES.get(signed_for, (signed_for,))]
+    except botocore.exceptions.UnknownServiceError:
+        return None
     target = headers.get("x-amz-target", "")
     if target:
         prefix, _, operation = target.rpartition(".")
         model = next((m for m in candidates if m.metadata.get("targetPrefix") == prefix), candidates[0])
-        return Call(model.service_name, operation, json.loads(body or b"{}"))
+        params = json.loads(body or b"{}")
+        if not isinstance(params, dict):
+            raise ValueError("the request body is not a JSON object")
+        return Call(model.service_name, operation, params)
     if path.startswith("/service/") and "/operation/" in path:  # Smithy RPC v2 (CBOR)
         # The CBOR body is not decoded: the operations sent this way here are checked against "*".
         return Call(candidates[0].service_name, path.rsplit("/", 1)[1], {})
@@ -191,13 +219,17 @@ def _describe_rest(model: Any, method: str, path: str, query: str, headers: Mapp
                 score += 10 if member in required else 0
             elif location in ("header", "querystring") and member in required:
                 complete = False
+        score = score * 2 + (0 if operation.deprecated else 1)  # a deprecated operation loses a tie
         if complete and (best is None or score > best[0]):
             best = (score, name, params)
     if best is None:
         return None
     _, name, params = best
-    if model.protocol == "rest-json" and body[:1] == b"{":
-        params = {**json.loads(body), **params}
+    shape = model.operation_model(name).input_shape
+    if model.protocol == "rest-json" and body[:1] == b"{" and shape is not None and \
+            not shape.serialization.get("payload"):  # a payload member (Invoke's) is the caller's data
+        document = json.loads(body)
+        params = {**document, **params} if isinstance(document, dict) else params
     if (model.service_name, name) == ("s3", "DeleteObjects"):
         params["Delete"] = _delete_objects(body)
     return Call(model.service_name, name, params)
@@ -255,11 +287,12 @@ def _s3_needs(call: Call) -> list[Need]:
         return [Need(object_action("DeleteObject", o.get("VersionId")), f"arn:aws:s3:::{bucket}/{o.get('Key', '')}",
                      context) for o in p.get("Delete", {}).get("Objects", [])]
     if "Key" not in p:
-        return [Need(object_action(op, None), f"arn:aws:s3:::{bucket}", context)]
+        return [Need(object_action(op, None), f"arn:aws:s3:::{bucket}" if bucket else "*", context)]
     target = f"arn:aws:s3:::{bucket}/{p['Key']}"
     found = [Need(object_action(op, p.get("VersionId")), target, context)]
     if op in ("CopyObject", "UploadPartCopy"):
-        source, _, version = unquote(p.get("CopySource", "")).lstrip("/").partition("?versionId=")
+        encoded, _, version = p.get("CopySource", "").partition("?versionId=")
+        source = unquote(encoded).lstrip("/")
         found = [Need("s3:PutObject", target, context),
                  Need("s3:GetObjectVersion" if version else "s3:GetObject", f"arn:aws:s3:::{source}", context)]
         if op == "CopyObject" and str(p.get("TaggingDirective", "COPY")).upper() == "REPLACE" and p.get("Tagging"):
@@ -306,8 +339,7 @@ def _resources(call: Call, region: str, account: str) -> list[str]:
             return [p["StreamArn"]]
         if "ShardIterator" in p:  # moto's iterators begin with the stream's ARN
             return [p["ShardIterator"].split("|", 1)[0]]
-        if "TableName" in p:
-            return [f"arn:aws:dynamodb:{arn}:table/{p['TableName']}/stream/*"]
+        # ListStreams (with or without a TableName) takes no resource type: "*".
     elif service == "sqs":
         if "QueueUrl" in p:
             owner, name = p["QueueUrl"].rstrip("/").split("/")[-2:]
@@ -320,7 +352,8 @@ def _resources(call: Call, region: str, account: str) -> list[str]:
     elif service == "lambda":
         if "FunctionName" in p:
             name = p["FunctionName"]
-            function = name if name.startswith("arn:") else f"arn:aws:lambda:{arn}:function:{name}"
+            function = name if name.startswith("arn:") else \
+                f"arn:aws:lambda:{region}:{name}" if ":function:" in name else f"arn:aws:lambda:{arn}:function:{name}"
             return [f"{function}:{p['Qualifier']}" if p.get("Qualifier") else function]
     elif service == "events":
         if call.operation == "PutEvents":
@@ -406,15 +439,17 @@ class Denial:
                 f"{self.resource} {self.reason}")
 
 
-# Where AWS makes KMS calls with the caller's permissions: (service, operation) -> KMS action.
+# Where AWS uses KMS with the caller's permissions: (service, operation) -> KMS actions. SQS and
+# SNS senders need both actions; a multipart upload's parts and completion decrypt the data key.
+_GENERATE, _DECRYPT = "kms:GenerateDataKey", "kms:Decrypt"
 _IMPLIED_KMS = {
-    ("s3", "PutObject"): "kms:GenerateDataKey", ("s3", "CreateMultipartUpload"): "kms:GenerateDataKey",
-    ("s3", "UploadPart"): "kms:GenerateDataKey", ("s3", "GetObject"): "kms:Decrypt",
-    ("sqs", "SendMessage"): "kms:GenerateDataKey", ("sqs", "SendMessageBatch"): "kms:GenerateDataKey",
-    ("sqs", "ReceiveMessage"): "kms:Decrypt",
-    ("kinesis", "PutRecord"): "kms:GenerateDataKey", ("kinesis", "PutRecords"): "kms:GenerateDataKey",
-    ("kinesis", "GetRecords"): "kms:Decrypt",
-    ("sns", "Publish"): "kms:GenerateDataKey", ("sns", "PublishBatch"): "kms:GenerateDataKey",
+    ("s3", "PutObject"): (_GENERATE,), ("s3", "CreateMultipartUpload"): (_GENERATE,),
+    ("s3", "UploadPart"): (_DECRYPT,), ("s3", "CompleteMultipartUpload"): (_DECRYPT,), ("s3", "GetObject"): (_DECRYPT,),
+    ("sqs", "SendMessage"): (_GENERATE, _DECRYPT), ("sqs", "SendMessageBatch"): (_GENERATE, _DECRYPT),
+    ("sqs", "ReceiveMessage"): (_DECRYPT,),
+    ("sns", "Publish"): (_GENERATE, _DECRYPT), ("sns", "PublishBatch"): (_GENERATE, _DECRYPT),
+    ("kinesis", "PutRecord"): (_GENERATE,), ("kinesis", "PutRecords"): (_GENERATE,),
+    ("kinesis", "GetRecords"): (_DECRYPT,),
 }
 
 
@@ -437,26 +472,36 @@ class Enforcer:
         return self.identities.get(access_key(authorization))
 
     def implied(self, call: Call, explicit: list[Need]) -> list[Need]:
-        """The KMS permissions a call asks of its caller through the service it calls."""
+        """The KMS permissions a call asks of its caller through the service it calls, on the
+        key the request names (S3's ``SSEKMSKeyId``) or else the one the resource encrypts with."""
         found = []
         for need in explicit:
-            action = _IMPLIED_KMS.get((call.service, call.operation))
-            resource = need.resource
+            actions = _IMPLIED_KMS.get((call.service, call.operation), ())
+            resource, named = need.resource, None
             if call.service == "s3":
-                if call.operation in ("CopyObject", "UploadPartCopy"):
-                    action = "kms:GenerateDataKey" if need.action == "s3:PutObject" else "kms:Decrypt"
                 resource = "arn:aws:s3:::" + resource[len("arn:aws:s3:::"):].split("/", 1)[0]
-            key = self.facts.key(self.facts.encryption_keys.get(resource, "")) if action else ""
+                writes = need.action == "s3:PutObject"
+                if call.operation in ("CopyObject", "UploadPartCopy"):
+                    actions = ((_GENERATE if call.operation == "CopyObject" else _DECRYPT,) if writes else
+                               (_DECRYPT,) if need.action in ("s3:GetObject", "s3:GetObjectVersion") else ())
+                elif not writes and need.action not in ("s3:GetObject", "s3:GetObjectVersion"):
+                    actions = ()
+                if writes:
+                    if call.params.get("ServerSideEncryption") not in (None, "aws:kms", "aws:kms:dsse"):
+                        actions = ()  # SSE-S3 asked for: no KMS key
+                    named = call.params.get("SSEKMSKeyId")
+            key = self.facts.key(named or self.facts.encryption_keys.get(resource, "")) if actions else ""
             if key in self.facts.key_policies:  # a key of the stack's (AWS managed keys serve any caller)
                 via = f"{IAM_PREFIX.get(call.service, call.service)}.{self.region}.amazonaws.com"
-                found.append(Need(action, key, {"kms:ViaService": via,
-                                                                "kms:CallerAccount": self.account}))
+                context = {"kms:ViaService": via, "kms:CallerAccount": self.account}
+                found += [Need(action, key, context) for action in actions]
         return found
 
-    def refuse_unknown(self, identity: Identity, method: str, path: str) -> Denial:
-        """A request no service model describes: refused, since no policy can be said to allow it."""
-        denial = Denial(identity.function, f"{method} {path}", "*", "because the embedded AWS cannot name its "
-                        "operation in any botocore service model")
+    def refuse_unknown(self, identity: Identity, method: str, path: str, reason: str = "") -> Denial:
+        """A request no service model describes, or one it cannot read: refused, since no policy
+        can be said to allow it."""
+        denial = Denial(identity.function, f"{method} {path}", "*", reason or "because the embedded AWS cannot "
+                        "name its operation in any botocore service model")
         with self.lock:
             self.checked += 1
             self.denials.append(denial)
@@ -511,23 +556,27 @@ class Enforcer:
     def _refusal(self, identity: Identity, need: Need) -> str | None:
         context = {"aws:SecureTransport": "true", "aws:PrincipalArn": identity.role_arn,
                    "aws:PrincipalAccount": self.account, "aws:RequestedRegion": self.region, **need.context}
-        caller = {"AWS": [identity.role_arn, identity.session_arn]}
+        account = [f"arn:aws:iam::{self.account}:root", self.account]
+        caller = {"AWS": [identity.role_arn, identity.session_arn], "Account": account}
         resource = self.facts.key(need.resource) if need.action.startswith("kms:") else need.resource
         own = policy.evaluate(identity.policies, need.action, resource, context)
         bound = policy.evaluate([identity.boundary], need.action, resource, context) if identity.boundary \
             else policy.ALLOW
         if need.action.startswith("kms:"):
-            key_policy = self.facts.key_policies.get(resource)
-            theirs = policy.evaluate([key_policy], need.action, resource, context, caller) if key_policy else None
-            delegated = key_policy is None or policy.evaluate(
-                [key_policy], need.action, resource, context, {"AWS": [f"arn:aws:iam::{self.account}:root"]},
-            ) == policy.ALLOW
+            document = self.facts.key_policies.get(resource)
+            # A key policy naming the account (its root, or its id) lets IAM policies grant the key.
+            delegated = document is None or policy.evaluate(
+                [document], need.action, resource, context, {"AWS": account}) == policy.ALLOW
         else:
             document = self.facts.resource_policy(resource)
-            theirs = policy.evaluate([document], need.action, resource, context, caller) if document else None
             delegated = True
+        theirs = policy.evaluate([document], need.action, resource, context, caller) if document else None
+        to_session = policy.evaluate([document], need.action, resource, context,
+                                     {"AWS": [identity.session_arn], "Account": account}) if document else None
         if policy.DENY in (own, bound, theirs):
             return "with an explicit deny"
+        if to_session == policy.ALLOW:
+            return None  # a grant to the session itself is not limited by the permissions boundary
         if bound != policy.ALLOW:
             return "because no permissions boundary allows the action"
         if theirs == policy.ALLOW or (own == policy.ALLOW and delegated):
@@ -646,5 +695,5 @@ def _record(facts: Facts, arn: str, document: Any, key: str | None) -> None:
 
 
 __all__ = ["Call", "Denial", "Enforcer", "Facts", "Identity", "Need", "access_key", "describe",
-           "lambda_may_assume", "lambda_service_needs", "needs", "protocol", "read_facts", "read_identity",
-           "signing_name"]
+           "lambda_may_assume", "lambda_service_needs", "needs", "presigned_authorization", "protocol", "read_facts",
+           "read_identity", "signing_name"]

@@ -139,6 +139,24 @@ def _principal_matches(principal: Any, caller: Mapping[str, list[str]] | None) -
     return False
 
 
+def _exempt(not_principal: Any, caller: Mapping[str, list[str]] | None) -> bool:
+    """Whether ``NotPrincipal`` leaves the caller out: every name the caller goes by must be
+    listed, so an assumed role is left out only when its session, its role and its account are
+    (caller ``{"AWS": [role, session], "Account": [...]}``, any one account form sufficing)."""
+    if not_principal == "*":
+        return True
+    if caller is None:
+        return False
+    listed = {kind: set(_list(ids)) for kind, ids in (not_principal or {}).items()}
+    for kind, identities in caller.items():
+        if kind == "Account":
+            if identities and not set(identities) & listed.get("AWS", set()):
+                return False
+        elif identities and not set(identities) <= listed.get(kind, set()):
+            return False
+    return any(caller.values())
+
+
 def statement_applies(statement: Mapping[str, Any], action: str, resource: str, context: Mapping[str, Any],
                       caller: Mapping[str, list[str]] | None = None) -> bool:
     if "Action" in statement and not action_matches(_list(statement["Action"]), action):
@@ -151,7 +169,7 @@ def statement_applies(statement: Mapping[str, Any], action: str, resource: str, 
         return False
     if "Principal" in statement and not _principal_matches(statement["Principal"], caller):
         return False
-    if "NotPrincipal" in statement and _principal_matches(statement["NotPrincipal"], caller):
+    if "NotPrincipal" in statement and _exempt(statement["NotPrincipal"], caller):
         return False
     return all(condition_matches(operator, key, values, context)
                for operator, block in statement.get("Condition", {}).items()

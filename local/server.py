@@ -146,27 +146,33 @@ class FaultyLockedApp:
         """For a call signed with a function's credentials: AccessDenied if its role may not
         make it, else the caller and call when a 404 for a missing key must become 403. Other
         calls pass (None)."""
-        identity = self.iam.identify(environ.get("HTTP_AUTHORIZATION", ""))
+        query = environ.get("QUERY_STRING", "")
+        authorization = environ.get("HTTP_AUTHORIZATION", "") or iam.presigned_authorization(query)
+        identity = self.iam.identify(authorization)
         if identity is None:
             return None
         method = environ.get("REQUEST_METHOD", "")
-        query = environ.get("QUERY_STRING", "")
         headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
+        headers["authorization"] = authorization
         body = b""
-        service = iam.signing_name(headers.get("authorization", ""))
+        service = iam.signing_name(authorization)
         if service != "s3" or (method == "POST" and "delete" in parse_qs(query, keep_blank_values=True)):
             length = int(environ.get("CONTENT_LENGTH") or 0)
             body = environ["wsgi.input"].read(length) if length else b""
             environ["wsgi.input"] = io.BytesIO(body)
         # PATH_INFO is already percent-decoded, its bytes carried as latin-1 (PEP 3333).
         path = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace")
-        call = iam.describe(method, path, query, headers, body)
-        if call is None:
-            denial = self.iam.refuse_unknown(identity, method, path)
-            return _access_denied(start_response, service, method, denial.message(identity))
-        denial = self.iam.decide(identity, call)
+        try:
+            call = iam.describe(method, path, query, headers, body)
+            denial = self.iam.decide(identity, call) if call is not None else \
+                self.iam.refuse_unknown(identity, method, path)
+        except Exception as exc:  # a request it cannot read is refused, never a failed server
+            denial = self.iam.refuse_unknown(identity, method, path, f"because the embedded AWS cannot read the "
+                                             f"request ({type(exc).__name__}: {exc})")
+            call = None
         if denial is not None:
-            return _access_denied(start_response, call.service, method, denial.message(identity))
+            return _access_denied(start_response, call.service if call else service, method,
+                                  denial.message(identity))
         return (identity, call) if self.iam.hides_missing(identity, call) else None
 
     def _hiding_missing_keys(self, environ: dict[str, Any], start_response: Callable, identity: iam.Identity,

@@ -70,27 +70,33 @@ def action_exists(action: str) -> bool:
 
 
 STAR, ONE = object(), object()
-# What an ARN format's variable cannot hold: a bucket name has no "/", and no variable but the
-# last (an object key, a log stream name, a stream label) has a ":".
-NO_SLASH = {"BucketName"}
+# What an ARN format's variable cannot hold (AWS's naming rules): no variable but the last one
+# (an object key, a log stream name, a stream label) holds a ":", and these names hold no "/".
+NO_SLASH = {"BucketName", "TableName", "StreamName", "QueueName", "TopicName", "FunctionName", "IndexName",
+            "ConsumerName", "RepositoryName", "ProjectName", "KeyId", "AliasName", "RoleName", "EventBusName",
+            "RuleName"}
 
 
 @dataclass(frozen=True)
 class Part:
+    """A variable of an ARN format: one or more characters, none of ``forbidden``."""
+
     forbidden: frozenset[str]
+    first: bool  # the one character every variable has, then any number more
 
 
 def _glob(text: str, variables: bool) -> tuple[Any, ...]:
     """A pattern as tokens: characters, ONE for ``?`` and STAR for ``*`` of a policy; for an ARN
-    format, a ``Part`` for each ``${Variable}``."""
+    format, two ``Part`` tokens for each ``${Variable}``."""
     if not variables:
         return tuple(STAR if c == "*" else ONE if c == "?" else c for c in text)
     parts = [p for p in re.split(r"(\$\{[^}]+\})", text) if p]
     tokens: list[Any] = []
     for index, part in enumerate(parts):
         if part.startswith("${"):
-            forbidden = ({"/"} if part[2:-1] in NO_SLASH else set()) | (set() if index == len(parts) - 1 else {":"})
-            tokens.append(Part(frozenset(forbidden)))
+            forbidden = frozenset(({"/"} if part[2:-1] in NO_SLASH else set())
+                                  | (set() if index == len(parts) - 1 else {":"}))
+            tokens += [Part(forbidden, first=True), Part(forbidden, first=False)]
         else:
             tokens += list(part)
     return tuple(tokens)
@@ -108,9 +114,10 @@ def overlaps(resource: str, arn_format: str) -> bool:
         if i < len(a) and a[i] is STAR and (meet(i + 1, j) or (j < len(b) and meet(i, j + 1))):
             return True
         if j < len(b) and isinstance(b[j], Part):
-            if meet(i, j + 1):
+            if not b[j].first and meet(i, j + 1):
                 return True
-            return i < len(a) and a[i] is not STAR and a[i] not in b[j].forbidden and meet(i + 1, j)
+            fits = i < len(a) and a[i] is not STAR and a[i] not in b[j].forbidden
+            return fits and meet(i + 1, j + 1 if b[j].first else j)
         if i == len(a) or j == len(b) or a[i] is STAR:
             return False
         return (a[i] is ONE or a[i] == b[j]) and meet(i + 1, j + 1)
@@ -119,7 +126,9 @@ def overlaps(resource: str, arn_format: str) -> bool:
 
 
 def _key_matches(pattern: str, key: str) -> bool:
-    regex = "".join(".+" if p.startswith("${") else re.escape(p) for p in re.split(r"(\$\{[^}]+\})", pattern))
+    """A condition key against a definition's, whose placeholders read ``${TagKey}`` or ``<key>``."""
+    parts = re.split(r"(\$\{[^}]+\}|<[^>]+>)", pattern)
+    regex = "".join(".+" if p.startswith(("${", "<")) else re.escape(p) for p in parts)
     return re.fullmatch(regex, key, re.IGNORECASE) is not None
 
 

@@ -182,6 +182,81 @@ def test_writing_to_an_encrypted_bucket_or_queue_needs_the_key_and_the_key_polic
     assert "key policy" in error.response["Error"]["Message"]
 
 
+def test_a_sender_to_an_encrypted_queue_needs_both_key_actions_and_sse_s3_needs_no_key(aws):
+    kms = admin(aws, "kms")
+    key, other = (kms.create_key()["KeyMetadata"]["Arn"] for _ in range(2))
+    url = admin(aws, "sqs").create_queue(QueueName="q", Attributes={"KmsMasterKeyId": key})["QueueUrl"]
+    queue = f"arn:aws:sqs:{REGION}:{ACCOUNT}:q"
+    s3 = admin(aws, "s3")
+    s3.create_bucket(Bucket="lake")
+    s3.put_bucket_encryption(Bucket="lake", ServerSideEncryptionConfiguration={"Rules": [
+        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key}}]})
+    sqs = function_client(aws, "sqs", [
+        {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": queue},
+        {"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::lake/*"},
+        {"Effect": "Allow", "Action": "kms:GenerateDataKey", "Resource": key}])
+    error = refused(sqs.send_message, QueueUrl=url, MessageBody="x")
+    assert "kms:Decrypt" in error.response["Error"]["Message"]  # SQS and SNS senders need both
+    credentials = sqs._request_signer._credentials
+    writer = boto3.client("s3", region_name=REGION, endpoint_url=aws.endpoint,
+                          aws_access_key_id=credentials.access_key, aws_secret_access_key="x", aws_session_token="y")
+    writer.put_object(Bucket="lake", Key="k", Body=b"x")  # the bucket's default key, which the role may use
+    writer.put_object(Bucket="lake", Key="k", Body=b"x", ServerSideEncryption="AES256")  # SSE-S3: no key asked
+    # A key the request names is the one asked for, not the bucket's default.
+    error = refused(writer.put_object, Bucket="lake", Key="k", Body=b"x", ServerSideEncryption="aws:kms",
+                    SSEKMSKeyId=other)
+    assert f"kms:GenerateDataKey on resource: {other}" in error.response["Error"]["Message"]
+
+
+def test_a_request_the_embedded_aws_cannot_read_is_refused_not_a_crash(aws):
+    import urllib.error
+    import urllib.request
+
+    client = function_client(aws, "dynamodb", [{"Effect": "Allow", "Action": "dynamodb:*", "Resource": "*"}])
+    key = client._request_signer._credentials.access_key
+    request = urllib.request.Request(f"{aws.endpoint}/", data=b"{not json", method="POST", headers={
+        "X-Amz-Target": "DynamoDB_20120810.PutItem", "Content-Type": "application/x-amz-json-1.0",
+        "Authorization": f"AWS4-HMAC-SHA256 Credential={key}/20260101/us-east-1/dynamodb/aws4_request, "
+                         "SignedHeaders=host, Signature=0"})
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request, timeout=30)
+    assert caught.value.code == 400
+    assert "AccessDeniedException" in caught.value.read().decode()
+    assert "cannot read the request" in aws.iam.denials[-1].reason
+    client.list_tables()  # the server goes on answering
+
+
+def test_a_grant_to_the_session_is_not_limited_by_the_boundary_but_one_to_the_role_is(aws):
+    iam_client = admin(aws, "iam")
+    boundary = iam_client.create_policy(PolicyName="sqs-only", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sqs:*", "Resource": "*"}]}),
+    )["Policy"]["Arn"]
+    s3 = admin(aws, "s3")
+    for bucket, principal in (("to-session", f"arn:aws:sts::{ACCOUNT}:assumed-role/fn-role/fn"),
+                              ("to-role", f"arn:aws:iam::{ACCOUNT}:role/fn-role")):
+        s3.create_bucket(Bucket=bucket)
+        s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+        s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": principal}, "Action": "s3:GetObject",
+             "Resource": f"arn:aws:s3:::{bucket}/*"}]}))
+    reader = function_client(aws, "s3", [{"Effect": "Allow", "Action": "sqs:ListQueues", "Resource": "*"}],
+                             boundary=boundary)
+    assert reader.get_object(Bucket="to-session", Key="k")["Body"].read() == b"x"
+    assert "permissions boundary" in refused(reader.get_object, Bucket="to-role", Key="k").response["Error"][
+        "Message"]
+
+
+def test_a_key_policy_naming_the_account_by_its_id_delegates_to_iam(aws):
+    kms = admin(aws, "kms")
+    key = kms.create_key(Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": ACCOUNT}, "Action": "kms:*", "Resource": "*"}]}))["KeyMetadata"]["Arn"]
+    url = admin(aws, "sqs").create_queue(QueueName="q", Attributes={"KmsMasterKeyId": key})["QueueUrl"]
+    sqs = function_client(aws, "sqs", [
+        {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": f"arn:aws:sqs:{REGION}:{ACCOUNT}:q"},
+        {"Effect": "Allow", "Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": key}])
+    sqs.send_message(QueueUrl=url, MessageBody="x")
+
+
 def test_a_permissions_boundary_limits_what_the_role_grants(aws):
     iam_client = admin(aws, "iam")
     boundary = iam_client.create_policy(PolicyName="boundary", PolicyDocument=json.dumps({

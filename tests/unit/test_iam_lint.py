@@ -37,6 +37,19 @@ def test_a_resource_must_be_of_a_type_the_action_takes():
                     Resource="arn:aws:kinesis:eu-west-1:123456789012:stream/events") != []
 
 
+@pytest.mark.parametrize(("action", "resource"), [
+    ("dynamodb:PutItem", "arn:aws:dynamodb:eu-west-1:123456789012:table/t/index/i"),
+    ("dynamodb:GetItem", STREAM),
+    ("kinesis:GetRecords", "arn:aws:kinesis:eu-west-1:123456789012:stream/s/consumer/c:1"),
+    ("kinesis:PutRecord", "arn:aws:kinesis:eu-west-1:123456789012:stream/"),
+    ("sqs:SendMessage", "arn:aws:sqs:eu-west-1:123456789012:q/x"),
+])
+def test_a_name_holds_only_what_aws_allows_in_it(action, resource):
+    """An ARN format's variables are one or more characters, and names hold no "/" (a table, a
+    stream, a queue) or ":" (all but the last part): an ARN of another type does not pass."""
+    assert problems(Action=action, Resource=resource) != []
+
+
 def test_an_action_authorised_against_star_only_is_not_granted_on_an_arn():
     (problem,) = problems(Action="dynamodb:ListStreams", Resource=STREAM)
     assert "takes no resource type" in problem
@@ -52,6 +65,8 @@ def test_condition_keys_must_apply_to_the_action():
     assert problems(Action="s3:*", Resource=BUCKET, Effect="Deny",
                     Condition={"NumericLessThan": {"s3:TlsVersion": "1.2"}, "Bool": {"aws:SecureTransport": "false"}},
                     Principal="*") == []
+    assert problems(Action="s3:GetObject", Resource=f"{BUCKET}/*",
+                    Condition={"StringEquals": {"s3:ExistingObjectTag/env": "prod"}}) == []
     # Keys of an identity provider are not IAM's to define.
     assert problems(Action="sts:AssumeRoleWithWebIdentity", Principal={"Federated": "x"},
                     Condition={"StringEquals": {"token.actions.githubusercontent.com:sub": "repo:o/r:environment:e"}}) \

@@ -87,6 +87,17 @@ S3_CASES = [
      [("s3:PutObjectTagging", "arn:aws:s3:::b/k")]),
     ("get_bucket_notification_configuration", {"Bucket": "b"}, [("s3:GetBucketNotification", "arn:aws:s3:::b")]),
     ("get_bucket_policy", {"Bucket": "b"}, [("s3:GetBucketPolicy", "arn:aws:s3:::b")]),
+    # A key that reads like a version: botocore percent-encodes it, and it stays the key.
+    ("copy_object", {"Bucket": "dst", "Key": "k", "CopySource": {"Bucket": "src", "Key": "a?versionId=x"}},
+     [("s3:PutObject", "arn:aws:s3:::dst/k"), ("s3:GetObject", "arn:aws:s3:::src/a?versionId=x")]),
+    # Operations whose action has another name, or shares its URI with a deprecated one.
+    ("get_bucket_lifecycle_configuration", {"Bucket": "b"}, [("s3:GetLifecycleConfiguration", "arn:aws:s3:::b")]),
+    ("list_buckets", {}, [("s3:ListAllMyBuckets", "*")]),
+    ("get_public_access_block", {"Bucket": "b"}, [("s3:GetBucketPublicAccessBlock", "arn:aws:s3:::b")]),
+    ("delete_bucket_tagging", {"Bucket": "b"}, [("s3:PutBucketTagging", "arn:aws:s3:::b")]),
+    ("delete_bucket_encryption", {"Bucket": "b"}, [("s3:PutEncryptionConfiguration", "arn:aws:s3:::b")]),
+    ("put_object_acl", {"Bucket": "b", "Key": "k", "ACL": "private", "VersionId": "v"},
+     [("s3:PutObjectVersionAcl", "arn:aws:s3:::b/k")]),
 ]
 
 
@@ -196,10 +207,38 @@ def test_other_services_name_their_resources():
     assert needs("sts", "get_caller_identity") == []  # answered for any caller
 
 
+def test_a_function_payload_is_not_read_as_parameters_and_partial_arns_are_completed():
+    assert needs("lambda", "invoke", FunctionName="fn", Payload=b'{"Qualifier": "other", "FunctionName": "x"}') == [
+        ("lambda:InvokeFunction", f"arn:aws:lambda:{ARN}:function:fn")]
+    assert needs("lambda", "invoke", FunctionName="fn", Payload=b"{not json") == [
+        ("lambda:InvokeFunction", f"arn:aws:lambda:{ARN}:function:fn")]
+    assert needs("lambda", "get_function", FunctionName=f"{ACCOUNT}:function:fn") == [
+        ("lambda:GetFunction", f"arn:aws:lambda:{ARN}:function:fn")]
+    # ListStreams takes no resource type, whatever table it names.
+    assert needs("dynamodbstreams", "list_streams", TableName="table1") == [("dynamodb:ListStreams", "*")]
+
+
+@pytest.mark.parametrize("signature_version", ["s3", "s3v4"])
+def test_a_presigned_url_names_its_signer_in_the_query(signature_version):
+    from botocore.config import Config
+
+    client = boto3.client("s3", region_name=REGION, endpoint_url="http://127.0.0.1:9",
+                          aws_access_key_id="ASIAFUNCTION", aws_secret_access_key="secret",
+                          config=Config(signature_version=signature_version))
+    url = urlsplit(client.generate_presigned_url("get_object", Params={"Bucket": "b", "Key": "k"}))
+    authorization = iam.presigned_authorization(url.query)
+    assert iam.access_key(authorization) == "ASIAFUNCTION"
+    call = iam.describe("GET", unquote(url.path), url.query, {"authorization": authorization}, b"")
+    assert [(n.action, n.resource) for n in iam.needs(call, REGION, ACCOUNT)] == [
+        ("s3:GetObject", "arn:aws:s3:::b/k")]
+
+
 def test_a_request_without_a_signature_or_of_no_known_shape_is_not_described():
     assert iam.describe("GET", "/", "", {}, b"") is None
     authorization = "AWS4-HMAC-SHA256 Credential=AKID/20260101/eu-west-1/lambda/aws4_request, SignedHeaders=host"
     assert iam.describe("PATCH", "/nowhere", "", {"authorization": authorization}, b"") is None
+    unknown = authorization.replace("/lambda/", "/no-such-service/")
+    assert iam.describe("POST", "/", "", {"authorization": unknown}, b"") is None
 
 
 def test_every_derived_action_exists_in_the_iam_definitions():

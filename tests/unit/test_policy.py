@@ -159,3 +159,20 @@ def test_principals_of_resource_policies():
 def test_an_unknown_operator_is_an_error_not_a_silent_match():
     with pytest.raises(ValueError, match="not supported"):
         policy.condition_matches("StringSoundsLike", "k", "v", {"k": "v"})
+
+
+def test_not_principal_leaves_out_an_assumed_role_only_when_its_session_role_and_account_are_listed():
+    role = "arn:aws:iam::123456789012:role/fn-role"
+    session = "arn:aws:sts::123456789012:assumed-role/fn-role/fn"
+    caller = {"AWS": [role, session], "Account": ["arn:aws:iam::123456789012:root", "123456789012"]}
+
+    def deny_all_but(*listed):
+        return {"Statement": [{"Effect": "Deny", "NotPrincipal": {"AWS": list(listed)}, "Action": "s3:*",
+                               "Resource": "*"}]}
+
+    assert policy.evaluate([deny_all_but(role, "arn:aws:iam::123456789012:root")], "s3:GetObject", "arn:aws:s3:::b/k",
+                    caller=caller) == policy.DENY  # the request is the session's, which is not listed
+    assert policy.evaluate([deny_all_but(role, session, "arn:aws:iam::123456789012:root")], "s3:GetObject",
+                    "arn:aws:s3:::b/k", caller=caller) is None
+    without_account = deny_all_but(role, session)
+    assert policy.evaluate([without_account], "s3:GetObject", "arn:aws:s3:::b/k", caller=caller) == policy.DENY
