@@ -18,7 +18,7 @@ FUNCTIONS := $(sort $(patsubst functions/%/function.json,%,$(wildcard functions/
 FUNCTION_ZIPS := $(FUNCTIONS:%=dist/functions/%.zip)
 HOST_FUNCTION_ZIPS := $(FUNCTIONS:%=dist/host/functions/%.zip)
 LAYER_SOURCES := $(shell find layers/common -type f -name '*.py' -not -path '*/__pycache__/*')
-BUILD_TOOLS := tools/build.py tools/declarations.py
+BUILD_TOOLS := tools/build.py stack/declarations.py
 FUNCTION_LOCKS := $(wildcard functions/*/requirements.in)
 
 .PHONY: help
@@ -78,11 +78,11 @@ build-host: $(HOST_FUNCTION_ZIPS) dist/host/layers/common.zip ## The same zips f
 
 .PHONY: local
 local: $(VENV_STAMP) build build-host ## Apply the stack into an embedded AWS, run the whole system there and audit it (N=, FAULTS=, SEED=, PATHS=, KEEP=1)
-	@PYTHONPATH=layers/common $(PY) -m local $(if $(PATHS),--paths $(PATHS)) $(if $(N),--records $(N)) $(if $(FAULTS),--faults '$(FAULTS)') $(if $(SEED),--seed $(SEED)) $(if $(filter-out 0,$(KEEP)),--keep)
+	@$(PY) -m local $(if $(PATHS),--paths $(PATHS)) $(if $(N),--records $(N)) $(if $(FAULTS),--faults '$(FAULTS)') $(if $(SEED),--seed $(SEED)) $(if $(filter-out 0,$(KEEP)),--keep)
 
 # --- table sync operations -------------------------------------------------------------------
 
-TABLES = PYTHONPATH=layers/common $(PY) -m tools.tables
+TABLES = $(PY) -m tools.tables
 
 .PHONY: backfill
 backfill: $(VENV_STAMP) ## Copy table1's items to table2 through the version guard (ENV=, SEGMENTS=)
@@ -96,25 +96,25 @@ verify: $(VENV_STAMP) ## Compare table1 and table2; REPAIR=1 fixes the drift (EN
 
 .PHONY: replay
 replay: $(VENV_STAMP) ## Put quarantined records back on the stream (ENV=, FROM=YYYY-MM-DDTHH, TO=, REASON=, DRY_RUN=1)
-	@PYTHONPATH=layers/common $(PY) -m tools.replay quarantine --env $(ENV) --from '$(FROM)' $(if $(TO),--to '$(TO)') $(if $(REASON),--reason '$(REASON)') $(if $(filter-out 0,$(DRY_RUN)),--dry-run)
+	@$(PY) -m tools.replay quarantine --env $(ENV) --from '$(FROM)' $(if $(TO),--to '$(TO)') $(if $(REASON),--reason '$(REASON)') $(if $(filter-out 0,$(DRY_RUN)),--dry-run)
 
 .PHONY: replay-failed
 replay-failed: $(VENV_STAMP) ## Re-put the batches in the events on-failure destination (ENV=, DRY_RUN=1)
-	@PYTHONPATH=layers/common $(PY) -m tools.replay failed-batches --env $(ENV) $(if $(filter-out 0,$(DRY_RUN)),--dry-run)
+	@$(PY) -m tools.replay failed-batches --env $(ENV) $(if $(filter-out 0,$(DRY_RUN)),--dry-run)
 
 .PHONY: redrive
 redrive: $(VENV_STAMP) ## Move a DLQ's messages back to its queue (ENV=, QUEUE=changes_queue|code_events_queue, DRY_RUN=1)
-	@PYTHONPATH=layers/common $(PY) -m tools.redrive --env $(ENV) --queue '$(QUEUE)' $(if $(filter-out 0,$(DRY_RUN)),--dry-run)
+	@$(PY) -m tools.redrive --env $(ENV) --queue '$(QUEUE)' $(if $(filter-out 0,$(DRY_RUN)),--dry-run)
 
 # --- code sync operations --------------------------------------------------------------------
 
 .PHONY: s3-sync
 s3-sync: $(VENV_STAMP) ## Reconcile bucket1/code into bucket2/code now; DRY_RUN=1 only prints (ENV=)
-	@PYTHONPATH=layers/common $(PY) -m tools.s3sync --env $(ENV) $(if $(filter-out 0,$(DRY_RUN)),--dry-run)
+	@$(PY) -m tools.s3sync --env $(ENV) $(if $(filter-out 0,$(DRY_RUN)),--dry-run)
 
 .PHONY: mirror
 mirror: $(VENV_STAMP) ## Run the git mirror build now and wait for it (ENV=)
-	@PYTHONPATH=layers/common $(PY) -m tools.mirror --env $(ENV)
+	@$(PY) -m tools.mirror --env $(ENV)
 
 # --- delivery -------------------------------------------------------------------------------
 
@@ -128,7 +128,7 @@ deploy: $(VENV_STAMP) $(if $(filter-out 0,$(PLAN_AND_APPLY)),build) ## Apply the
 
 .PHONY: smoke
 smoke: $(VENV_STAMP) ## Put a record through the HTTP endpoint and a change through table1 of a deployed stack (ENV=)
-	@PYTHONPATH=layers/common $(PY) -m tools.smoke --env $(ENV)
+	@$(PY) -m tools.smoke --env $(ENV)
 
 # --- fuzzing -------------------------------------------------------------------------------
 
@@ -140,18 +140,19 @@ fuzz: $(VENV_STAMP) ## Long run of the property tests over the whole stream path
 
 .PHONY: bench
 bench: $(VENV_STAMP) build-host ## Run every benchmark, print the table, write dist/bench.json
-	@PYTHONPATH=layers/common $(PY) -m bench
+	@$(PY) -m bench
 
 # --- checks ---------------------------------------------------------------------------------
 
 .PHONY: lint
-lint: $(VENV_STAMP) $(CHECKOV_STAMP) iam-lint ## ruff, terraform fmt, Terraform config load, checkov, zizmor, workflow schemas, IAM statements
+lint: $(VENV_STAMP) $(CHECKOV_STAMP) iam-lint ## ruff, import contracts, terraform fmt, Terraform config load, checkov, zizmor, workflow schemas, IAM statements
 	@$(PY) -m ruff check .
+	@$(VENV)/bin/lint-imports --no-cache --no-logo
 	@$(VENV)/bin/zizmor --offline --quiet .github
 	@$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	@$(VENV)/bin/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
-	@$(PY) -m tools.terraform fmt-check
-	@$(PY) -m tools.terraform load
+	@$(PY) -m stack.terraform fmt-check
+	@$(PY) -m stack.terraform load
 	@$(CHECKOV_VENV)/bin/checkov --directory terraform --framework terraform --quiet --compact \
 		--skip-download --download-external-modules false
 
@@ -168,18 +169,18 @@ test: $(VENV_STAMP) lint terraform-check build-host ## Lint, Terraform validate 
 
 .PHONY: tf-lock
 tf-lock: $(VENV_STAMP) ## Re-create .terraform.lock.hcl of the root stack and the bootstrap from the provider's source
-	@$(PY) -m tools.terraform lock
+	@$(PY) -m stack.terraform lock
 
 .PHONY: terraform-check
 terraform-check: $(VENV_STAMP) build ## terraform init and validate of every configuration, terraform test of the root stack, bootstrap and modules, plan of every environment (TF_PROVIDER_MIRROR=)
-	@$(PY) -m tools.terraform validate
-	@$(PY) -m tools.terraform test
-	@$(PY) -m tools.terraform plan
+	@$(PY) -m stack.terraform validate
+	@$(PY) -m stack.terraform test
+	@$(PY) -m stack.terraform plan
 
 .PHONY: fmt
 fmt: $(VENV_STAMP) ## Format Python (ruff) and Terraform in place
 	@$(PY) -m ruff check --fix .
-	@$(PY) -m tools.terraform fmt
+	@$(PY) -m stack.terraform fmt
 
 # --- locks ----------------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """``make bench``: every benchmark in one run, a table on stdout, the figures in dist/bench.json.
 
-    PYTHONPATH=layers/common .venv/bin/python -m bench [--quick] [--repeats N] [--out PATH]
+    .venv/bin/python -m bench [--quick] [--repeats N] [--out PATH]
 
 ``--quick`` runs every benchmark on tiny inputs (to check the code, not to measure).
 """

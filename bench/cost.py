@@ -74,7 +74,7 @@ class Measured:
 
 def measured_from(sections: list[Section]) -> Measured:
     """Pick the figures the model needs out of the benchmark sections."""
-    from tools import declarations
+    from stack import declarations
 
     floor = next(s for s in sections if s.title.startswith("1."))
     maximal = floor.detail["maximal_batch"]

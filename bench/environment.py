@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,10 +22,8 @@ def sandbox_variables() -> dict[str, str]:
 
 
 def prepare() -> None:
-    """Put the functions on the import path and give this process the stream processor's environment."""
-    for path in (ROOT, ROOT / "functions", ROOT / "layers" / "common"):
-        if str(path) not in sys.path:
-            sys.path.insert(0, str(path))
+    """Give this process the stream processor's environment (the functions and the layer are
+    installed in the dev environment, as packages of the repository)."""
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ENDPOINT_URL"):
         os.environ.pop(name, None)
     os.environ.update(sandbox_variables())

@@ -32,7 +32,7 @@ TINY_BATCH = 10
 
 def function_environment() -> dict[str, str]:
     """The stream processor's environment as Lambda would set it (function.json, plus the bucket)."""
-    from tools import declarations
+    from stack import declarations
 
     spec = declarations.load_all()["stream_processor"]
     return {

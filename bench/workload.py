@@ -1,6 +1,6 @@
 """The inputs every benchmark shares, built the way the system builds them.
 
-Kinesis events come from ``local.events`` (the shapes the local runtime and the test
+Kinesis events come from ``stack.events`` (the shapes the local runtime and the test
 fixtures use) holding records from ``tributary.synthetic`` (what the producer CLI sends
 with ``--synthetic``). Everything is deterministic for a seed.
 """
@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from bench.prices import MAX_BATCH_RECORDS, MAX_INVOKE_PAYLOAD, SHARD_WRITE_RECORDS_PER_S
-from local.events import StreamRecord, kinesis_event, kinesis_stream_arn
+from stack.events import StreamRecord, kinesis_event, kinesis_stream_arn
 from tributary import json_codec, kpl, synthetic
 
 SHARD = "shardId-000000000007"

@@ -1,7 +1,7 @@
 """The local stack: the embedded AWS, what Terraform made in it, and the functions running.
 
 ``LocalStack`` applies the root stack (``terraform apply`` with the environment's tfvars,
-``tools/terraform.py``) into the embedded AWS, then runs what it made: every function Lambda
+``stack/terraform.py``) into the embedded AWS, then runs what it made: every function Lambda
 holds, with its configuration, in worker processes, and every event source mapping with its
 settings, delivered by the runtime (``local/streams.py``, ``local/sqs.py``). EventBridge rules,
 bucket notifications and the CodeBuild project are read from the embedded AWS too.
@@ -22,17 +22,17 @@ from typing import Any
 import boto3
 
 from local import iam, snapshot
-from local import topology as topo
 from local.codebuild import LocalCodeBuild
 from local.codecommit import LocalCodeCommit
 from local.eventbridge import EventBus
-from local.events import StreamRecord, dynamodb_event, dynamodb_stream_record, kinesis_event
 from local.faults import Faults
 from local.functions import Invocation, LambdaFunction, extract
 from local.server import EmbeddedAws
 from local.sqs import QueueMapping, QueueSettings
 from local.streams import Record, ShardSource, StreamMapping, StreamSettings
 from local.xray import XRayCollector, trace_id
+from stack import topology as topo
+from stack.events import StreamRecord, dynamodb_event, dynamodb_stream_record, kinesis_event
 
 ROOT = topo.ROOT
 HOST_DIST = ROOT / "dist" / "host"
@@ -115,7 +115,7 @@ class LocalStack:
             self.timings["restore"] = time.monotonic() - started
             self.log(f"restored the state an earlier terraform apply left ({self.timings['restore']:.1f} s)")
             return self.applied.outputs
-        from tools import terraform
+        from stack import terraform
 
         outputs = terraform.apply_local(self.server.endpoint, self.workdir / "terraform-state", self.environment,
                                         variables=self.variables, timings=self.timings)

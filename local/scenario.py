@@ -27,8 +27,8 @@ from typing import Any
 from botocore.config import Config
 
 from local.codecommit import git_environment, scratch_home
-from local.events import http_api_event
 from local.runtime import LocalStack
+from stack.events import http_api_event
 from tributary import ddb, replica, s3sync, synthetic, tables
 
 # The scenario acts as an operator using the AWS CLI would: its own calls (the workload, the drift

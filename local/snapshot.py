@@ -1,7 +1,7 @@
 """What the embedded AWS holds, saved and put back: the state ``terraform apply`` left in it.
 
 ``terraform apply`` of the root stack takes about 100 s, nearly all of it the AWS provider's
-own fixed waits (``tools/terraform.py``, ``apply_local``). A test suite that stands the stack up
+own fixed waits (``stack/terraform.py``, ``apply_local``). A test suite that stands the stack up
 a dozen times applies it once per set of variables instead, saves moto's backends right after
 the apply (``capture``) and puts them back into a fresh embedded AWS for each run (``restore``).
 What runs is still exactly what Terraform made; ``make local`` applies afresh every time.
@@ -139,7 +139,7 @@ def apply(workdir: Path, variables: dict[str, Any] | None = None, environment: s
     """``terraform apply`` of the root stack into a fresh embedded AWS, captured; the embedded AWS
     is stopped afterwards, and ``workdir`` keeps the Terraform state."""
     from local.server import EmbeddedAws
-    from tools import terraform
+    from stack import terraform
 
     with EmbeddedAws() as aws:
         outputs = terraform.apply_local(aws.endpoint, workdir, environment, variables=variables)

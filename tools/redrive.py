@@ -26,7 +26,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from tools import declarations
+from stack import declarations
 from tools.replay import receive_all
 from tools.stack import resolve
 from tributary import aws, replica

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from local import topology
+from stack import topology
 from tributary import aws
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from local import topology
+from stack import topology
 from tributary import tables
 
 

@@ -1,8 +1,8 @@
 """Writes the generated Kinesis fixtures next to this file.
 
-    PYTHONPATH=layers/common .venv/bin/python -m tests.events.generate
+    .venv/bin/python -m tests.events.generate
 
-The fixtures are built with the same builders the local runtime uses (local/events.py);
+The fixtures are built with the same builders the local runtime uses (stack/events.py);
 tests/unit/test_fixtures.py fails if the files and this script disagree.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from local.events import StreamRecord, kinesis_event, kinesis_stream_arn
+from stack.events import StreamRecord, kinesis_event, kinesis_stream_arn
 from tributary import json_codec, kpl
 
 HERE = Path(__file__).parent

@@ -23,7 +23,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from local.events import StreamRecord, kinesis_event, kinesis_stream_arn
+from stack.events import StreamRecord, kinesis_event, kinesis_stream_arn
 from stream_processor import handler
 from tests.fuzz import mapping, spec
 from tests.fuzz.strategies import SHARD_ID, Delivery, Put, Shard

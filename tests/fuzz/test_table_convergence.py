@@ -22,15 +22,15 @@ from collections.abc import Iterator
 from types import SimpleNamespace
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
 from change_applier import apply as applier_core
 from change_applier import handler as applier
 from change_publisher import handler as publisher
-from hypothesis import example, given
-from hypothesis import strategies as st
-from table_sync import handler as direct
-
-from local.events import dynamodb_event, dynamodb_stream_record
 from local.sqs import sqs_event
+from stack.events import dynamodb_event, dynamodb_stream_record
+from table_sync import handler as direct
 from tests import table_stack
 from tributary import ddb, parking, replica, tables
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tools import declarations
+from stack import declarations
 
 ROOT = Path(__file__).resolve().parents[2]
 DIST = ROOT / "dist" / "host"
@@ -58,7 +58,7 @@ RUNNER = textwrap.dedent(
 def test_stream_processor_runs_from_its_zip_and_the_layer(tmp_path):
     spec = declarations.load_all()["stream_processor"]
     task, opt = _lambda_layout(tmp_path, spec.name)
-    from local.events import StreamRecord, kinesis_event
+    from stack.events import StreamRecord, kinesis_event
 
     body = json.dumps({"id": "1", "type": "t", "source": "s", "time": "2026-11-22T10:00:00Z", "payload": {}})
     event = kinesis_event(

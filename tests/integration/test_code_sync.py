@@ -11,8 +11,8 @@ from pathlib import Path
 import boto3
 import pytest
 from boto3.s3.transfer import TransferConfig
-from code_sync import handler
 
+from code_sync import handler
 from local.sqs import sqs_event
 from tests.doubles.s3 import AwsS3
 from tributary import s3sync

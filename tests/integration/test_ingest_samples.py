@@ -19,8 +19,8 @@ import boto3
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ingest_api import handler
 
+from ingest_api import handler
 from tributary.producer import MAX_RECORD_BYTES
 
 # Every sample that carries a body. Some are GETs: the route sends only POSTs to the function,

@@ -92,7 +92,7 @@ def test_each_table_sync_path_alone_converges_under_faults(paths, applied_stacks
 
 
 def test_make_local_command_prints_the_summary_and_leaves_nothing_running(tmp_path):
-    env = {**os.environ, "PYTHONPATH": "layers/common"}
+    env = dict(os.environ)
     result = subprocess.run(
         [sys.executable, "-m", "local", "--records", "200", "--no-progress"],  # the scenario's defaults otherwise
         cwd=ROOT, capture_output=True, text=True, env=env, timeout=600,
@@ -113,7 +113,7 @@ def test_make_local_command_prints_the_summary_and_leaves_nothing_running(tmp_pa
 
 
 def test_a_bad_fault_spec_is_a_usage_error():
-    env = {**os.environ, "PYTHONPATH": "layers/common"}
+    env = dict(os.environ)
     result = subprocess.run([sys.executable, "-m", "local", "--faults", "meteor:0.5"], cwd=ROOT,
                             capture_output=True, text=True, env=env)
     assert result.returncode == 2

@@ -16,8 +16,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from local.events import dynamodb_stream_record
 from local.runtime import LocalStack
+from stack.events import dynamodb_stream_record
 from tools import mirror
 from tributary import ddb, lake, replica, synthetic
 

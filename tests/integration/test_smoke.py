@@ -11,8 +11,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import boto3
 import pytest
 
-from local.events import http_api_event
 from local.runtime import LocalStack
+from stack.events import http_api_event
 from tools import smoke
 
 pytestmark = pytest.mark.build

@@ -12,9 +12,9 @@ from pathlib import Path
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from ingest_api import handler as ingest_handler
 
-from local.events import StreamRecord, http_api_event, kinesis_event, kinesis_stream_arn
+from ingest_api import handler as ingest_handler
+from stack.events import StreamRecord, http_api_event, kinesis_event, kinesis_stream_arn
 from stream_processor import handler as processor
 from tests.conftest import load_event
 from tests.events import generate

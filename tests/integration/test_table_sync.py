@@ -8,12 +8,12 @@ from decimal import Decimal
 
 import boto3
 import pytest
+
 from change_applier import handler as applier
 from change_publisher import handler as publisher
-from table_sync import handler as direct
-
-from local.events import dynamodb_event, dynamodb_stream_record
 from local.sqs import sqs_event
+from stack.events import dynamodb_event, dynamodb_stream_record
+from table_sync import handler as direct
 from tests import table_stack
 from tests.conftest import load_event
 from tributary import ddb, replica, tables

@@ -17,9 +17,9 @@ from typing import Any
 import boto3
 import pytest
 
-from local import topology as topo
 from local.server import EmbeddedAws
-from tools import terraform as tf
+from stack import terraform as tf
+from stack import topology as topo
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.build

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tools import terraform as tf
+from stack import terraform as tf
 
 
 def mirror(root: Path, packed: bool = False) -> Path:

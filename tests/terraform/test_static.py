@@ -2,7 +2,7 @@
 
 What the stack, the bootstrap and the modules do is checked by `terraform test` against a mocked
 provider (terraform/tests, terraform/bootstrap/tests, terraform/modules/*/tests; run by
-`python -m tools.terraform test`). The few checks here that read the configuration's text say why."""
+`python -m stack.terraform test`). The few checks here that read the configuration's text say why."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tools import terraform as tf
+from stack import terraform as tf
 
 ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM = ROOT / "terraform"

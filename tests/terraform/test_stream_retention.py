@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tools import terraform as tf
+from stack import terraform as tf
 
 ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM = ROOT / "terraform"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from local import topology
-from tools import terraform as tf
+from stack import terraform as tf
+from stack import topology
 
 ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM = ROOT / "terraform"

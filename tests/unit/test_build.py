@@ -34,7 +34,7 @@ def test_function_zip_is_byte_identical_across_builds(tmp_path):
 def _checkout(where: Path) -> tuple[Path, Path]:
     """A copy of what the build reads, with its own venv: the interpreter path differs per checkout."""
     root = where / "tributary"
-    for part in ("tools", "layers/common", "requirements", "functions"):
+    for part in ("tools", "stack", "layers/common", "requirements", "functions"):
         shutil.copytree(build.ROOT / part, root / part, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     venv.EnvBuilder(with_pip=False).create(root / ".venv")
     python = root / ".venv" / "bin" / "python"

@@ -13,10 +13,10 @@ import json
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from change_applier import apply, handler
 
-from local.events import dynamodb_stream_record
+from change_applier import apply, handler
 from local.sqs import sqs_event
+from stack.events import dynamodb_stream_record
 from tests.conftest import load_event
 from tributary import ddb, replica
 

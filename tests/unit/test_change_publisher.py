@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from change_publisher import handler
-from change_publisher.publish import MAX_BYTES, Batch, CheckpointError, Entry, calls, park, publish, read, settle
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from local.events import dynamodb_event, dynamodb_stream_record
+from change_publisher import handler
+from change_publisher.publish import MAX_BYTES, Batch, CheckpointError, Entry, calls, park, publish, read, settle
+from stack.events import dynamodb_event, dynamodb_stream_record
 from tests.doubles.sns import CallFault, EntryFault, SnsLimits, check, entry_bytes
 from tributary import aws, ddb, parking, replica
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tools import declarations
+from stack import declarations
 
 
 def test_every_function_declaration_loads():

@@ -16,8 +16,8 @@ import pytest
 
 from local.faults import Faults
 from local.server import EmbeddedAws
+from stack import terraform as tf
 from tools import deploy
-from tools import terraform as tf
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKE = ROOT / "tests" / "fixtures" / "terraform"

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from local.events import StreamRecord, kinesis_event, kinesis_stream_arn
+from stack.events import StreamRecord, kinesis_event, kinesis_stream_arn
 from stream_processor.dedupe import DIGEST_BYTES, ShardState, UnreadableStateError
 from stream_processor.processor import Settings, commit, plan_batch
 from stream_processor.transform import enrich

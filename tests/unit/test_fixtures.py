@@ -22,7 +22,7 @@ def test_builder_matches_the_documented_kinesis_event_shape():
 
 
 def test_builder_matches_the_documented_http_api_event_shape():
-    from local.events import http_api_event
+    from stack.events import http_api_event
 
     documented = json.loads((EVENTS / "http-api-post.json").read_text())
     built = http_api_event("POST /v1/records", "[]", {"content-type": "application/json"})

@@ -5,10 +5,10 @@ import json
 
 import boto3
 import pytest
+
 from ingest_api import handler
 from ingest_api.ingest import DEFAULT_MAX_BODY_BYTES, Limits, ingest, response
-
-from local.events import http_api_event
+from stack.events import http_api_event
 from tests.conftest import load_event
 from tests.unit.test_producer import FlakyKinesis, read_stream
 from tributary import envelope, json_codec

@@ -13,10 +13,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from local import topology
 from local.codebuild import LocalCodeBuild, parse_buildspec
 from local.codecommit import ZERO, LocalCodeCommit, Repository, git_environment, state_change_event
 from local.eventbridge import EventBus, TargetError
+from stack import topology
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"

@@ -15,7 +15,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from local.events import dynamodb_stream_record
+from stack.events import dynamodb_stream_record
 from tributary import ddb, parking, replica
 
 LIMIT = 262_144

@@ -7,11 +7,12 @@ import time
 
 import boto3
 import pytest
-from change_applier import handler as applier
 
-from local.events import dynamodb_stream_record
+from change_applier import handler as applier
 from local.sqs import sqs_event
-from tools import declarations, redrive
+from stack import declarations
+from stack.events import dynamodb_stream_record
+from tools import redrive
 from tributary import ddb, replica
 
 DAY = 86_400

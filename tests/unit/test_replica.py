@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from local.events import dynamodb_stream_record
+from stack.events import dynamodb_stream_record
 from tests.conftest import load_event
 from tests.unit.test_ddb_reference import dynamodb_number
 from tributary import ddb, replica

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from local.events import StreamRecord, kinesis_event, kinesis_stream_arn
+from stack.events import StreamRecord, kinesis_event, kinesis_stream_arn
 from stream_processor.dedupe import ShardState
 from stream_processor.processor import Settings, commit, ingest_time, plan_batch
 from stream_processor.transform import RecordMeta, TransformError, enrich

@@ -2,7 +2,7 @@
 
 Events are the Powertools sample (tests/events/powertools/dynamoStreamEvent.json) where its
 shape is what matters, with only what a case needs replaced, and records built with
-local/events.py's builders elsewhere.
+stack/events.py's builders elsewhere.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from decimal import Decimal
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from table_sync import handler, sync
 
-from local.events import dynamodb_event, dynamodb_stream_record
+from stack.events import dynamodb_event, dynamodb_stream_record
+from table_sync import handler, sync
 from tests.conftest import load_event
 from tributary import ddb, parking, replica
 

@@ -13,13 +13,13 @@ The ``hashicorp/aws`` provider comes from the first of (``provider_source``):
 It writes the CLI configuration for that choice (``dist/terraform/terraformrc-*``, never the
 user's own ``~/.terraformrc``) and says in one sentence which source it used.
 
-    python -m tools.terraform fmt-check   # terraform fmt -check -recursive terraform/
-    python -m tools.terraform fmt         # rewrite in place
-    python -m tools.terraform load        # parse every module's configuration (no provider)
-    python -m tools.terraform validate    # init -backend=false and validate: root, bootstrap, every module
-    python -m tools.terraform test        # terraform test of every module with tests/*.tftest.hcl
-    python -m tools.terraform plan        # plan every environment's tfvars against an embedded AWS
-    python -m tools.terraform provider    # say where the provider comes from
+    python -m stack.terraform fmt-check   # terraform fmt -check -recursive terraform/
+    python -m stack.terraform fmt         # rewrite in place
+    python -m stack.terraform load        # parse every module's configuration (no provider)
+    python -m stack.terraform validate    # init -backend=false and validate: root, bootstrap, every module
+    python -m stack.terraform test        # terraform test of every module with tests/*.tftest.hcl
+    python -m stack.terraform plan        # plan every environment's tfvars against an embedded AWS
+    python -m stack.terraform provider    # say where the provider comes from
 
 ``apply_local``, ``plan_local`` and ``destroy_local`` apply the root stack into a given AWS
 endpoint (the embedded AWS, ``local/server.py``), with its state in a given work directory.

@@ -4,7 +4,7 @@
 - ``terraform/environments/<env>.tfvars.json``: the environment's variables;
 - ``functions/*/function.json``: each function's declaration.
 
-``terraform apply`` makes the resources (``tools/terraform.py``); ``discover`` finds them in
+``terraform apply`` makes the resources (``stack/terraform.py``); ``discover`` finds them in
 the embedded AWS by these names and records their URLs and ARNs.
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 
 import botocore.exceptions
 
-from tools import declarations
+from stack import declarations
 
 ROOT = Path(__file__).resolve().parent.parent
 TERRAFORM = ROOT / "terraform"
