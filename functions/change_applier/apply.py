@@ -18,7 +18,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tributary import parking, replica
+from tributary import batch, parking, replica
 
 Apply = Callable[[replica.Change], str]
 Complete = Callable[[replica.Change], "replica.Change | None"]
@@ -50,8 +50,8 @@ class Outcome:
     errors: list[str] = field(default_factory=list)
     refused: list[Refused] = field(default_factory=list)
 
-    def response(self) -> dict[str, list[dict[str, str]]]:
-        return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in self.failed]}
+    def response(self) -> batch.BatchResponse:
+        return batch.failed_messages(self.failed)
 
 
 def unwrap(body: str) -> tuple[str, str | None]:

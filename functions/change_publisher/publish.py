@@ -15,7 +15,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tributary import parking, replica
+from tributary import batch, parking, replica
 
 MAX_ENTRIES = 10  # PublishBatch: entries per call
 MAX_BYTES = 262_144  # SNS: one message with its attributes, and one PublishBatch call in all
@@ -101,9 +101,9 @@ class Outcome:
         """Every record received is counted once, each outcome counted on its own."""
         return self.received == self.published + self.parked + self.retried
 
-    def response(self) -> dict[str, list[dict[str, str]]]:
+    def response(self) -> batch.BatchResponse:
         """The response Lambda expects with ReportBatchItemFailures."""
-        return {"batchItemFailures": [] if self.checkpoint is None else [{"itemIdentifier": self.checkpoint}]}
+        return batch.retry_from(self.checkpoint)
 
 
 def sequence_number(record: Any) -> str:

@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-from tributary import aws, logs, metrics, s3sync, tracing
+from tributary import aws, batch, logs, metrics, s3sync, tracing
 
 log = logs.get_logger("code_sync")
 
@@ -58,7 +58,9 @@ def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
 
 
 def _messages(records: list[Mapping[str, Any]], prefixes: s3sync.Prefixes, s3: Any, context: Any) -> dict[str, Any]:
-    failures, counts, continuations = [], Counter(), []
+    failures: list[str] = []
+    counts: Counter[str] = Counter()
+    continuations = []
     for record in records:
         message_id = record.get("messageId", "")
         try:
@@ -70,18 +72,18 @@ def _messages(records: list[Mapping[str, Any]], prefixes: s3sync.Prefixes, s3: A
                 for key in s3sync.unique(found):
                     counts[s3sync.reconcile_key(s3, prefixes, key)] += 1
         except Exception as exc:  # retried by SQS, then kept in the DLQ
-            failures.append({"itemIdentifier": message_id})
+            failures.append(message_id)
             log.warning("message failed", extra={"messageId": message_id, "error": repr(exc)[:300]})
     for message_id, found in continuations:
         try:
             _reconcile(prefixes, s3, context, found.start_after)
         except Exception as exc:
-            failures.append({"itemIdentifier": message_id})
+            failures.append(message_id)
             log.warning("continuation failed", extra={"messageId": message_id, "error": repr(exc)[:300]})
     log.info("batch", extra={"messages": len(records), **counts, "failed": len(failures)})
     metrics.emit({f"Objects{k.title()}": v for k, v in counts.items()} | {"MessagesFailed": len(failures)},
                  _function())
-    return {"batchItemFailures": failures}
+    return batch.failed_messages(failures)
 
 
 def _reconcile(prefixes: s3sync.Prefixes, s3: Any, context: Any, start_after: str) -> dict[str, Any]:

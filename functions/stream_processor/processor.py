@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from tributary import envelope, json_codec, kinesis, lake
+from tributary import batch, envelope, json_codec, kinesis, lake
 
 from .dedupe import BatchDedupe, ShardState, digest
 from .transform import RecordMeta, TransformError
@@ -130,10 +130,9 @@ class Outcome:
         """Every record received is counted once, each outcome counted on its own."""
         return self.received == self.written + self.quarantined + self.filtered + self.duplicates + self.retried
 
-    def batch_item_failures(self) -> dict[str, list[dict[str, str]]]:
+    def batch_item_failures(self) -> batch.BatchResponse:
         """The response Lambda expects with ReportBatchItemFailures."""
-        failures = [] if self.checkpoint is None else [{"itemIdentifier": self.checkpoint}]
-        return {"batchItemFailures": failures}
+        return batch.retry_from(self.checkpoint)
 
 
 @lru_cache(maxsize=8192)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tributary import parking, replica
+from tributary import batch, parking, replica
 
 Apply = Callable[[replica.Change], str]
 Park = Callable[[list[parking.Parked]], object]
@@ -28,8 +28,8 @@ class BatchResult:
     error: str = ""
     parked: list[parking.Parked] = field(default_factory=list)
 
-    def response(self) -> dict[str, list[dict[str, str]]]:
-        return {"batchItemFailures": [] if self.checkpoint is None else [{"itemIdentifier": self.checkpoint}]}
+    def response(self) -> batch.BatchResponse:
+        return batch.retry_from(self.checkpoint)
 
 
 class CheckpointError(RuntimeError):

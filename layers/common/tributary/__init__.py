@@ -5,6 +5,7 @@ Functions import from here; nothing here imports a function.
 
 __all__ = [
     "aws",
+    "batch",
     "ddb",
     "envelope",
     "json_codec",
