@@ -82,6 +82,36 @@ def _check_functions(client: Any, topology: topo.Topology, outputs: dict[str, An
     assert len(mappings) == sum(spec.trigger.type != "http" for spec in topology.functions.values())
 
 
+def _check_changes_pass_the_subscription_filter(client: Any, topology: topo.Topology, outputs: dict[str, Any]) -> None:
+    """The SNS ``table`` attribute the publisher sets, the queue subscription's filter policy and
+    both functions' ``SOURCE_TABLE`` agree: otherwise SNS drops every change, and nothing says so."""
+    from moto.sns.utils import FilterPolicyMatcher
+
+    from change_publisher import publish
+    from stack.events import dynamodb_stream_record
+
+    lam, sns = client("lambda"), client("sns")
+    sources = {name: lam.get_function_configuration(FunctionName=outputs["function_names"][name])["Environment"][
+        "Variables"]["SOURCE_TABLE"] for name in ("change_publisher", "change_applier", "table_sync")}
+    table = topology.resource("table1").name
+    assert set(sources.values()) == {table}, sources
+    (subscription,) = sns.list_subscriptions_by_topic(TopicArn=outputs["changes_topic_arn"])["Subscriptions"]
+    attributes = sns.get_subscription_attributes(SubscriptionArn=subscription["SubscriptionArn"])["Attributes"]
+    matcher = FilterPolicyMatcher(json.loads(attributes["FilterPolicy"]), attributes.get("FilterPolicyScope"))
+    stream = f"arn:aws:dynamodb:{topology.region}:{topo.ACCOUNT_ID}:table/{table}/stream/2026-01-01T00:00:00.000"
+    record = dynamodb_stream_record("INSERT", {"pk": {"S": "a"}, "sk": {"S": "b"}}, "100",
+                                    new_image={"pk": {"S": "a"}, "sk": {"S": "b"}}, stream_arn=stream,
+                                    region=topology.region)
+    entry = publish._entry(0, record, sources["change_publisher"])
+
+    def sent(entry_attributes: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        return {k: {"Type": v["DataType"], "Value": v["StringValue"]} for k, v in entry_attributes.items()}
+
+    assert matcher.matches(sent(entry.attributes), entry.message), (attributes["FilterPolicy"], entry.attributes)
+    other = {**entry.attributes, "table": {"DataType": "String", "StringValue": f"{table}-other"}}
+    assert not matcher.matches(sent(other), entry.message)  # the filter does filter
+
+
 def test_the_stack_applies_into_the_embedded_aws_plans_no_changes_and_destroys(tmp_path, applied_stacks):
     assert tf.reachable(), "the AWS provider is needed: a mirror (TF_PROVIDER_MIRROR) or the registry"
     topology = topo.load("local")
@@ -100,6 +130,7 @@ def test_the_stack_applies_into_the_embedded_aws_plans_no_changes_and_destroys(t
             _check_stream(client, topology, outputs)
             urls = _check_queues(client, topology, outputs)
             _check_functions(client, topology, outputs, urls)
+            _check_changes_pass_the_subscription_filter(client, topology, outputs)
         finally:
             tf.destroy_local(aws.endpoint, tmp_path, refresh=False)
         assert client("lambda").list_functions()["Functions"] == []
