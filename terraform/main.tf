@@ -67,8 +67,21 @@ locals {
   }
   # Functions that set aside the changes they refuse (metric ChangesParked) instead of failing on them.
   parking_functions = ["table_sync", "change_publisher", "change_applier"]
-  # A DynamoDB stream shard serves at most two concurrent readers.
+  # The stack's own readers of table1's stream: each enabled function it triggers.
   table1_stream_readers = [for name, trigger in local.stream_triggers : name if trigger.source == "table1"]
+}
+
+# A DynamoDB stream shard serves at most two concurrent readers: the ones this stack declares and
+# the ones outside it (var.table1_extra_stream_readers) together.
+resource "terraform_data" "table1_stream_readers" {
+  input = local.table1_stream_readers
+
+  lifecycle {
+    precondition {
+      condition     = length(local.table1_stream_readers) + var.table1_extra_stream_readers <= 2
+      error_message = "A DynamoDB stream shard serves at most two readers: this stack reads table1's stream with ${join(" and ", local.table1_stream_readers)}, so at most ${2 - length(local.table1_stream_readers)} other reader may."
+    }
+  }
 }
 
 # --- encryption -----------------------------------------------------------------------------

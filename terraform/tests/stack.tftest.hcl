@@ -208,3 +208,27 @@ run "a_path_that_is_off_has_no_function_to_watch" {
     error_message = "without the fan-out path only the code events queue is consumed"
   }
 }
+
+run "a_third_reader_of_table1s_stream_is_refused" {
+  command = plan
+
+  variables {
+    table1_extra_stream_readers = 1
+  }
+
+  expect_failures = [terraform_data.table1_stream_readers]
+}
+
+run "one_path_leaves_room_for_one_other_reader_and_no_more" {
+  command = plan
+
+  variables {
+    table_sync_paths            = "fanout"
+    table1_extra_stream_readers = 1
+  }
+
+  assert {
+    condition     = terraform_data.table1_stream_readers.input == ["change_publisher"]
+    error_message = "the fan-out path alone reads table1's stream with change_publisher, the readers the stack declares"
+  }
+}
