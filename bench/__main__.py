@@ -20,8 +20,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny inputs, one repetition: checks the code only")
     parser.add_argument("--repeats", type=int, default=None, help="repetitions of each measurement (default 7)")
     parser.add_argument("--out", type=Path, default=ROOT / "dist" / "bench.json")
-    parser.add_argument("--source", action="store_true",
-                        help="measure memory with the source tree instead of the zips from `make build-host`")
+    parser.add_argument(
+        "--source",
+        action="store_true",
+        help="measure memory with the source tree instead of the zips from `make build-host`",
+    )
     args = parser.parse_args(argv)
 
     from bench import environment
@@ -38,8 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     sections.append(producer.run(repeats, records=200 if args.quick else 10_000))
     sections.append(code_sync.run(objects=60 if args.quick else 600))
     sections.extend(cost.run(sections))
-    settings = {"quick": args.quick, "repeats": repeats, "batch_records": records,
-                "seconds": round(time.monotonic() - started, 1)}
+    settings = {
+        "quick": args.quick,
+        "repeats": repeats,
+        "batch_records": records,
+        "seconds": round(time.monotonic() - started, 1),
+    }
     print(report.table(sections))
     report.write_json(sections, settings, args.out)
     shown = args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out

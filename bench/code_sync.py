@@ -18,9 +18,14 @@ from bench.report import Compared, Result, Section
 
 def _tree(s3: Any, bucket: str, objects: int) -> None:
     for i in range(objects):
-        s3.put_object(Bucket=bucket, Key=f"code/pkg{i % 20}/module_{i}.py", Body=f"print({i})\n".encode(),
-                      ContentType="text/x-python", Metadata={"build": str(i % 7)},
-                      **({"Tagging": "team=a"} if i % 3 == 0 else {}))
+        s3.put_object(
+            Bucket=bucket,
+            Key=f"code/pkg{i % 20}/module_{i}.py",
+            Body=f"print({i})\n".encode(),
+            ContentType="text/x-python",
+            Metadata={"build": str(i % 7)},
+            **({"Tagging": "team=a"} if i % 3 == 0 else {}),
+        )
 
 
 # What one S3 request costs in time from a Lambda function in the bucket's Region, roughly; moto in
@@ -41,6 +46,7 @@ def run(objects: int = 600) -> Section:
     with mock_aws():
         s3 = boto3.client("s3", region_name="eu-west-1")
         calls: Counter[str] = Counter()
+
         def count(model: Any, **_: Any) -> None:
             calls.update([model.name])
             time.sleep(REQUEST_LATENCY_S)
@@ -71,16 +77,39 @@ def run(objects: int = 600) -> Section:
     parallel, serial = figures[f"new/{s3sync.WORKERS}"], figures["new/1"]
     unchanged = figures[f"unchanged/{s3sync.WORKERS}"]
     section.results = [
-        Result("new objects per second", parallel["objects_per_s"], "objects/s",
-               (Compared("one worker", serial["objects_per_s"], "objects/s"),), ">= 100",
-               f"{objects} new objects, {s3sync.WORKERS} workers, {REQUEST_LATENCY_S * 1000:.0f} ms added to "
-               "each request of the embedded AWS"),
-        Result("parallel / one worker", parallel["objects_per_s"] / serial["objects_per_s"], "x", (), ">= 3",
-               "the same backlog, the same run"),
-        Result("S3 calls per new object", parallel["calls_per_object"], "calls", (), "<= 3.1",
-               "HEAD and GetObjectTagging of the source, CopyObject; the listings are shared"),
-        Result("S3 calls per unchanged object", unchanged["calls_per_object"], "calls", (), "<= 4.1",
-               "HEAD and GetObjectTagging on both sides, to compare what a copy carries"),
+        Result(
+            "new objects per second",
+            parallel["objects_per_s"],
+            "objects/s",
+            (Compared("one worker", serial["objects_per_s"], "objects/s"),),
+            ">= 100",
+            f"{objects} new objects, {s3sync.WORKERS} workers, {REQUEST_LATENCY_S * 1000:.0f} ms added to "
+            "each request of the embedded AWS",
+        ),
+        Result(
+            "parallel / one worker",
+            parallel["objects_per_s"] / serial["objects_per_s"],
+            "x",
+            (),
+            ">= 3",
+            "the same backlog, the same run",
+        ),
+        Result(
+            "S3 calls per new object",
+            parallel["calls_per_object"],
+            "calls",
+            (),
+            "<= 3.1",
+            "HEAD and GetObjectTagging of the source, CopyObject; the listings are shared",
+        ),
+        Result(
+            "S3 calls per unchanged object",
+            unchanged["calls_per_object"],
+            "calls",
+            (),
+            "<= 4.1",
+            "HEAD and GetObjectTagging on both sides, to compare what a copy carries",
+        ),
     ]
     section.detail = figures
     return section

@@ -80,8 +80,9 @@ def measured_from(sections: list[Section]) -> Measured:
     maximal = floor.detail["maximal_batch"]
     tiny = floor.detail["invocation_ms"]
     fixed = tiny["cpu_ms"] / 1000
-    per_record = max(0.0, (maximal["processor_us_per_record"] * maximal["user_records"] / 1e6 - fixed)
-                     / maximal["user_records"])
+    per_record = max(
+        0.0, (maximal["processor_us_per_record"] * maximal["user_records"] / 1e6 - fixed) / maximal["user_records"]
+    )
     writes = maximal["writes"]
     aggregated = floor.detail["maximal_batch_aggregated"]
     compression = next(s for s in sections if s.title.startswith("compression"))
@@ -103,8 +104,11 @@ def measured_from(sections: list[Section]) -> Measured:
         dedupe_window_s=float(spec.environment.get("DEDUPE_WINDOW_SECONDS", 300)),
         dedupe_max_ids=int(spec.environment.get("DEDUPE_MAX_IDS", 100_000)),
         aggregated_records_per_invocation=aggregated["user_records"],
-        aggregated_cpu_s_per_record=max(0.0, (aggregated["processor_us_per_record"] * aggregated["user_records"] / 1e6
-                                              - fixed) / aggregated["user_records"]),
+        aggregated_cpu_s_per_record=max(
+            0.0,
+            (aggregated["processor_us_per_record"] * aggregated["user_records"] / 1e6 - fixed)
+            / aggregated["user_records"],
+        ),
         level_1_saves_s_per_record=(chosen["us_per_record"] - levels[1]["us_per_record"]) / 1e6,
         level_1_stored_bytes_per_record=levels[1]["bytes_per_record"],
     )
@@ -120,8 +124,9 @@ def duration_price(arch: str) -> float:
     return (prices.LAMBDA_GB_SECOND_ARM if arch == "arm64" else prices.LAMBDA_GB_SECOND_X86).value
 
 
-def invocation(m: Measured, records: int, record_bytes: float, memory_mb: int, arch: str,
-               request_s: float = S3_REQUEST_SECONDS) -> dict[str, float]:
+def invocation(
+    m: Measured, records: int, record_bytes: float, memory_mb: int, arch: str, request_s: float = S3_REQUEST_SECONDS
+) -> dict[str, float]:
     """Wall time and cost of one invocation, by part."""
     cpu = m.cpu_s(records, record_bytes)
     share = min(1.0, memory_mb / prices.LAMBDA_MB_PER_VCPU)
@@ -139,9 +144,15 @@ def invocation(m: Measured, records: int, record_bytes: float, memory_mb: int, a
     }
 
 
-def tributary_per_million(m: Measured, record_bytes: float = RECORD_BYTES, memory_mb: int | None = None,
-                          arch: str = "arm64", batch_size: int | None = None,
-                          request_s: float = S3_REQUEST_SECONDS, records: int | None = None) -> dict[str, float]:
+def tributary_per_million(
+    m: Measured,
+    record_bytes: float = RECORD_BYTES,
+    memory_mb: int | None = None,
+    arch: str = "arm64",
+    batch_size: int | None = None,
+    request_s: float = S3_REQUEST_SECONDS,
+    records: int | None = None,
+) -> dict[str, float]:
     """USD per million records for the stream → lake leg, by part (full batches of the declared size)."""
     records = records or records_per_invocation(m, record_bytes, batch_size or m.declared_batch_size)
     one = invocation(m, records, record_bytes, memory_mb or m.memory_mb, arch, request_s)
@@ -156,21 +167,25 @@ def variants(m: Measured) -> dict[str, dict[str, float]]:
     aggregated_records = int(m.aggregated_records_per_invocation * m.record_bytes / RECORD_BYTES)
 
     def aggregated(base: Measured) -> dict[str, float]:
-        return tributary_per_million(replace(base, cpu_s_per_record=base.aggregated_cpu_s_per_record),
-                                     records=aggregated_records)
+        return tributary_per_million(
+            replace(base, cpu_s_per_record=base.aggregated_cpu_s_per_record), records=aggregated_records
+        )
 
     level_1 = replace(m, cpu_s_per_record=m.cpu_s_per_record - m.level_1_saves_s_per_record)
     return {
         "as deployed": tributary_per_million(m),
         "a bad record in every batch (one more PUT)": tributary_per_million(
-            replace(m, puts_per_invocation=m.puts_per_invocation + 1)),
+            replace(m, puts_per_invocation=m.puts_per_invocation + 1)
+        ),
         "KPL-aggregated producer": aggregated(m),
         "gzip level 1": tributary_per_million(level_1),
         "dedupe off": tributary_per_million(without_dedupe),
         "dedupe off, KPL-aggregated producer": aggregated(without_dedupe),
         "dedupe off, aggregated, gzip level 1": aggregated(
-            replace(without_dedupe, aggregated_cpu_s_per_record=m.aggregated_cpu_s_per_record
-                    - m.level_1_saves_s_per_record)),
+            replace(
+                without_dedupe, aggregated_cpu_s_per_record=m.aggregated_cpu_s_per_record - m.level_1_saves_s_per_record
+            )
+        ),
     }
 
 
@@ -224,8 +239,7 @@ def scale(m: Measured, events_per_s: float, arch: str = "arm64", record_bytes: f
     factor = min(prices.MAX_PARALLELIZATION_FACTOR, max(1, math.ceil(busy / BUSY_TARGET)))
     records_month = events_per_s * 3600 * HOURS_PER_MONTH
     lake_objects_per_invocation = m.puts_per_invocation - 1  # one PUT is the dedupe state
-    leg = {k: one[k] * invocations_per_s * 3600 * HOURS_PER_MONTH
-           for k in ("duration", "request", "s3_put", "s3_get")}
+    leg = {k: one[k] * invocations_per_s * 3600 * HOURS_PER_MONTH for k in ("duration", "request", "s3_put", "s3_get")}
     firehose = firehose_per_million(record_bytes, partitioning=True)["total"] * records_month / 1e6
     stored_gb = records_month * m.stored_bytes_per_record / prices.GB
     # Every batch overwrites its shard's dedupe state; the lake bucket keeps the old versions
@@ -274,11 +288,17 @@ def run(sections: list[Section]) -> list[Section]:
     arm = ours["arm64"]["total"]
     cost = Section("6. cost per million 1 KB records (stream → lake)")
     cost.results = [
-        Result("tributary, arm64", arm, "USD/M",
-               (Compared("x86_64", ours["x86_64"]["total"], "USD/M"),
+        Result(
+            "tributary, arm64",
+            arm,
+            "USD/M",
+            (
+                Compared("x86_64", ours["x86_64"]["total"], "USD/M"),
                 Compared("Firehose + partitioning", firehose["total"], "USD/M"),
-                Compared("Firehose ingestion only", firehose_plain["total"], "USD/M")),
-               note=f"{m.memory_mb} MB, {ours['arm64']['records_per_invocation']:,} records per invocation"),
+                Compared("Firehose ingestion only", firehose_plain["total"], "USD/M"),
+            ),
+            note=f"{m.memory_mb} MB, {ours['arm64']['records_per_invocation']:,} records per invocation",
+        ),
         Result("Firehose (partitioned by event time) / tributary", firehose["total"] / arm, "x", (), ">= 50"),
         Result("Firehose (ingestion only) / tributary", firehose_plain["total"] / arm, "x", (), ">= 50"),
     ]
@@ -286,20 +306,23 @@ def run(sections: list[Section]) -> list[Section]:
     batch_sizes = (100, 500, 1000, 2000, records_per_invocation(m, RECORD_BYTES))
     cost.detail = {
         "measured": asdict(m),
-        "assumptions": {"s3_request_seconds": S3_REQUEST_SECONDS, "record_bytes": RECORD_BYTES,
-                        "lambda_vcpu_equals_bench_core": True},
+        "assumptions": {
+            "s3_request_seconds": S3_REQUEST_SECONDS,
+            "record_bytes": RECORD_BYTES,
+            "lambda_vcpu_equals_bench_core": True,
+        },
         "per_million": {"tributary": ours, "firehose_partitioned": firehose, "firehose_ingestion": firehose_plain},
         "by_record_size": [
-            {"record_bytes": size, "records_per_invocation": records_per_invocation(m, size),
-             "tributary": tributary_per_million(m, size)["total"],
-             "firehose_partitioned": firehose_per_million(size)["total"],
-             "firehose_ingestion": firehose_per_million(size, partitioning=False)["total"]}
+            {
+                "record_bytes": size,
+                "records_per_invocation": records_per_invocation(m, size),
+                "tributary": tributary_per_million(m, size)["total"],
+                "firehose_partitioned": firehose_per_million(size)["total"],
+                "firehose_ingestion": firehose_per_million(size, partitioning=False)["total"],
+            }
             for size in sizes
         ],
-        "by_batch_size": [
-            {"batch_size": size, **tributary_per_million(m, batch_size=size)}
-            for size in batch_sizes
-        ],
+        "by_batch_size": [{"batch_size": size, **tributary_per_million(m, batch_size=size)} for size in batch_sizes],
         "by_memory": [
             {"memory_mb": mb, **tributary_per_million(m, memory_mb=mb)} for mb in (256, 512, 1024, 1769, 3008)
         ],
@@ -312,16 +335,26 @@ def run(sections: list[Section]) -> list[Section]:
     }
 
     rows = {rate: scale(m, rate) for rate in (1_000, 100_000, 1_000_000)}
-    scaling = Section(f"scaling: 1 KB events, batches of {m.declared_batch_size:,} / 6 MB / "
-                      f"{m.declared_window_s:g} s window, arm64")
+    scaling = Section(
+        f"scaling: 1 KB events, batches of {m.declared_batch_size:,} / 6 MB / {m.declared_window_s:g} s window, arm64"
+    )
     for rate, row in rows.items():
         monthly = row["monthly"]
-        scaling.results.append(Result(
-            f"{rate:,} events/s: monthly, tributary + provisioned stream", monthly["tributary_with_provisioned_stream"],
-            "USD", (Compared("shards", row["provisioned_shards"], ""),
+        scaling.results.append(
+            Result(
+                f"{rate:,} events/s: monthly, tributary + provisioned stream",
+                monthly["tributary_with_provisioned_stream"],
+                "USD",
+                (
+                    Compared("shards", row["provisioned_shards"], ""),
                     Compared("Firehose", monthly["firehose_direct_put"], "USD"),
-                    Compared("objects/hour", row["lake_objects_per_hour"], ""))))
-    scaling.detail = {"batch_size": m.declared_batch_size, "window_s": m.declared_window_s,
-                      "rows": {str(rate): row for rate, row in rows.items()}}
+                    Compared("objects/hour", row["lake_objects_per_hour"], ""),
+                ),
+            )
+        )
+    scaling.detail = {
+        "batch_size": m.declared_batch_size,
+        "window_s": m.declared_window_s,
+        "rows": {str(rate): row for rate, row in rows.items()},
+    }
     return [cost, scaling]
-

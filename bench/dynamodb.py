@@ -63,6 +63,7 @@ def run(repeats: int, images: int = 2000) -> Section:
     mismatches = sum(1 for a, b in zip(mine, theirs, strict=True) if not identical(a, b))
     if mismatches:
         raise AssertionError(f"{mismatches} of {images} images decode differently from boto3")
+
     def walk() -> list[dict[str, Any]]:
         return [{k: _walk(v) for k, v in image.items()} for image in data]
 
@@ -73,16 +74,30 @@ def run(repeats: int, images: int = 2000) -> Section:
     attributes = sum(_count(image) for image in data) / images
     section = Section("4. DynamoDB image decoding")
     section.results = [
-        Result("TypeDeserializer / tributary.ddb", theirs_us / ours_us, "x faster",
-               (Compared("tributary.ddb", ours_us, "us/image"), Compared("boto3", theirs_us, "us/image")),
-               ">= 3", f"{images:,} images of {attributes:.0f} attribute values each, outputs identical"),
-        Result("TypeDeserializer / walk floor", theirs_us / walk_us, "x",
-               (Compared("walk floor", walk_us, "us/image"),),
-               note="the best any pure-Python converter could do: visit every value, convert none"),
+        Result(
+            "TypeDeserializer / tributary.ddb",
+            theirs_us / ours_us,
+            "x faster",
+            (Compared("tributary.ddb", ours_us, "us/image"), Compared("boto3", theirs_us, "us/image")),
+            ">= 3",
+            f"{images:,} images of {attributes:.0f} attribute values each, outputs identical",
+        ),
+        Result(
+            "TypeDeserializer / walk floor",
+            theirs_us / walk_us,
+            "x",
+            (Compared("walk floor", walk_us, "us/image"),),
+            note="the best any pure-Python converter could do: visit every value, convert none",
+        ),
     ]
-    section.detail = {"images": images, "attribute_values_per_image": attributes, "identical": True,
-                      "tributary_us_per_image": ours_us, "boto3_us_per_image": theirs_us,
-                      "walk_floor_us_per_image": walk_us}
+    section.detail = {
+        "images": images,
+        "attribute_values_per_image": attributes,
+        "identical": True,
+        "tributary_us_per_image": ours_us,
+        "boto3_us_per_image": theirs_us,
+        "walk_floor_us_per_image": walk_us,
+    }
     return section
 
 

@@ -56,8 +56,10 @@ def child(event_path: str, warm_path: str) -> dict[str, Any]:
     sink.attach(aws.client("s3"))
     rng = random.Random(3)
     ids = settings.dedupe_max_ids
-    windows = [Window(-1, -1, k, rng.randbytes(DIGEST_BYTES * min(10_000, ids - k)), ((0, min(10_000, ids - k)),), 0, 0)
-               for k in range(0, ids, 10_000)]
+    windows = [
+        Window(-1, -1, k, rng.randbytes(DIGEST_BYTES * min(10_000, ids - k)), ((0, min(10_000, ids - k)),), 0, 0)
+        for k in range(0, ids, 10_000)
+    ]
     with open(warm_path, "rb") as source:
         small = json.loads(source.read())
     shard = small["Records"][0]["eventID"].split(":", 1)[0]
@@ -120,8 +122,14 @@ def measure(events: dict[str, dict[str, Any]], use_zips: bool = True) -> dict[st
             event_file, warm_file = tmp / f"{label}.json", tmp / f"{label}-warm.json"
             event_file.write_text(json.dumps(event, separators=(",", ":")))
             warm_file.write_text(json.dumps({"Records": event["Records"][:5]}))
-            completed = subprocess.run([*command, "-m", "bench.memory", "child", str(event_file), str(warm_file)],
-                                       env=env, capture_output=True, text=True, cwd=tmp, timeout=300)
+            completed = subprocess.run(
+                [*command, "-m", "bench.memory", "child", str(event_file), str(warm_file)],
+                env=env,
+                capture_output=True,
+                text=True,
+                cwd=tmp,
+                timeout=300,
+            )
             if completed.returncode != 0:
                 raise RuntimeError(f"memory child failed ({label}):\n{completed.stderr[-3000:]}")
             results[label] = json.loads(completed.stdout.strip().splitlines()[-1])
@@ -143,12 +151,18 @@ def run(quick: bool = False, use_zips: bool = True) -> Any:
     figures = measured["runs"][worst]
     section = Section("3. peak memory on a maximal batch (10,000 records or 6 MB)")
     section.results = [
-        Result("peak above baseline", figures["above_baseline_mb"], "MB",
-               (Compared("baseline (imports done)", figures["after_imports_mb"], "MB"),
-                Compared("peak", figures["peak_mb"], "MB")),
-               "< 128",
-               f"{worst} batch: {users[worst]:,} records in {figures['event_bytes'] / MB:.2f} MB of event "
-               f"({measured['layout']})"),
+        Result(
+            "peak above baseline",
+            figures["above_baseline_mb"],
+            "MB",
+            (
+                Compared("baseline (imports done)", figures["after_imports_mb"], "MB"),
+                Compared("peak", figures["peak_mb"], "MB"),
+            ),
+            "< 128",
+            f"{worst} batch: {users[worst]:,} records in {figures['event_bytes'] / MB:.2f} MB of event "
+            f"({measured['layout']})",
+        ),
     ]
     section.detail = {
         "layout": measured["layout"],

@@ -125,7 +125,8 @@ class Processor:
         prefix = prefix + "/"
         return [
             line
-            for key, body in sorted(self.sink.objects.items()) if key.startswith(prefix)
+            for key, body in sorted(self.sink.objects.items())
+            if key.startswith(prefix)
             for line in gzip.decompress(body).splitlines()
         ]
 
@@ -149,7 +150,7 @@ def run(repeats: int, batch_records: int = workload.MAX_BATCH_RECORDS, state_ids
     batch = workload.processor_batch(batch_records)
     maximal = workload.maximal_batch(limit=batch_records)
     aggregated = workload.maximal_batch(aggregate=True, limit=max(2, batch_records // 50))
-    sample = {"Records": batch.event["Records"][:min(NAIVE_SAMPLE, batch_records)]}
+    sample = {"Records": batch.event["Records"][: min(NAIVE_SAMPLE, batch_records)]}
     # What an invocation costs whatever its size: the fixed part of the cost model.
     tiny = {"Records": batch.event["Records"][:TINY_BATCH]}
 
@@ -197,10 +198,14 @@ def run(repeats: int, batch_records: int = workload.MAX_BATCH_RECORDS, state_ids
 
     floor_section = Section("1. processor vs the floor (10,000 records of ~1 KB)")
     floor_section.results = [
-        Result("floor / processor", floor_us / processor_us, "ratio",
-               (Compared("processor", processor_us, "us/record"), Compared("floor", floor_us, "us/record")),
-               ">= 0.75",
-               f"gzip level {level}; floor = base64-decode every record and gzip the bytes once"),
+        Result(
+            "floor / processor",
+            floor_us / processor_us,
+            "ratio",
+            (Compared("processor", processor_us, "us/record"), Compared("floor", floor_us, "us/record")),
+            ">= 0.75",
+            f"gzip level {level}; floor = base64-decode every record and gzip the bytes once",
+        ),
     ]
     floor_section.detail = {
         "records": n,
@@ -233,12 +238,24 @@ def run(repeats: int, batch_records: int = workload.MAX_BATCH_RECORDS, state_ids
 
     naive_section = Section("2. processor vs the naive design (PutObject per record, no compression)")
     naive_section.results = [
-        Result("naive CPU / processor CPU", naive_us / processor_us, "ratio",
-               (Compared("naive", naive_us, "us/record"), Compared("processor", processor_us, "us/record"))),
-        Result("S3 requests per 10,000 records", requests_per_10k, "requests",
-               (Compared("naive", naive_requests_per_10k, "requests"),)),
-        Result("bytes stored per 10,000 records", lake_bytes_per_10k, "bytes",
-               (Compared("naive", naive_bytes_per_10k, "bytes"),)),
+        Result(
+            "naive CPU / processor CPU",
+            naive_us / processor_us,
+            "ratio",
+            (Compared("naive", naive_us, "us/record"), Compared("processor", processor_us, "us/record")),
+        ),
+        Result(
+            "S3 requests per 10,000 records",
+            requests_per_10k,
+            "requests",
+            (Compared("naive", naive_requests_per_10k, "requests"),),
+        ),
+        Result(
+            "bytes stored per 10,000 records",
+            lake_bytes_per_10k,
+            "bytes",
+            (Compared("naive", naive_bytes_per_10k, "bytes"),),
+        ),
     ]
     naive_section.detail = {
         "naive_sample_records": len(sample["Records"]),
@@ -261,25 +278,35 @@ def compression_levels(processor: Processor, event: dict[str, Any], repeats: int
     body = b"".join(line + b"\n" for line in processor.lines(processor.settings.prefix))
     records = body.count(b"\n")
     samples = timing.interleaved(
-        {str(level): (lambda level=level: zlib.compress(body, level, wbits=31)) for level in LEVELS}, repeats)
+        {str(level): (lambda level=level: zlib.compress(body, level, wbits=31)) for level in LEVELS}, repeats
+    )
     rows = []
     for level in LEVELS:
         size = len(zlib.compress(body, level, wbits=31))
-        rows.append({
-            "level": level,
-            "us_per_record": timing.median(samples[str(level)]) / 1000 / records,
-            "bytes_per_record": size / records,
-            "ratio": len(body) / size,
-        })
+        rows.append(
+            {
+                "level": level,
+                "us_per_record": timing.median(samples[str(level)]) / 1000 / records,
+                "bytes_per_record": size / records,
+                "ratio": len(body) / size,
+            }
+        )
     section = Section("compression: gzip level on the lake's NDJSON")
     by_level = {row["level"]: row for row in rows}
     chosen = processor.settings.compression_level
     section.results = [
-        Result(f"level {row['level']}", row["us_per_record"], "us/record",
-               (Compared("stored", row["bytes_per_record"], "bytes/record"),
-                Compared("ratio", row["ratio"], "x")))
+        Result(
+            f"level {row['level']}",
+            row["us_per_record"],
+            "us/record",
+            (Compared("stored", row["bytes_per_record"], "bytes/record"), Compared("ratio", row["ratio"], "x")),
+        )
         for row in rows
     ]
-    section.detail = {"uncompressed_bytes_per_record": len(body) / records, "levels": rows,
-                      "chosen_level": chosen, "chosen": by_level.get(chosen)}
+    section.detail = {
+        "uncompressed_bytes_per_record": len(body) / records,
+        "levels": rows,
+        "chosen_level": chosen,
+        "chosen": by_level.get(chosen),
+    }
     return section

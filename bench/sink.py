@@ -46,7 +46,7 @@ def _dechunk(data: bytes) -> bytes:
         size = int(bytes(view[position:end]).split(b";", 1)[0], 16)
         if size == 0:
             return bytes(out)
-        out += view[end + 2:end + 2 + size]
+        out += view[end + 2 : end + 2 + size]
         position = end + 2 + size + 2
 
 
@@ -93,8 +93,10 @@ class InMemoryS3:
         if request.method == "GET":
             self.requests["GET"] += 1
             if key not in self.objects:
-                error = (b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>NoSuchKey</Code>"
-                         b"<Message>The specified key does not exist.</Message></Error>")
+                error = (
+                    b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>NoSuchKey</Code>"
+                    b"<Message>The specified key does not exist.</Message></Error>"
+                )
                 return self._response(request, 404, {"Content-Type": "application/xml"}, error)
             if _header(request, "If-None-Match") == self.etags[key]:
                 return self._response(request, 304, {"ETag": self.etags[key]})

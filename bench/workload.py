@@ -45,11 +45,18 @@ class Batch:
 
 
 def _stream_records(count: int, seed: int, malformed: float) -> Iterator[StreamRecord]:
-    generated = synthetic.generate(count, seed=seed, malformed=malformed, devices=500, start=START,
-                                   spread_seconds=count / SHARD_WRITE_RECORDS_PER_S)
+    generated = synthetic.generate(
+        count,
+        seed=seed,
+        malformed=malformed,
+        devices=500,
+        start=START,
+        spread_seconds=count / SHARD_WRITE_RECORDS_PER_S,
+    )
     for i, r in enumerate(generated):
-        yield StreamRecord(r.data, r.device_id, str(FIRST_SEQUENCE + 2 * i),
-                           START + 0.5 + i / SHARD_WRITE_RECORDS_PER_S)
+        yield StreamRecord(
+            r.data, r.device_id, str(FIRST_SEQUENCE + 2 * i), START + 0.5 + i / SHARD_WRITE_RECORDS_PER_S
+        )
 
 
 def stream_records(count: int, seed: int = 7, malformed: float = 0.01) -> list[StreamRecord]:
@@ -128,8 +135,11 @@ def small_records(count: int, seed: int = 11) -> list[tuple[bytes, str]]:
             "type": "device.reading",
             "source": f"iot/{device}",
             "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)) + f".{i % 1000:03d}Z",
-            "payload": {"device_id": device, "temperature_c": round(rng.gauss(21, 3), 2),
-                        "humidity_pct": round(rng.uniform(20, 80), 1)},
+            "payload": {
+                "device_id": device,
+                "temperature_c": round(rng.gauss(21, 3), 2),
+                "humidity_pct": round(rng.uniform(20, 80), 1),
+            },
         }
         out.append((json_codec.dumps(record), device))
     return out

@@ -27,8 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--faults", default=os.environ.get("FAULTS", ""))
     parser.add_argument("--seed", type=int, default=int(os.environ.get("SEED") or 0))
     parser.add_argument("--keep", action="store_true", default=os.environ.get("KEEP", "") not in ("", "0"))
-    parser.add_argument("--paths", choices=("direct", "fanout", "both"), default=os.environ.get("PATHS") or None,
-                        help="table sync paths (default: the local environment's table_sync_paths)")
+    parser.add_argument(
+        "--paths",
+        choices=("direct", "fanout", "both"),
+        default=os.environ.get("PATHS") or None,
+        help="table sync paths (default: the local environment's table_sync_paths)",
+    )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     try:
@@ -39,8 +43,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("N must be at least 10")
 
     say = lambda message: print(f"  {message}", flush=True)  # noqa: E731
-    print(f"tributary: starting the local stack (N={args.records}, FAULTS={args.faults or 'none'}, "
-          f"SEED={args.seed})", flush=True)
+    print(
+        f"tributary: starting the local stack (N={args.records}, FAULTS={args.faults or 'none'}, SEED={args.seed})",
+        flush=True,
+    )
     variables = {"table_sync_paths": args.paths} if args.paths else {}
     stack = LocalStack(faults=fault_spec.Faults(rates, seed=args.seed), log=say, variables=variables)
     with stack:
@@ -68,8 +74,11 @@ def print_exports(stack: LocalStack) -> None:
     env = stack.aws_env
     print("\nThe embedded AWS stays up (KEEP=1). In another shell:\n")
     # botocore and the AWS CLI read AWS_DEFAULT_REGION; AWS_REGION is what Lambda sets.
-    exports = {**{key: env[key] for key in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")},
-               "AWS_DEFAULT_REGION": env["AWS_REGION"], "AWS_REGION": env["AWS_REGION"]}
+    exports = {
+        **{key: env[key] for key in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")},
+        "AWS_DEFAULT_REGION": env["AWS_REGION"],
+        "AWS_REGION": env["AWS_REGION"],
+    }
     for key, value in exports.items():
         print(f"  export {key}={value}")
     bucket = stack.topology.resource("lake_bucket").name

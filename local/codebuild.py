@@ -76,9 +76,16 @@ def parse_buildspec(text: str) -> dict[str, list[str]]:
 class LocalCodeBuild:
     """Runs builds of the projects stored in the embedded AWS."""
 
-    def __init__(self, codebuild: Any, workdir: Path, environment: dict[str, str],
-                 configure_git: Callable[[Path], None], log_dir: Path, region: str,
-                 build_limit: int | None = 1) -> None:
+    def __init__(
+        self,
+        codebuild: Any,
+        workdir: Path,
+        environment: dict[str, str],
+        configure_git: Callable[[Path], None],
+        log_dir: Path,
+        region: str,
+        build_limit: int | None = 1,
+    ) -> None:
         self.codebuild = codebuild
         self.workdir = workdir
         self.environment = environment
@@ -137,12 +144,17 @@ class LocalCodeBuild:
         root = self.workdir / build.id.replace(":", "-")
         home, src = root / "home", root / "src"
         self.configure_git(home)
-        env = {**git_environment(home), **self.environment,
-               "CODEBUILD_BUILD_ID": build.id, "CODEBUILD_BUILD_ARN": f"{project['arn'].rsplit(':', 1)[0]}:build/"
-                                                                       f"{build.id}",
-               "CODEBUILD_SRC_DIR": str(src), "CODEBUILD_INITIATOR": build.trigger,
-               "AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region,
-               **{v["name"]: v["value"] for v in project["environment"].get("environmentVariables", [])}}
+        env = {
+            **git_environment(home),
+            **self.environment,
+            "CODEBUILD_BUILD_ID": build.id,
+            "CODEBUILD_BUILD_ARN": f"{project['arn'].rsplit(':', 1)[0]}:build/{build.id}",
+            "CODEBUILD_SRC_DIR": str(src),
+            "CODEBUILD_INITIATOR": build.trigger,
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            **{v["name"]: v["value"] for v in project["environment"].get("environmentVariables", [])},
+        }
         env["PATH"] = f"{home / 'bin'}{os.pathsep}{env['PATH']}"
         try:
             if not self._download_source(build, project["source"], src, env):
@@ -155,13 +167,15 @@ class LocalCodeBuild:
                     continue
                 status = "SUCCEEDED"
                 for command in commands:
-                    result = subprocess.run(["bash", "-c", command], cwd=src, env=env, capture_output=True,
-                                            text=True, timeout=30 * 60)
+                    result = subprocess.run(
+                        ["bash", "-c", command], cwd=src, env=env, capture_output=True, text=True, timeout=30 * 60
+                    )
                     shown = command if len(command) <= 160 else f"{command[:100]}...{command[-50:]}"
                     build.log += f"[Container] Running command {shown}\n{result.stdout}{result.stderr}"
                     if result.returncode != 0:
-                        build.log += (f"[Container] Command did not exit successfully {shown} "
-                                      f"exit status {result.returncode}\n")
+                        build.log += (
+                            f"[Container] Command did not exit successfully {shown} exit status {result.returncode}\n"
+                        )
                         status = "FAILED"
                         break
                 build.phase_status[phase] = status
@@ -186,8 +200,12 @@ class LocalCodeBuild:
         if result.returncode != 0:
             return False
         # CodeBuild checks out the repository's default branch; an empty repository has none.
-        if subprocess.run(["git", "rev-parse", "--quiet", "--verify", "HEAD"], cwd=src, env=env,
-                          capture_output=True).returncode != 0:
+        if (
+            subprocess.run(
+                ["git", "rev-parse", "--quiet", "--verify", "HEAD"], cwd=src, env=env, capture_output=True
+            ).returncode
+            != 0
+        ):
             build.log += f"[Container] DOWNLOAD_SOURCE {source['location']} has no default branch to check out\n"
             return False
         return True

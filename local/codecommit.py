@@ -66,8 +66,13 @@ def clone_url_base(region: str) -> str:
 
 def git_environment(home: Path) -> dict[str, str]:
     """An isolated git environment: its own HOME (and global config), no system config."""
-    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "GIT_CONFIG_NOSYSTEM": "1",
-            "GIT_TERMINAL_PROMPT": "0", "LANG": "C.UTF-8"}
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_TERMINAL_PROMPT": "0",
+        "LANG": "C.UTF-8",
+    }
 
 
 class LocalCodeCommit:
@@ -82,12 +87,21 @@ class LocalCodeCommit:
 
     def create(self, name: str, arn: str, repository_id: str, clone_url_http: str) -> Repository:
         path = self.root / f"{name}.git"
-        subprocess.run(["git", "init", "--quiet", "--bare", "--initial-branch=main", str(path)], check=True,
-                       env=git_environment(self.root), capture_output=True)
+        subprocess.run(
+            ["git", "init", "--quiet", "--bare", "--initial-branch=main", str(path)],
+            check=True,
+            env=git_environment(self.root),
+            capture_output=True,
+        )
         # CodeCommit refuses to delete a repository's default branch (git's default for a bare
         # repository too, made explicit).
-        subprocess.run(["git", "config", "receive.denyDeleteCurrent", "refuse"], cwd=path, check=True,
-                       env=git_environment(self.root), capture_output=True)
+        subprocess.run(
+            ["git", "config", "receive.denyDeleteCurrent", "refuse"],
+            cwd=path,
+            check=True,
+            env=git_environment(self.root),
+            capture_output=True,
+        )
         hook = path / "hooks" / "post-receive"
         hook.write_text(HOOK)
         hook.chmod(0o755)
@@ -99,8 +113,12 @@ class LocalCodeCommit:
         """Make git in ``home`` reach these repositories at their CodeCommit clone URLs, and
         ``home/bin/aws`` serve the CodeCommit CLI calls a build makes."""
         home.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["git", "config", "--global", f"url.{self.root.as_uri()}/.insteadOf",
-                        clone_url_base(self.region)], check=True, env=git_environment(home), capture_output=True)
+        subprocess.run(
+            ["git", "config", "--global", f"url.{self.root.as_uri()}/.insteadOf", clone_url_base(self.region)],
+            check=True,
+            env=git_environment(home),
+            capture_output=True,
+        )
         cli = home / "bin" / "aws"
         cli.parent.mkdir(exist_ok=True)
         cli.write_text(AWS_CLI.format(python=sys.executable, module=Path(__file__).resolve(), root=self.root))
@@ -108,21 +126,30 @@ class LocalCodeCommit:
 
     def default_branch(self, name: str) -> str | None:
         """The branch the repository's HEAD names, or None while it has no branch."""
-        result = subprocess.run(["git", "symbolic-ref", "--short", "HEAD"], cwd=self.repositories[name].path,
-                                capture_output=True, text=True, env=git_environment(self.root))
+        result = subprocess.run(
+            ["git", "symbolic-ref", "--short", "HEAD"],
+            cwd=self.repositories[name].path,
+            capture_output=True,
+            text=True,
+            env=git_environment(self.root),
+        )
         branch = result.stdout.strip()
         return branch if branch and f"refs/heads/{branch}" in self.refs(name) else None
 
     def refs(self, name: str) -> dict[str, str]:
         """The repository's branches and tags: ref name -> object name."""
-        out = subprocess.run(["git", "for-each-ref", "--format=%(refname) %(objectname)", "refs/heads", "refs/tags"],
-                             cwd=self.repositories[name].path, check=True, capture_output=True, text=True,
-                             env=git_environment(self.root)).stdout
+        out = subprocess.run(
+            ["git", "for-each-ref", "--format=%(refname) %(objectname)", "refs/heads", "refs/tags"],
+            cwd=self.repositories[name].path,
+            check=True,
+            capture_output=True,
+            text=True,
+            env=git_environment(self.root),
+        ).stdout
         return dict(line.split(" ", 1) for line in out.splitlines())
 
     def pending(self) -> bool:
-        return any(next((repo.path / SPOOL).glob("*.changes"), None) is not None
-                   for repo in self.repositories.values())
+        return any(next((repo.path / SPOOL).glob("*.changes"), None) is not None for repo in self.repositories.values())
 
     def poll(self, emit: Callable[[dict[str, Any]], None]) -> int:
         """Emit the events for every spooled push, oldest first; returns how many."""
@@ -138,8 +165,7 @@ class LocalCodeCommit:
         return emitted
 
 
-def state_change_event(repo: Repository, old: str, new: str, ref: str, region: str,
-                       account_id: str) -> dict[str, Any]:
+def state_change_event(repo: Repository, old: str, new: str, ref: str, region: str, account_id: str) -> dict[str, Any]:
     """The EventBridge event CodeCommit sends for one ref change, as documented in
     "Monitoring CodeCommit events in Amazon EventBridge"."""
     if old == ZERO:
@@ -199,14 +225,20 @@ def aws_cli(root: Path, argv: list[str]) -> int:
         return 252
     path = root / f"{args.repository_name}.git"
     if not path.is_dir():
-        return _cli_error("RepositoryDoesNotExistException", "UpdateDefaultBranch",
-                          f"{args.repository_name} does not exist")
+        return _cli_error(
+            "RepositoryDoesNotExistException", "UpdateDefaultBranch", f"{args.repository_name} does not exist"
+        )
     env = git_environment(root)
     ref = f"refs/heads/{args.default_branch_name}"
-    if subprocess.run(["git", "rev-parse", "--quiet", "--verify", ref], cwd=path, env=env,
-                      capture_output=True).returncode != 0:
-        return _cli_error("BranchDoesNotExistException", "UpdateDefaultBranch",
-                          f"Branch {args.default_branch_name} does not exist")
+    if (
+        subprocess.run(
+            ["git", "rev-parse", "--quiet", "--verify", ref], cwd=path, env=env, capture_output=True
+        ).returncode
+        != 0
+    ):
+        return _cli_error(
+            "BranchDoesNotExistException", "UpdateDefaultBranch", f"Branch {args.default_branch_name} does not exist"
+        )
     subprocess.run(["git", "symbolic-ref", "HEAD", ref], cwd=path, env=env, check=True)
     return 0
 

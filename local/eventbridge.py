@@ -62,9 +62,17 @@ def retriable(status: int) -> bool:
 class EventBus:
     """The default event bus's rules, delivered to function and build targets."""
 
-    def __init__(self, events: Any, invoke_async: Callable[[str, dict[str, Any]], Any],
-                 start_build: Callable[[str, str], Any], functions: dict[str, str], region: str,
-                 account_id: str, sqs: Any = None, retry_base_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        events: Any,
+        invoke_async: Callable[[str, dict[str, Any]], Any],
+        start_build: Callable[[str, str], Any],
+        functions: dict[str, str],
+        region: str,
+        account_id: str,
+        sqs: Any = None,
+        retry_base_s: float = 1.0,
+    ) -> None:
         self.events = events
         self.invoke_async = invoke_async
         self.start_build = start_build
@@ -103,9 +111,15 @@ class EventBus:
         if "ScheduleExpression" not in rule:
             raise ValueError(f"rule {rule_name} has no schedule")
         event = {
-            "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
-            "account": self.account_id, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "region": self.region, "resources": [rule["Arn"]], "detail": {},
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": self.account_id,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "region": self.region,
+            "resources": [rule["Arn"]],
+            "detail": {},
         }
         self._deliver(rule, event)
         self.stats["scheduled"] += 1
@@ -126,8 +140,9 @@ class EventBus:
             self.deliveries.append(delivery)
             self._attempt(delivery, rule, target, payload, 0, time.monotonic())
 
-    def _call(self, delivery: dict[str, Any], rule: dict[str, Any], target: dict[str, Any],
-              payload: dict[str, Any]) -> None:
+    def _call(
+        self, delivery: dict[str, Any], rule: dict[str, Any], target: dict[str, Any], payload: dict[str, Any]
+    ) -> None:
         """One call of the target; raises when it fails."""
         arn = target["Arn"]
         if arn.split(":")[2] == "lambda":
@@ -139,8 +154,15 @@ class EventBus:
             delivery["result"] = self.start_build(arn.rsplit("/", 1)[1], f"rule/{rule['Name']}")
             self.stats["codebuild"] += 1
 
-    def _attempt(self, delivery: dict[str, Any], rule: dict[str, Any], target: dict[str, Any],
-                 payload: dict[str, Any], retries: int, first_s: float) -> None:
+    def _attempt(
+        self,
+        delivery: dict[str, Any],
+        rule: dict[str, Any],
+        target: dict[str, Any],
+        payload: dict[str, Any],
+        retries: int,
+        first_s: float,
+    ) -> None:
         try:
             self._call(delivery, rule, target, payload)
             return
@@ -156,7 +178,7 @@ class EventBus:
             self._dead_letter(rule, target, payload, code, str(error), None, retries)
             return
         policy = {**DEFAULT_RETRY_POLICY, **target.get("RetryPolicy", {})}
-        delay = self.retry_base_s * min(2 ** retries, 60) * random.uniform(0.5, 1.0)
+        delay = self.retry_base_s * min(2**retries, 60) * random.uniform(0.5, 1.0)
         if retries >= policy["MaximumRetryAttempts"]:
             self._dead_letter(rule, target, payload, code, str(error), "MaximumRetryAttempts", retries)
         elif time.monotonic() + delay - first_s > policy["MaximumEventAgeInSeconds"]:
@@ -164,14 +186,27 @@ class EventBus:
         else:
             self._later(delay, self._attempt, delivery, rule, target, payload, retries + 1, first_s)
 
-    def _dead_letter(self, rule: dict[str, Any], target: dict[str, Any], payload: dict[str, Any], code: str,
-                     message: str, exhausted: str | None, retries: int) -> None:
+    def _dead_letter(
+        self,
+        rule: dict[str, Any],
+        target: dict[str, Any],
+        payload: dict[str, Any],
+        code: str,
+        message: str,
+        exhausted: str | None,
+        retries: int,
+    ) -> None:
         queue_arn = target.get("DeadLetterConfig", {}).get("Arn")
         if queue_arn is None:
             self.stats["dropped"] += 1
             return
-        attributes = {"RULE_ARN": rule["Arn"], "TARGET_ARN": target["Arn"], "ERROR_CODE": code,
-                      "ERROR_MESSAGE": message, "RETRY_ATTEMPTS": str(retries)}
+        attributes = {
+            "RULE_ARN": rule["Arn"],
+            "TARGET_ARN": target["Arn"],
+            "ERROR_CODE": code,
+            "ERROR_MESSAGE": message,
+            "RETRY_ATTEMPTS": str(retries),
+        }
         if exhausted:
             attributes["EXHAUSTED_RETRY_CONDITION"] = exhausted
         if self._sqs is None:
@@ -179,8 +214,13 @@ class EventBus:
         try:
             _, _, _, _, account, name = queue_arn.split(":")
             url = self._sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
-            self._sqs.send_message(QueueUrl=url, MessageBody=json.dumps(payload), MessageAttributes={
-                key: {"DataType": "String", "StringValue": value} for key, value in attributes.items()})
+            self._sqs.send_message(
+                QueueUrl=url,
+                MessageBody=json.dumps(payload),
+                MessageAttributes={
+                    key: {"DataType": "String", "StringValue": value} for key, value in attributes.items()
+                },
+            )
         except Exception:  # metric InvocationsFailedToBeSentToDlq: the event is lost
             self.stats["failed_to_dead_letter"] += 1
             return

@@ -56,8 +56,14 @@ class _Worker:
         read_fd, write_fd = os.pipe()
         env = {**env, "TRIBUTARY_RESULT_FD": str(write_fd)}
         self.process = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=log, stderr=log, env=env, cwd=cwd,
-            pass_fds=(write_fd,), text=True,
+            command,
+            stdin=subprocess.PIPE,
+            stdout=log,
+            stderr=log,
+            env=env,
+            cwd=cwd,
+            pass_fds=(write_fd,),
+            text=True,
         )
         os.close(write_fd)
         self.results = os.fdopen(read_fd, "r")
@@ -142,16 +148,24 @@ class LambdaFunction:
         self.slots = threading.BoundedSemaphore(max_concurrency)
         self.lock = threading.Lock()
         self.workers: list[_Worker] = []
-        self.stats = {"invocations": 0, "errors": 0, "timeouts": 0, "crashes": 0, "out_of_memory": 0,
-                      "cold_starts": 0, "max_rss_mb": 0.0}
+        self.stats = {
+            "invocations": 0,
+            "errors": 0,
+            "timeouts": 0,
+            "crashes": 0,
+            "out_of_memory": 0,
+            "cold_starts": 0,
+            "max_rss_mb": 0.0,
+        }
 
     def _spawn(self) -> _Worker:
         with self.lock:
             self.stats["cold_starts"] += 1
             index = self.stats["cold_starts"]
         # The worker's index makes its injected faults reproducible for a given SEED.
-        worker = _Worker(self.command, {**self.env, "TRIBUTARY_WORKER": f"{self.name}/{index}"}, self.task_dir,
-                         self.log)
+        worker = _Worker(
+            self.command, {**self.env, "TRIBUTARY_WORKER": f"{self.name}/{index}"}, self.task_dir, self.log
+        )
         with self.lock:
             self.workers.append(worker)
         return worker
@@ -171,8 +185,9 @@ class LambdaFunction:
                 worker = self._spawn()
             request_id = str(uuid.uuid4())
             deadline_ms = int((time.time() + self.timeout_s) * 1000)
-            reply = worker.call({"id": request_id, "event": event, "deadline_ms": deadline_ms,
-                                 "trace_id": trace_id}, self.timeout_s)
+            reply = worker.call(
+                {"id": request_id, "event": event, "deadline_ms": deadline_ms, "trace_id": trace_id}, self.timeout_s
+            )
             with self.lock:
                 self.stats["invocations"] += 1
             if reply is None or reply.get("timed_out"):
@@ -181,10 +196,15 @@ class LambdaFunction:
                 with self.lock:
                     self.stats[kind] += 1
                     self.stats["errors"] += 1
-                message = (f"Task timed out after {self.timeout_s:.2f} seconds" if reply
-                           else "Runtime exited with error: signal: killed")
-                return Invocation(False, error={"errorType": "Sandbox.Timedout" if reply else "Runtime.ExitError",
-                                                "errorMessage": message})
+                message = (
+                    f"Task timed out after {self.timeout_s:.2f} seconds"
+                    if reply
+                    else "Runtime exited with error: signal: killed"
+                )
+                return Invocation(
+                    False,
+                    error={"errorType": "Sandbox.Timedout" if reply else "Runtime.ExitError", "errorMessage": message},
+                )
             rss = float(reply.get("max_rss_mb", 0.0))
             with self.lock:
                 self.stats["max_rss_mb"] = max(self.stats["max_rss_mb"], rss)
@@ -193,16 +213,23 @@ class LambdaFunction:
                 with self.lock:
                     self.stats["out_of_memory"] += 1
                     self.stats["errors"] += 1
-                return Invocation(False, error={"errorType": "Runtime.OutOfMemory",
-                                                "errorMessage": f"used {rss:.0f} MB of {self.memory_mb} MB"})
+                return Invocation(
+                    False,
+                    error={
+                        "errorType": "Runtime.OutOfMemory",
+                        "errorMessage": f"used {rss:.0f} MB of {self.memory_mb} MB",
+                    },
+                )
             self.idle.put(worker)
             if not reply["ok"]:
                 with self.lock:
                     self.stats["errors"] += 1
-                return Invocation(False, error=reply["error"], duration_ms=reply.get("duration_ms", 0.0),
-                                  max_rss_mb=rss)
-            return Invocation(True, payload=reply.get("payload"), duration_ms=reply.get("duration_ms", 0.0),
-                              max_rss_mb=rss)
+                return Invocation(
+                    False, error=reply["error"], duration_ms=reply.get("duration_ms", 0.0), max_rss_mb=rss
+                )
+            return Invocation(
+                True, payload=reply.get("payload"), duration_ms=reply.get("duration_ms", 0.0), max_rss_mb=rss
+            )
 
     def stop(self) -> None:
         with self.lock:

@@ -52,36 +52,58 @@ IAM_PREFIX = {"dynamodbstreams": "dynamodb"}
 # Operations whose IAM action has another name (the Service Authorization Reference).
 ACTIONS = {
     "s3": {
-        "ListObjectsV2": "ListBucket", "ListObjects": "ListBucket", "HeadBucket": "ListBucket",
-        "HeadObject": "GetObject", "ListObjectVersions": "ListBucketVersions",
-        "CreateMultipartUpload": "PutObject", "UploadPart": "PutObject", "CompleteMultipartUpload": "PutObject",
-        "ListParts": "ListMultipartUploadParts", "ListMultipartUploads": "ListBucketMultipartUploads",
+        "ListObjectsV2": "ListBucket",
+        "ListObjects": "ListBucket",
+        "HeadBucket": "ListBucket",
+        "HeadObject": "GetObject",
+        "ListObjectVersions": "ListBucketVersions",
+        "CreateMultipartUpload": "PutObject",
+        "UploadPart": "PutObject",
+        "CompleteMultipartUpload": "PutObject",
+        "ListParts": "ListMultipartUploadParts",
+        "ListMultipartUploads": "ListBucketMultipartUploads",
         "GetBucketNotificationConfiguration": "GetBucketNotification",
         "PutBucketNotificationConfiguration": "PutBucketNotification",
-        "GetBucketEncryption": "GetEncryptionConfiguration", "PutBucketEncryption": "PutEncryptionConfiguration",
+        "GetBucketEncryption": "GetEncryptionConfiguration",
+        "PutBucketEncryption": "PutEncryptionConfiguration",
         "DeleteBucketEncryption": "PutEncryptionConfiguration",
         "GetBucketLifecycleConfiguration": "GetLifecycleConfiguration",
         "PutBucketLifecycleConfiguration": "PutLifecycleConfiguration",
         "DeleteBucketLifecycle": "PutLifecycleConfiguration",
-        "ListBuckets": "ListAllMyBuckets", "GetPublicAccessBlock": "GetBucketPublicAccessBlock",
-        "PutPublicAccessBlock": "PutBucketPublicAccessBlock", "DeletePublicAccessBlock": "PutBucketPublicAccessBlock",
-        "DeleteBucketTagging": "PutBucketTagging", "GetBucketCors": "GetBucketCORS", "PutBucketCors": "PutBucketCORS",
-        "DeleteBucketCors": "PutBucketCORS", "SelectObjectContent": "GetObject",
-        "GetBucketReplication": "GetReplicationConfiguration", "PutBucketReplication": "PutReplicationConfiguration",
+        "ListBuckets": "ListAllMyBuckets",
+        "GetPublicAccessBlock": "GetBucketPublicAccessBlock",
+        "PutPublicAccessBlock": "PutBucketPublicAccessBlock",
+        "DeletePublicAccessBlock": "PutBucketPublicAccessBlock",
+        "DeleteBucketTagging": "PutBucketTagging",
+        "GetBucketCors": "GetBucketCORS",
+        "PutBucketCors": "PutBucketCORS",
+        "DeleteBucketCors": "PutBucketCORS",
+        "SelectObjectContent": "GetObject",
+        "GetBucketReplication": "GetReplicationConfiguration",
+        "PutBucketReplication": "PutReplicationConfiguration",
         "DeleteBucketReplication": "PutReplicationConfiguration",
         "GetObjectLockConfiguration": "GetBucketObjectLockConfiguration",
         "PutObjectLockConfiguration": "PutBucketObjectLockConfiguration",
     },
-    "sqs": {"SendMessageBatch": "SendMessage", "DeleteMessageBatch": "DeleteMessage",
-            "ChangeMessageVisibilityBatch": "ChangeMessageVisibility"},
+    "sqs": {
+        "SendMessageBatch": "SendMessage",
+        "DeleteMessageBatch": "DeleteMessage",
+        "ChangeMessageVisibilityBatch": "ChangeMessageVisibility",
+    },
     "sns": {"PublishBatch": "Publish"},
     "lambda": {"Invoke": "InvokeFunction", "InvokeAsync": "InvokeFunction"},
 }
 # With a version id, these S3 operations ask for the version's own action.
-S3_VERSIONED = {"GetObject": "GetObjectVersion", "HeadObject": "GetObjectVersion",
-                "DeleteObject": "DeleteObjectVersion", "GetObjectTagging": "GetObjectVersionTagging",
-                "PutObjectTagging": "PutObjectVersionTagging", "DeleteObjectTagging": "DeleteObjectVersionTagging",
-                "GetObjectAcl": "GetObjectVersionAcl", "PutObjectAcl": "PutObjectVersionAcl"}
+S3_VERSIONED = {
+    "GetObject": "GetObjectVersion",
+    "HeadObject": "GetObjectVersion",
+    "DeleteObject": "DeleteObjectVersion",
+    "GetObjectTagging": "GetObjectVersionTagging",
+    "PutObjectTagging": "PutObjectVersionTagging",
+    "DeleteObjectTagging": "DeleteObjectVersionTagging",
+    "GetObjectAcl": "GetObjectVersionAcl",
+    "PutObjectAcl": "PutObjectVersionAcl",
+}
 # Operations AWS answers for any caller.
 UNCHECKED = {("sts", "GetCallerIdentity")}
 
@@ -119,8 +141,9 @@ def protocol(service: str) -> str:
 
 def signing_name(authorization: str) -> str:
     """The service of a SigV4 ``Authorization`` header's credential scope (``AKID/date/region/service/...``)."""
-    scope = authorization.split("Credential=", 1)[1].split(",", 1)[0].split("/") if "Credential=" in authorization \
-        else []
+    scope = (
+        authorization.split("Credential=", 1)[1].split(",", 1)[0].split("/") if "Credential=" in authorization else []
+    )
     return scope[3] if len(scope) >= 4 else ""
 
 
@@ -189,8 +212,9 @@ def _uri_pattern(template: str) -> tuple[re.Pattern[str], list[str], list[tuple[
     return re.compile(regex.rstrip("/") + "/?"), labels, keys, literals
 
 
-def _describe_rest(model: Any, method: str, path: str, query: str, headers: Mapping[str, str],
-                   body: bytes) -> Call | None:
+def _describe_rest(
+    model: Any, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes
+) -> Call | None:
     queries = parse_qs(query, keep_blank_values=True)
     best: tuple[int, str, dict[str, Any]] | None = None
     for name in model.operation_names:
@@ -205,15 +229,21 @@ def _describe_rest(model: Any, method: str, path: str, query: str, headers: Mapp
         shape = operation.input_shape
         members = shape.members if shape is not None else {}
         required = set(shape.required_members) if shape is not None else set()
-        by_label = {m.serialization.get("name", n): n for n, m in members.items()
-                    if m.serialization.get("location") == "uri"}
+        by_label = {
+            m.serialization.get("name", n): n for n, m in members.items() if m.serialization.get("location") == "uri"
+        }
         params: dict[str, Any] = {by_label.get(label, label): matched.group(f"l{i}") for i, label in enumerate(labels)}
         complete = True
         for member, member_shape in members.items():
             location = member_shape.serialization.get("location")
             wire = member_shape.serialization.get("name", member)
-            value = headers.get(wire.lower()) if location == "header" else \
-                queries.get(wire, [None])[0] if location == "querystring" else None
+            value = (
+                headers.get(wire.lower())
+                if location == "header"
+                else queries.get(wire, [None])[0]
+                if location == "querystring"
+                else None
+            )
             if value is not None:
                 params[member] = value
                 score += 10 if member in required else 0
@@ -226,8 +256,12 @@ def _describe_rest(model: Any, method: str, path: str, query: str, headers: Mapp
         return None
     _, name, params = best
     shape = model.operation_model(name).input_shape
-    if model.protocol == "rest-json" and body[:1] == b"{" and shape is not None and \
-            not shape.serialization.get("payload"):  # a payload member (Invoke's) is the caller's data
+    if (
+        model.protocol == "rest-json"
+        and body[:1] == b"{"
+        and shape is not None
+        and not shape.serialization.get("payload")
+    ):  # a payload member (Invoke's) is the caller's data
         document = json.loads(body)
         params = {**document, **params} if isinstance(document, dict) else params
     if (model.service_name, name) == ("s3", "DeleteObjects"):
@@ -258,8 +292,18 @@ def needs(call: Call, region: str, account: str) -> list[Need]:
         return _s3_needs(call)
     if call.service == "dynamodb":
         return _dynamodb_needs(call, region, account)
-    if call.service in ("kinesis", "dynamodbstreams", "sqs", "sns", "lambda", "events", "logs", "kms",
-                        "codecommit", "codebuild"):
+    if call.service in (
+        "kinesis",
+        "dynamodbstreams",
+        "sqs",
+        "sns",
+        "lambda",
+        "events",
+        "logs",
+        "kms",
+        "codecommit",
+        "codebuild",
+    ):
         resources = _resources(call, region, account)
         return [Need(action, resource) for resource in resources]
     if call.service == "cloudwatch" and "Namespace" in p:
@@ -270,22 +314,33 @@ def needs(call: Call, region: str, account: str) -> list[Need]:
 def _s3_needs(call: Call) -> list[Need]:
     p, op = call.params, call.operation
     bucket = p.get("Bucket", "")
-    context: dict[str, Any] = {"s3:TlsVersion": "1.3", "s3:signatureversion": "AWS4-HMAC-SHA256",
-                               "s3:authType": "REST-HEADER"}
-    for member, key in (("ServerSideEncryption", "s3:x-amz-server-side-encryption"),
-                        ("SSEKMSKeyId", "s3:x-amz-server-side-encryption-aws-kms-key-id"),
-                        ("ACL", "s3:x-amz-acl"), ("Prefix", "s3:prefix"), ("Delimiter", "s3:delimiter"),
-                        ("MaxKeys", "s3:max-keys"), ("VersionId", "s3:VersionId")):
+    context: dict[str, Any] = {
+        "s3:TlsVersion": "1.3",
+        "s3:signatureversion": "AWS4-HMAC-SHA256",
+        "s3:authType": "REST-HEADER",
+    }
+    for member, key in (
+        ("ServerSideEncryption", "s3:x-amz-server-side-encryption"),
+        ("SSEKMSKeyId", "s3:x-amz-server-side-encryption-aws-kms-key-id"),
+        ("ACL", "s3:x-amz-acl"),
+        ("Prefix", "s3:prefix"),
+        ("Delimiter", "s3:delimiter"),
+        ("MaxKeys", "s3:max-keys"),
+        ("VersionId", "s3:VersionId"),
+    ):
         if member in p:
             context[key] = p[member]
 
     def object_action(operation: str, version: Any) -> str:
-        return "s3:" + (S3_VERSIONED.get(operation, operation) if version else
-                        ACTIONS["s3"].get(operation, operation))
+        return "s3:" + (S3_VERSIONED.get(operation, operation) if version else ACTIONS["s3"].get(operation, operation))
 
     if op == "DeleteObjects":
-        return [Need(object_action("DeleteObject", o.get("VersionId")), f"arn:aws:s3:::{bucket}/{o.get('Key', '')}",
-                     context) for o in p.get("Delete", {}).get("Objects", [])]
+        return [
+            Need(
+                object_action("DeleteObject", o.get("VersionId")), f"arn:aws:s3:::{bucket}/{o.get('Key', '')}", context
+            )
+            for o in p.get("Delete", {}).get("Objects", [])
+        ]
     if "Key" not in p:
         return [Need(object_action(op, None), f"arn:aws:s3:::{bucket}" if bucket else "*", context)]
     target = f"arn:aws:s3:::{bucket}/{p['Key']}"
@@ -293,8 +348,10 @@ def _s3_needs(call: Call) -> list[Need]:
     if op in ("CopyObject", "UploadPartCopy"):
         encoded, _, version = p.get("CopySource", "").partition("?versionId=")
         source = unquote(encoded).lstrip("/")
-        found = [Need("s3:PutObject", target, context),
-                 Need("s3:GetObjectVersion" if version else "s3:GetObject", f"arn:aws:s3:::{source}", context)]
+        found = [
+            Need("s3:PutObject", target, context),
+            Need("s3:GetObjectVersion" if version else "s3:GetObject", f"arn:aws:s3:::{source}", context),
+        ]
         if op == "CopyObject" and str(p.get("TaggingDirective", "COPY")).upper() == "REPLACE" and p.get("Tagging"):
             found.append(Need("s3:PutObjectTagging", target, context))
     elif op == "PutObject" and p.get("Tagging"):
@@ -312,10 +369,18 @@ def _dynamodb_needs(call: Call, region: str, account: str) -> list[Need]:
     if op in ("BatchWriteItem", "BatchGetItem"):
         return [Need(f"dynamodb:{op}", table(name)) for name in p.get("RequestItems", {})]
     if op in ("TransactWriteItems", "TransactGetItems"):
-        kinds = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem", "ConditionCheck":
-                 "ConditionCheckItem", "Get": "GetItem"}
-        return [Need(f"dynamodb:{kinds[kind]}", table(body["TableName"]))
-                for item in p.get("TransactItems", []) for kind, body in item.items()]
+        kinds = {
+            "Put": "PutItem",
+            "Update": "UpdateItem",
+            "Delete": "DeleteItem",
+            "ConditionCheck": "ConditionCheckItem",
+            "Get": "GetItem",
+        }
+        return [
+            Need(f"dynamodb:{kinds[kind]}", table(body["TableName"]))
+            for item in p.get("TransactItems", [])
+            for kind, body in item.items()
+        ]
     if "TableName" in p:
         return [Need(f"dynamodb:{op}", table(p["TableName"], p.get("IndexName")))]
     resource = p.get("TableArn") or p.get("ResourceArn") or "*"
@@ -352,8 +417,13 @@ def _resources(call: Call, region: str, account: str) -> list[str]:
     elif service == "lambda":
         if "FunctionName" in p:
             name = p["FunctionName"]
-            function = name if name.startswith("arn:") else \
-                f"arn:aws:lambda:{region}:{name}" if ":function:" in name else f"arn:aws:lambda:{arn}:function:{name}"
+            function = (
+                name
+                if name.startswith("arn:")
+                else f"arn:aws:lambda:{region}:{name}"
+                if ":function:" in name
+                else f"arn:aws:lambda:{arn}:function:{name}"
+            )
             return [f"{function}:{p['Qualifier']}" if p.get("Qualifier") else function]
     elif service == "events":
         if call.operation == "PutEvents":
@@ -370,8 +440,11 @@ def _resources(call: Call, region: str, account: str) -> list[str]:
     elif service == "kms":
         if "KeyId" in p:
             key = p["KeyId"]
-            return [key if key.startswith("arn:") else
-                    f"arn:aws:kms:{arn}:{key if key.startswith('alias/') else 'key/' + key}"]
+            return [
+                key
+                if key.startswith("arn:")
+                else f"arn:aws:kms:{arn}:{key if key.startswith('alias/') else 'key/' + key}"
+            ]
     elif service == "codecommit":
         if "repositoryName" in p:
             return [f"arn:aws:codecommit:{arn}:{p['repositoryName']}"]
@@ -420,7 +493,7 @@ class Facts:
 
     def resource_policy(self, resource: str) -> Mapping[str, Any] | None:
         if resource.startswith("arn:aws:s3:::"):
-            resource = "arn:aws:s3:::" + resource[len("arn:aws:s3:::"):].split("/", 1)[0]
+            resource = "arn:aws:s3:::" + resource[len("arn:aws:s3:::") :].split("/", 1)[0]
         return self.resource_policies.get(resource)
 
     def key(self, reference: str) -> str:
@@ -435,20 +508,28 @@ class Denial:
     reason: str
 
     def message(self, identity: Identity) -> str:
-        return (f"User: {identity.session_arn} is not authorized to perform: {self.action} on resource: "
-                f"{self.resource} {self.reason}")
+        return (
+            f"User: {identity.session_arn} is not authorized to perform: {self.action} on resource: "
+            f"{self.resource} {self.reason}"
+        )
 
 
 # Where AWS uses KMS with the caller's permissions: (service, operation) -> KMS actions. SQS and
 # SNS senders need both actions; a multipart upload's parts and completion decrypt the data key.
 _GENERATE, _DECRYPT = "kms:GenerateDataKey", "kms:Decrypt"
 _IMPLIED_KMS = {
-    ("s3", "PutObject"): (_GENERATE,), ("s3", "CreateMultipartUpload"): (_GENERATE,),
-    ("s3", "UploadPart"): (_DECRYPT,), ("s3", "CompleteMultipartUpload"): (_DECRYPT,), ("s3", "GetObject"): (_DECRYPT,),
-    ("sqs", "SendMessage"): (_GENERATE, _DECRYPT), ("sqs", "SendMessageBatch"): (_GENERATE, _DECRYPT),
+    ("s3", "PutObject"): (_GENERATE,),
+    ("s3", "CreateMultipartUpload"): (_GENERATE,),
+    ("s3", "UploadPart"): (_DECRYPT,),
+    ("s3", "CompleteMultipartUpload"): (_DECRYPT,),
+    ("s3", "GetObject"): (_DECRYPT,),
+    ("sqs", "SendMessage"): (_GENERATE, _DECRYPT),
+    ("sqs", "SendMessageBatch"): (_GENERATE, _DECRYPT),
     ("sqs", "ReceiveMessage"): (_DECRYPT,),
-    ("sns", "Publish"): (_GENERATE, _DECRYPT), ("sns", "PublishBatch"): (_GENERATE, _DECRYPT),
-    ("kinesis", "PutRecord"): (_GENERATE,), ("kinesis", "PutRecords"): (_GENERATE,),
+    ("sns", "Publish"): (_GENERATE, _DECRYPT),
+    ("sns", "PublishBatch"): (_GENERATE, _DECRYPT),
+    ("kinesis", "PutRecord"): (_GENERATE,),
+    ("kinesis", "PutRecords"): (_GENERATE,),
     ("kinesis", "GetRecords"): (_DECRYPT,),
 }
 
@@ -479,11 +560,16 @@ class Enforcer:
             actions = _IMPLIED_KMS.get((call.service, call.operation), ())
             resource, named = need.resource, None
             if call.service == "s3":
-                resource = "arn:aws:s3:::" + resource[len("arn:aws:s3:::"):].split("/", 1)[0]
+                resource = "arn:aws:s3:::" + resource[len("arn:aws:s3:::") :].split("/", 1)[0]
                 writes = need.action == "s3:PutObject"
                 if call.operation in ("CopyObject", "UploadPartCopy"):
-                    actions = ((_GENERATE if call.operation == "CopyObject" else _DECRYPT,) if writes else
-                               (_DECRYPT,) if need.action in ("s3:GetObject", "s3:GetObjectVersion") else ())
+                    actions = (
+                        (_GENERATE if call.operation == "CopyObject" else _DECRYPT,)
+                        if writes
+                        else (_DECRYPT,)
+                        if need.action in ("s3:GetObject", "s3:GetObjectVersion")
+                        else ()
+                    )
                 elif not writes and need.action not in ("s3:GetObject", "s3:GetObjectVersion"):
                     actions = ()
                 if writes:
@@ -500,8 +586,12 @@ class Enforcer:
     def refuse_unknown(self, identity: Identity, method: str, path: str, reason: str = "") -> Denial:
         """A request no service model describes, or one it cannot read: refused, since no policy
         can be said to allow it."""
-        denial = Denial(identity.function, f"{method} {path}", "*", reason or "because the embedded AWS cannot "
-                        "name its operation in any botocore service model")
+        denial = Denial(
+            identity.function,
+            f"{method} {path}",
+            "*",
+            reason or "because the embedded AWS cannot name its operation in any botocore service model",
+        )
         with self.lock:
             self.checked += 1
             self.denials.append(denial)
@@ -510,9 +600,13 @@ class Enforcer:
     def refuse_missing(self, identity: Identity, call: Call) -> Denial:
         """The 403 S3 gives for a missing key to a caller that may not list the bucket: a
         refusal like any other, since the function cannot tell absent from forbidden."""
-        denial = Denial(identity.function, "s3:ListBucket", f"arn:aws:s3:::{call.params.get('Bucket', '')}",
-                        f"(S3 answers {call.operation} of the missing key {call.params.get('Key', '')!r} with 403, "
-                        "not 404, to a caller not allowed s3:ListBucket)")
+        denial = Denial(
+            identity.function,
+            "s3:ListBucket",
+            f"arn:aws:s3:::{call.params.get('Bucket', '')}",
+            f"(S3 answers {call.operation} of the missing key {call.params.get('Key', '')!r} with 403, "
+            "not 404, to a caller not allowed s3:ListBucket)",
+        )
         with self.lock:
             self.denials.append(denial)
         return denial
@@ -554,25 +648,38 @@ class Enforcer:
         return self._refusal(identity, need) is None
 
     def _refusal(self, identity: Identity, need: Need) -> str | None:
-        context = {"aws:SecureTransport": "true", "aws:PrincipalArn": identity.role_arn,
-                   "aws:PrincipalAccount": self.account, "aws:RequestedRegion": self.region, **need.context}
+        context = {
+            "aws:SecureTransport": "true",
+            "aws:PrincipalArn": identity.role_arn,
+            "aws:PrincipalAccount": self.account,
+            "aws:RequestedRegion": self.region,
+            **need.context,
+        }
         account = [f"arn:aws:iam::{self.account}:root", self.account]
         caller = {"AWS": [identity.role_arn, identity.session_arn], "Account": account}
         resource = self.facts.key(need.resource) if need.action.startswith("kms:") else need.resource
         own = policy.evaluate(identity.policies, need.action, resource, context)
-        bound = policy.evaluate([identity.boundary], need.action, resource, context) if identity.boundary \
-            else policy.ALLOW
+        bound = (
+            policy.evaluate([identity.boundary], need.action, resource, context) if identity.boundary else policy.ALLOW
+        )
         if need.action.startswith("kms:"):
             document = self.facts.key_policies.get(resource)
             # A key policy naming the account (its root, or its id) lets IAM policies grant the key.
-            delegated = document is None or policy.evaluate(
-                [document], need.action, resource, context, {"AWS": account}) == policy.ALLOW
+            delegated = (
+                document is None
+                or policy.evaluate([document], need.action, resource, context, {"AWS": account}) == policy.ALLOW
+            )
         else:
             document = self.facts.resource_policy(resource)
             delegated = True
         theirs = policy.evaluate([document], need.action, resource, context, caller) if document else None
-        to_session = policy.evaluate([document], need.action, resource, context,
-                                     {"AWS": [identity.session_arn], "Account": account}) if document else None
+        to_session = (
+            policy.evaluate(
+                [document], need.action, resource, context, {"AWS": [identity.session_arn], "Account": account}
+            )
+            if document
+            else None
+        )
         if policy.DENY in (own, bound, theirs):
             return "with an explicit deny"
         if to_session == policy.ALLOW:
@@ -587,8 +694,11 @@ class Enforcer:
 
     def report(self) -> dict[str, Any]:
         with self.lock:
-            return {"checked": self.checked, "denied": len(self.denials),
-                    "denials": [vars(d) for d in self.denials[:20]]}
+            return {
+                "checked": self.checked,
+                "denied": len(self.denials),
+                "denials": [vars(d) for d in self.denials[:20]],
+            }
 
 
 # --- reading both sides from the embedded AWS ---------------------------------------------------
@@ -610,8 +720,11 @@ def lambda_service_needs(configuration: Mapping[str, Any], region: str, account:
     found = []
     key = configuration.get("KMSKeyArn")
     if key:
-        context = {"kms:ViaService": f"lambda.{region}.amazonaws.com", "kms:CallerAccount": account,
-                   "kms:EncryptionContext:LambdaFunctionName": configuration["FunctionName"]}
+        context = {
+            "kms:ViaService": f"lambda.{region}.amazonaws.com",
+            "kms:CallerAccount": account,
+            "kms:EncryptionContext:LambdaFunctionName": configuration["FunctionName"],
+        }
         found.append((Need("kms:Decrypt", key, context), "Lambda decrypts the function's environment with it"))
     group = configuration.get("LoggingConfig", {}).get("LogGroup") or f"/aws/lambda/{configuration['FunctionName']}"
     stream = f"arn:aws:logs:{region}:{account}:log-group:{group}:log-stream:2026/01/01/[$LATEST]0"
@@ -631,12 +744,16 @@ def read_identity(client: Any, function: str, role_arn: str, session_arn: str) -
         version = client.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
         return _document(client.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"])
 
-    documents = [_document(client.get_role_policy(RoleName=name, PolicyName=policy_name)["PolicyDocument"])
-                 for page in client.get_paginator("list_role_policies").paginate(RoleName=name)
-                 for policy_name in page["PolicyNames"]]
-    documents += [managed(attached["PolicyArn"])
-                  for page in client.get_paginator("list_attached_role_policies").paginate(RoleName=name)
-                  for attached in page["AttachedPolicies"]]
+    documents = [
+        _document(client.get_role_policy(RoleName=name, PolicyName=policy_name)["PolicyDocument"])
+        for page in client.get_paginator("list_role_policies").paginate(RoleName=name)
+        for policy_name in page["PolicyNames"]
+    ]
+    documents += [
+        managed(attached["PolicyArn"])
+        for page in client.get_paginator("list_attached_role_policies").paginate(RoleName=name)
+        for attached in page["AttachedPolicies"]
+    ]
     boundary = client.get_role(RoleName=name)["Role"].get("PermissionsBoundary", {}).get("PermissionsBoundaryArn")
     return Identity(function, role_arn, session_arn, tuple(documents), managed(boundary) if boundary else None)
 
@@ -694,6 +811,21 @@ def _record(facts: Facts, arn: str, document: Any, key: str | None) -> None:
         facts.encryption_keys[arn] = key
 
 
-__all__ = ["Call", "Denial", "Enforcer", "Facts", "Identity", "Need", "access_key", "describe",
-           "lambda_may_assume", "lambda_service_needs", "needs", "presigned_authorization", "protocol", "read_facts",
-           "read_identity", "signing_name"]
+__all__ = [
+    "Call",
+    "Denial",
+    "Enforcer",
+    "Facts",
+    "Identity",
+    "Need",
+    "access_key",
+    "describe",
+    "lambda_may_assume",
+    "lambda_service_needs",
+    "needs",
+    "presigned_authorization",
+    "protocol",
+    "read_facts",
+    "read_identity",
+    "signing_name",
+]

@@ -203,8 +203,10 @@ def lambda_logging_config() -> None:
 
     def logging_config(function: LambdaFunction) -> dict[str, Any]:
         given = dict(getattr(function, "logging_config", None) or {})
-        config = {"LogFormat": given.get("LogFormat") or "Text",
-                  "LogGroup": given.get("LogGroup") or f"/aws/lambda/{function.function_name}"}
+        config = {
+            "LogFormat": given.get("LogFormat") or "Text",
+            "LogGroup": given.get("LogGroup") or f"/aws/lambda/{function.function_name}",
+        }
         if config["LogFormat"] == "JSON":
             config["ApplicationLogLevel"] = given.get("ApplicationLogLevel") or "INFO"
             config["SystemLogLevel"] = given.get("SystemLogLevel") or "INFO"
@@ -229,8 +231,10 @@ def lambda_logging_config() -> None:
         @functools.wraps(original)
         def update_configuration(self: LambdaFunction, config_updates: dict[str, Any]) -> dict[str, Any]:
             if "LoggingConfig" in config_updates:
-                self.logging_config = {**(getattr(self, "logging_config", None) or {}),
-                                       **config_updates["LoggingConfig"]}
+                self.logging_config = {
+                    **(getattr(self, "logging_config", None) or {}),
+                    **config_updates["LoggingConfig"],
+                }
             return original(self, config_updates)
 
         return update_configuration
@@ -250,9 +254,11 @@ def lambda_mappings_never_deliver() -> None:
 
     def sources(backend: LambdaBackend) -> list[Any]:
         account, region = backend.account_id, backend.region_name
-        return [*sqs_backends[account][region].queues.values(),
-                *dynamodb_backends[account][region].tables.values(),
-                *kinesis_backends[account][region].streams.values()]
+        return [
+            *sqs_backends[account][region].queues.values(),
+            *dynamodb_backends[account][region].tables.values(),
+            *kinesis_backends[account][region].streams.values(),
+        ]
 
     def make(original: Callable[..., EventSourceMapping]) -> Callable[..., EventSourceMapping]:
         @functools.wraps(original)
@@ -366,7 +372,8 @@ def s3_bucket_policy_conditions() -> None:
         document = self.policy.decode() if isinstance(self.policy, bytes) else self.policy
         answer = policy.evaluate([document], action, resource, S3_CONNECTION, caller={"AWS": ["*"]})
         return {policy.DENY: PermissionResult.DENIED, policy.ALLOW: PermissionResult.PERMITTED}.get(
-            answer, PermissionResult.NEUTRAL)
+            answer, PermissionResult.NEUTRAL
+        )
 
     FakeBucket.get_permission = get_permission
 

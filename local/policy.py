@@ -68,21 +68,32 @@ def _compare(kind: str, op: str, policy_value: Any, request_value: Any) -> bool:
     """One policy value against one request value, for an operator without its qualifiers."""
     if kind == "String":
         p, r = str(policy_value), str(request_value)
-        return {"Equals": r == p, "NotEquals": r != p, "EqualsIgnoreCase": r.lower() == p.lower(),
-                "NotEqualsIgnoreCase": r.lower() != p.lower(), "Like": _wildcard(p, r, True),
-                "NotLike": not _wildcard(p, r, True)}[op]
+        return {
+            "Equals": r == p,
+            "NotEquals": r != p,
+            "EqualsIgnoreCase": r.lower() == p.lower(),
+            "NotEqualsIgnoreCase": r.lower() != p.lower(),
+            "Like": _wildcard(p, r, True),
+            "NotLike": not _wildcard(p, r, True),
+        }[op]
     if kind == "Arn":
         p, r = str(policy_value), str(request_value)
         like = _wildcard(p, r, True)
         return {"Equals": like, "Like": like, "NotEquals": not like, "NotLike": not like}[op]
     if kind == "Bool":
         return str(request_value).lower() == str(policy_value).lower()
-    converted = (_number if kind == "Numeric" else _date)
+    converted = _number if kind == "Numeric" else _date
     p, r = converted(policy_value), converted(request_value)
     if p is None or r is None:
         return False
-    return {"Equals": r == p, "NotEquals": r != p, "LessThan": r < p, "LessThanEquals": r <= p,
-            "GreaterThan": r > p, "GreaterThanEquals": r >= p}[op]
+    return {
+        "Equals": r == p,
+        "NotEquals": r != p,
+        "LessThan": r < p,
+        "LessThanEquals": r <= p,
+        "GreaterThan": r > p,
+        "GreaterThanEquals": r >= p,
+    }[op]
 
 
 _OPERATOR = re.compile(r"^(?:(ForAnyValue|ForAllValues):)?(String|Numeric|Date|Bool|Arn|Binary|Null)(\w*?)(IfExists)?$")
@@ -92,7 +103,9 @@ _OPS = {
     "Arn": {"Equals", "NotEquals", "Like", "NotLike"},
     "Numeric": {"Equals", "NotEquals", "LessThan", "LessThanEquals", "GreaterThan", "GreaterThanEquals"},
     "Date": {"Equals", "NotEquals", "LessThan", "LessThanEquals", "GreaterThan", "GreaterThanEquals"},
-    "Bool": {"Equals"}, "Binary": {"Equals"}, "Null": {""},
+    "Bool": {"Equals"},
+    "Binary": {"Equals"},
+    "Null": {""},
 }
 
 
@@ -157,8 +170,13 @@ def _exempt(not_principal: Any, caller: Mapping[str, list[str]] | None) -> bool:
     return any(caller.values())
 
 
-def statement_applies(statement: Mapping[str, Any], action: str, resource: str, context: Mapping[str, Any],
-                      caller: Mapping[str, list[str]] | None = None) -> bool:
+def statement_applies(
+    statement: Mapping[str, Any],
+    action: str,
+    resource: str,
+    context: Mapping[str, Any],
+    caller: Mapping[str, list[str]] | None = None,
+) -> bool:
     if "Action" in statement and not action_matches(_list(statement["Action"]), action):
         return False
     if "NotAction" in statement and action_matches(_list(statement["NotAction"]), action):
@@ -171,14 +189,20 @@ def statement_applies(statement: Mapping[str, Any], action: str, resource: str, 
         return False
     if "NotPrincipal" in statement and _exempt(statement["NotPrincipal"], caller):
         return False
-    return all(condition_matches(operator, key, values, context)
-               for operator, block in statement.get("Condition", {}).items()
-               for key, values in block.items())
+    return all(
+        condition_matches(operator, key, values, context)
+        for operator, block in statement.get("Condition", {}).items()
+        for key, values in block.items()
+    )
 
 
-def evaluate(documents: Iterable[str | Mapping[str, Any]], action: str, resource: str,
-             context: Mapping[str, Any] | None = None,
-             caller: Mapping[str, list[str]] | None = None) -> str | None:
+def evaluate(
+    documents: Iterable[str | Mapping[str, Any]],
+    action: str,
+    resource: str,
+    context: Mapping[str, Any] | None = None,
+    caller: Mapping[str, list[str]] | None = None,
+) -> str | None:
     """``"Deny"`` if any applying statement denies, else ``"Allow"`` if one allows, else ``None``.
 
     ``caller`` is the requester as resource policies name principals, e.g. ``{"AWS": [role_arn],
@@ -195,5 +219,4 @@ def evaluate(documents: Iterable[str | Mapping[str, Any]], action: str, resource
     return ALLOW if allowed else None
 
 
-__all__ = ["ALLOW", "DENY", "action_matches", "condition_matches", "evaluate", "resource_matches",
-           "statement_applies"]
+__all__ = ["ALLOW", "DENY", "action_matches", "condition_matches", "evaluate", "resource_matches", "statement_applies"]

@@ -102,8 +102,10 @@ class LocalStack:
         self._notifier = threading.Thread(target=self._notify_deletes, name="s3-delete-events", daemon=True)
         self._notifier.start()
         self.timings["runtime"] = time.monotonic() - started
-        self.log(f"running {len(self.functions)} functions and {len(self.mappings)} event source mappings "
-                 f"as Terraform configured them ({self.timings['runtime']:.1f} s)")
+        self.log(
+            f"running {len(self.functions)} functions and {len(self.mappings)} event source mappings "
+            f"as Terraform configured them ({self.timings['runtime']:.1f} s)"
+        )
         return self
 
     def _deploy(self) -> dict[str, Any]:
@@ -117,10 +119,17 @@ class LocalStack:
             return self.applied.outputs
         from stack import terraform
 
-        outputs = terraform.apply_local(self.server.endpoint, self.workdir / "terraform-state", self.environment,
-                                        variables=self.variables, timings=self.timings)
-        self.log(f"terraform init {self.timings['init']:.1f} s, apply {self.timings['apply']:.1f} s: "
-                 f"the root stack with environments/{self.environment}.tfvars.json")
+        outputs = terraform.apply_local(
+            self.server.endpoint,
+            self.workdir / "terraform-state",
+            self.environment,
+            variables=self.variables,
+            timings=self.timings,
+        )
+        self.log(
+            f"terraform init {self.timings['init']:.1f} s, apply {self.timings['apply']:.1f} s: "
+            f"the root stack with environments/{self.environment}.tfvars.json"
+        )
         return outputs
 
     def _function_configurations(self) -> dict[str, dict[str, Any]]:
@@ -147,8 +156,9 @@ class LocalStack:
             role_arn = configuration["Role"]
             role = admin.get_role(RoleName=role_arn.rsplit("/", 1)[1])["Role"]
             if not iam.lambda_may_assume(role["AssumeRolePolicyDocument"], role_arn):
-                raise topo.NotDeployedError(f"{configuration['FunctionName']}: the role {role_arn} does not let "
-                                            "lambda.amazonaws.com assume it")
+                raise topo.NotDeployedError(
+                    f"{configuration['FunctionName']}: the role {role_arn} does not let lambda.amazonaws.com assume it"
+                )
             session_name = configuration["FunctionName"]
             credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name)["Credentials"]
             session_arn = f"arn:aws:sts::{topo.ACCOUNT_ID}:assumed-role/{role['RoleName']}/{session_name}"
@@ -156,22 +166,29 @@ class LocalStack:
             enforcer.register(credentials["AccessKeyId"], identity)
             for need, why in iam.lambda_service_needs(configuration, self.topology.region, topo.ACCOUNT_ID):
                 enforcer.require(identity, need, why)
-            self.credentials[name] = {"AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
-                                      "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
-                                      "AWS_SESSION_TOKEN": credentials["SessionToken"]}
+            self.credentials[name] = {
+                "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
+                "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
+                "AWS_SESSION_TOKEN": credentials["SessionToken"],
+            }
 
     def function_session(self, name: str) -> boto3.session.Session:
         """A session with a function's role credentials: what its event source mappings poll with."""
         credentials = self.credentials[name]
-        return boto3.session.Session(aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
-                                     aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
-                                     aws_session_token=credentials["AWS_SESSION_TOKEN"],
-                                     region_name=self.topology.region)
+        return boto3.session.Session(
+            aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=credentials["AWS_SESSION_TOKEN"],
+            region_name=self.topology.region,
+        )
 
     def _event_source_mappings(self) -> list[dict[str, Any]]:
         lam = self.session.client("lambda")
-        return [mapping for page in lam.get_paginator("list_event_source_mappings").paginate()
-                for mapping in page["EventSourceMappings"]]
+        return [
+            mapping
+            for page in lam.get_paginator("list_event_source_mappings").paginate()
+            for mapping in page["EventSourceMappings"]
+        ]
 
     def _delete_notifications(self) -> dict[str, list[tuple[str, str]]]:
         """Per bucket, the (queue URL, key prefix) of each queue notification for ObjectRemoved
@@ -200,8 +217,9 @@ class LocalStack:
             for bucket, key in deleted:
                 for url, prefix in self._notifications.get(bucket, []):
                     if key.startswith(prefix):
-                        sqs.send_message(QueueUrl=url, MessageBody=_json(
-                            _s3_removed_event(bucket, key, self.topology.region)))
+                        sqs.send_message(
+                            QueueUrl=url, MessageBody=_json(_s3_removed_event(bucket, key, self.topology.region))
+                        )
             self._stopping.wait(0.1)
 
     def _start_code_services(self) -> None:
@@ -211,15 +229,26 @@ class LocalStack:
         self.codecommit = LocalCodeCommit(self.workdir / "codecommit", region, topo.ACCOUNT_ID)
         for logical, resource in self.topology.resources.items():
             if resource.kind == "codecommit_repository":
-                self.codecommit.create(resource.name, self.topology.arns[logical], self.topology.ids[logical],
-                                       self.topology.urls[logical])
-        self.codebuild = LocalCodeBuild(self.session.client("codebuild"), self.workdir / "codebuild", self.aws_env,
-                                        self.codecommit.configure_git, ROOT / "dist" / "local" / "logs", region)
-        self.bus = EventBus(self.session.client("events"), self.invoke_async, self.codebuild.start_build,
-                            {self.topology.function_arn(name): name for name in self.functions}, region,
-                            topo.ACCOUNT_ID)
-        self._code_events = threading.Thread(target=self._deliver_code_events, name="codecommit-events",
-                                             daemon=True)
+                self.codecommit.create(
+                    resource.name, self.topology.arns[logical], self.topology.ids[logical], self.topology.urls[logical]
+                )
+        self.codebuild = LocalCodeBuild(
+            self.session.client("codebuild"),
+            self.workdir / "codebuild",
+            self.aws_env,
+            self.codecommit.configure_git,
+            ROOT / "dist" / "local" / "logs",
+            region,
+        )
+        self.bus = EventBus(
+            self.session.client("events"),
+            self.invoke_async,
+            self.codebuild.start_build,
+            {self.topology.function_arn(name): name for name in self.functions},
+            region,
+            topo.ACCOUNT_ID,
+        )
+        self._code_events = threading.Thread(target=self._deliver_code_events, name="codecommit-events", daemon=True)
         self._code_events.start()
 
     def _deliver_code_events(self) -> None:
@@ -299,8 +328,7 @@ class LocalStack:
             **configuration.get("Environment", {}).get("Variables", {}),
             "AWS_XRAY_DAEMON_ADDRESS": collector.address,
             "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
-            "TRIBUTARY_FAULTS": ",".join(f"{k}:{v}" for k, v in self.faults.rates.items()
-                                         if k in ("crash", "timeout")),
+            "TRIBUTARY_FAULTS": ",".join(f"{k}:{v}" for k, v in self.faults.rates.items() if k in ("crash", "timeout")),
             "TRIBUTARY_SEED": str(self.faults.seed),
         }
         logs = ROOT / "dist" / "local" / "logs"
@@ -348,8 +376,11 @@ class LocalStack:
         if service in ("kinesis", "dynamodb"):
             destination = mapping.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
             on_failure_url = topo.queue_url(operator_sqs, destination) if destination else None
-            source = self._kinesis_source(source_arn, role) if service == "kinesis" \
+            source = (
+                self._kinesis_source(source_arn, role)
+                if service == "kinesis"
                 else self._dynamodb_source(source_arn, role)
+            )
 
             def send_on_failure(record: dict[str, Any]) -> None:
                 if on_failure_url is not None:  # without a destination, Lambda drops the record
@@ -378,8 +409,9 @@ class LocalStack:
             )
             self.mappings[name] = queue_mapping.start()
         else:
-            raise topo.NotDeployedError(f"{name}: an event source mapping from {source_arn}, which the runtime "
-                                   "does not deliver")
+            raise topo.NotDeployedError(
+                f"{name}: an event source mapping from {source_arn}, which the runtime does not deliver"
+            )
 
     def _kinesis_source(self, arn: str, role: boto3.session.Session) -> ShardSource:
         client = role.client("kinesis")
@@ -389,8 +421,13 @@ class LocalStack:
         def read(iterator: str) -> tuple[list[Record], str | None]:
             page = client.get_records(ShardIterator=iterator, Limit=10_000)
             records = [
-                Record(r["SequenceNumber"], r["PartitionKey"], r["ApproximateArrivalTimestamp"].timestamp(),
-                       len(r["Data"]) + len(r["PartitionKey"]), r)
+                Record(
+                    r["SequenceNumber"],
+                    r["PartitionKey"],
+                    r["ApproximateArrivalTimestamp"].timestamp(),
+                    len(r["Data"]) + len(r["PartitionKey"]),
+                    r,
+                )
                 for r in page["Records"]
             ]
             return records, page.get("NextShardIterator")
@@ -398,13 +435,16 @@ class LocalStack:
         def build(records: list[Record], shard: str) -> dict[str, Any]:
             return kinesis_event(
                 [StreamRecord(r.raw["Data"], r.partition_key, r.sequence_number, r.arrival) for r in records],
-                shard, arn, region,
+                shard,
+                arn,
+                region,
             )
 
         return ShardSource(
             list_shards=lambda: [s["ShardId"] for s in client.list_shards(StreamName=stream)["Shards"]],
             iterator=lambda shard, position: client.get_shard_iterator(
-                StreamName=stream, ShardId=shard, ShardIteratorType=position)["ShardIterator"],
+                StreamName=stream, ShardId=shard, ShardIteratorType=position
+            )["ShardIterator"],
             read=read,
             build_event=build,
             batch_info_key="KinesisBatchInfo",
@@ -428,19 +468,27 @@ class LocalStack:
                 body = r["dynamodb"]
                 created = body["ApproximateCreationDateTime"].timestamp()
                 event = dynamodb_stream_record(
-                    r["eventName"], json_image(body["Keys"]), body["SequenceNumber"],
-                    new_image=json_image(body.get("NewImage")), old_image=json_image(body.get("OldImage")),
-                    created=created, stream_arn=arn, region=region, event_id=r["eventID"],
+                    r["eventName"],
+                    json_image(body["Keys"]),
+                    body["SequenceNumber"],
+                    new_image=json_image(body.get("NewImage")),
+                    old_image=json_image(body.get("OldImage")),
+                    created=created,
+                    stream_arn=arn,
+                    region=region,
+                    event_id=r["eventID"],
                 )
                 key = json.dumps(body["Keys"], sort_keys=True, default=repr)
                 records.append(Record(body["SequenceNumber"], key, created, body.get("SizeBytes", 0), event))
             return records, page.get("NextShardIterator")
 
         return ShardSource(
-            list_shards=lambda: [s["ShardId"] for s in client.describe_stream(StreamArn=arn)["StreamDescription"]
-                                 ["Shards"]],
+            list_shards=lambda: [
+                s["ShardId"] for s in client.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
+            ],
             iterator=lambda shard, position: client.get_shard_iterator(
-                StreamArn=arn, ShardId=shard, ShardIteratorType=position)["ShardIterator"],
+                StreamArn=arn, ShardId=shard, ShardIteratorType=position
+            )["ShardIterator"],
             read=read,
             build_event=lambda records, shard: dynamodb_event(r.raw for r in records),
             batch_info_key="DDBStreamBatchInfo",
@@ -448,21 +496,33 @@ class LocalStack:
         )
 
     def idle(self) -> bool:
-        code_idle = (self.bus is None or self.bus.idle()) and (self.codebuild is None or self.codebuild.idle()) \
+        code_idle = (
+            (self.bus is None or self.bus.idle())
+            and (self.codebuild is None or self.codebuild.idle())
             and (self.codecommit is None or not self.codecommit.pending())
+        )
         return code_idle and all(mapping.idle() for mapping in self.mappings.values())
 
 
 def _s3_removed_event(bucket: str, key: str, region: str) -> dict[str, Any]:
     from urllib.parse import quote_plus
 
-    return {"Records": [{
-        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": region,
-        "eventTime": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
-        "eventName": "ObjectRemoved:DeleteMarkerCreated",
-        "s3": {"s3SchemaVersion": "1.0", "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
-               "object": {"key": quote_plus(key, safe="")}},
-    }]}
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": region,
+                "eventTime": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+                "eventName": "ObjectRemoved:DeleteMarkerCreated",
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
+                    "object": {"key": quote_plus(key, safe="")},
+                },
+            }
+        ]
+    }
 
 
 def _json(document: Any) -> str:

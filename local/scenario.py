@@ -85,8 +85,7 @@ def _split(options: Options) -> list[IngestPath]:
 def _expected(path: IngestPath, options: Options) -> tuple[set[str], int]:
     """The ids of the valid records a path generates, and how many are malformed."""
     valid, malformed = set(), 0
-    for record in synthetic.generate(path.count, seed=path.seed, malformed=options.malformed,
-                                     id_prefix=path.id_prefix):
+    for record in synthetic.generate(path.count, seed=path.seed, malformed=options.malformed, id_prefix=path.id_prefix):
         if record.malformed:
             malformed += 1
         else:
@@ -97,9 +96,23 @@ def _expected(path: IngestPath, options: Options) -> tuple[set[str], int]:
 def produce_cli(stack: LocalStack, path: IngestPath, options: Options, aggregate: bool) -> None:
     """Run the real producer CLI, from the built layer, against the embedded AWS."""
     layer = stack.workdir / "opt" / "python"
-    command = [sys.executable, "-S", "-m", "tributary.produce", "--stream",
-               stack.topology.resource("events_stream").name, "--synthetic", "--count", str(path.count),
-               "--malformed", str(options.malformed), "--seed", str(path.seed), "--id-prefix", path.id_prefix]
+    command = [
+        sys.executable,
+        "-S",
+        "-m",
+        "tributary.produce",
+        "--stream",
+        stack.topology.resource("events_stream").name,
+        "--synthetic",
+        "--count",
+        str(path.count),
+        "--malformed",
+        str(options.malformed),
+        "--seed",
+        str(path.seed),
+        "--id-prefix",
+        path.id_prefix,
+    ]
     if aggregate:
         command.append("--aggregate")
     env = {**stack.aws_env, "PYTHONPATH": str(layer), "PATH": "/usr/bin:/bin"}
@@ -122,18 +135,22 @@ def produce_cli(stack: LocalStack, path: IngestPath, options: Options, aggregate
 
 def produce_http(stack: LocalStack, path: IngestPath, options: Options) -> None:
     """POST the records in NDJSON requests through the ingest function, resending what failed."""
-    records = list(synthetic.generate(path.count, seed=path.seed, malformed=options.malformed,
-                                      id_prefix=path.id_prefix))
+    records = list(
+        synthetic.generate(path.count, seed=path.seed, malformed=options.malformed, id_prefix=path.id_prefix)
+    )
     for start in range(0, len(records), HTTP_BATCH):
-        pending = [r.data.decode() for r in records[start:start + HTTP_BATCH]]
+        pending = [r.data.decode() for r in records[start : start + HTTP_BATCH]]
         for _attempt in range(5):
             if not pending:
                 break
-            event = http_api_event("POST /v1/records", "\n".join(pending) + "\n",
-                                   {"content-type": "application/x-ndjson"})
+            event = http_api_event(
+                "POST /v1/records", "\n".join(pending) + "\n", {"content-type": "application/x-ndjson"}
+            )
             invocation = stack.invoke("ingest_api", event)
-            if not invocation.ok or (invocation.payload.get("statusCode", 500) >= 500 and \
-                    "results" not in json.loads(invocation.payload.get("body", "{}"))):
+            if not invocation.ok or (
+                invocation.payload.get("statusCode", 500) >= 500
+                and "results" not in json.loads(invocation.payload.get("body", "{}"))
+            ):
                 continue  # the request failed as a whole: send it again
             body = json.loads(invocation.payload["body"])
             retry = []
@@ -152,16 +169,19 @@ def produce_http(stack: LocalStack, path: IngestPath, options: Options) -> None:
 def _random_item(rng: random.Random, pk: str, sk: str, size: int = 0) -> dict[str, Any]:
     """An item using every DynamoDB type (and, when asked, about ``size`` bytes of text)."""
     item: dict[str, Any] = {
-        "pk": pk, "sk": sk,
+        "pk": pk,
+        "sk": sk,
         "text": "".join(rng.choice("abcdefghij ") for _ in range(rng.randint(0, 40))) + "é",
-        "count": Decimal(rng.randint(-10**6, 10**6)),
+        "count": Decimal(rng.randint(-(10**6), 10**6)),
         "price": Decimal(f"{rng.randint(0, 10**6)}.{rng.randint(0, 99):02d}"),
         "precise": Decimal("3.14159265358979323846264338327950288"),
         "blob": rng.randbytes(rng.randint(1, 32)),
         "flag": rng.random() < 0.5,
         "nothing": None,
-        "nested": {"list": [Decimal(rng.randint(0, 9)), "two", {"deep": rng.randbytes(3)}],
-                   "map": {"a": Decimal(1), "b": [True, None]}},
+        "nested": {
+            "list": [Decimal(rng.randint(0, 9)), "two", {"deep": rng.randbytes(3)}],
+            "map": {"a": Decimal(1), "b": [True, None]},
+        },
         "tags": {rng.choice(["red", "green", "blue", "amber"]) for _ in range(3)},
         "scores": {Decimal(rng.randint(0, 100)) for _ in range(3)},
         "keys": {rng.randbytes(4) for _ in range(2)},
@@ -209,11 +229,20 @@ def code_workload(stack: LocalStack, options: Options, counts: dict[str, int]) -
     s3 = stack.session.client("s3", config=OPERATOR)
     prefixes = _code_prefixes(stack)
     rng = random.Random(options.seed + 23)
-    keys = [f"{prefixes.source_prefix}{d}/file {i:03d}{'-ü' if i % 7 == 0 else ''}.py"
-            for i in range(options.code_files) for d in [rng.choice(["src", "lib/util", "docs"])]]
+    keys = [
+        f"{prefixes.source_prefix}{d}/file {i:03d}{'-ü' if i % 7 == 0 else ''}.py"
+        for i in range(options.code_files)
+        for d in [rng.choice(["src", "lib/util", "docs"])]
+    ]
     for key in keys:
-        s3.put_object(Bucket=prefixes.source_bucket, Key=key, Body=rng.randbytes(rng.randint(10, 4000)),
-                      ContentType="text/x-python", Metadata={"author": "local"}, Tagging="origin=local")
+        s3.put_object(
+            Bucket=prefixes.source_bucket,
+            Key=key,
+            Body=rng.randbytes(rng.randint(10, 4000)),
+            ContentType="text/x-python",
+            Metadata={"author": "local"},
+            Tagging="origin=local",
+        )
         counts["uploads"] += 1
     for key in rng.sample(keys, len(keys) // 4):
         s3.put_object(Bucket=prefixes.source_bucket, Key=key, Body=b"# rewritten\n" + rng.randbytes(50))
@@ -229,13 +258,17 @@ def git_workload(stack: LocalStack, options: Options, counts: dict[str, int]) ->
     repo1 = stack.topology.resource(stack.topology.resource("git_mirror").settings["source_repository"])
     home = scratch_home(stack.workdir)
     stack.codecommit.configure_git(home)
-    env = {**git_environment(home), "GIT_AUTHOR_NAME": "Developer", "GIT_AUTHOR_EMAIL": "dev@example.com",
-           "GIT_COMMITTER_NAME": "Developer", "GIT_COMMITTER_EMAIL": "dev@example.com"}
+    env = {
+        **git_environment(home),
+        "GIT_AUTHOR_NAME": "Developer",
+        "GIT_AUTHOR_EMAIL": "dev@example.com",
+        "GIT_COMMITTER_NAME": "Developer",
+        "GIT_COMMITTER_EMAIL": "dev@example.com",
+    }
     work = home / "repo1"
 
     def git(*args: str) -> None:
-        subprocess.run(["git", *args], cwd=work if work.exists() else home, env=env, check=True,
-                       capture_output=True)
+        subprocess.run(["git", *args], cwd=work if work.exists() else home, env=env, check=True, capture_output=True)
 
     def commit(message: str) -> None:
         (work / "CHANGES.txt").open("a").write(message + "\n")
@@ -308,8 +341,13 @@ def git_audit(stack: LocalStack) -> dict[str, Any]:
         "builds": dict(Counter(b.status for b in builds)),
         "refs_pushed": sum(_changed_refs(b.log) or 0 for b in builds),
         "nightly": {"status": nightly.status, "refs_pushed": _changed_refs(nightly.log)},
-        "match": bool(refs1 and refs1 == refs2 and nightly.status == "SUCCEEDED"
-                      and _changed_refs(nightly.log) == 0 and all(b.status == "SUCCEEDED" for b in builds)),
+        "match": bool(
+            refs1
+            and refs1 == refs2
+            and nightly.status == "SUCCEEDED"
+            and _changed_refs(nightly.log) == 0
+            and all(b.status == "SUCCEEDED" for b in builds)
+        ),
     }
 
 
@@ -334,8 +372,9 @@ def code_audit(stack: LocalStack) -> dict[str, Any]:
         "after_events": {k: (v[:10] if isinstance(v, list) else v) for k, v in after_events.items()},
         "drift_made": {"missing": len(drifted["missing"]), "extra": len(drifted["extra"])},
         "reconciled": invocation.payload.get("reconciled") if invocation.ok else invocation.error,
-        "after_reconcile": {k: v for k, v in after_reconcile.items()
-                            if k in ("equal", "source_objects", "target_objects")},
+        "after_reconcile": {
+            k: v for k, v in after_reconcile.items() if k in ("equal", "source_objects", "target_objects")
+        },
         "match": bool(after_events["equal"] and after_reconcile["equal"]),
     }
 
@@ -349,14 +388,18 @@ def table_audit(stack: LocalStack) -> dict[str, Any]:
     sqs = stack.session.client("sqs", config=OPERATOR)
 
     def depth(url: str) -> int:
-        return int(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
-                   ["Attributes"]["ApproximateNumberOfMessages"])
+        return int(
+            sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"][
+                "ApproximateNumberOfMessages"
+            ]
+        )
 
     report = drift.as_dict(limit=5)
     report["tombstones"] = sum(1 for item in target_items.values() if replica.DELETED in item)
     report["on_failure_messages"] = depth(stack.topology.urls["table_failures_queue"])
-    report["changes_dlq_messages"] = depth(stack.topology.urls["changes_queue:dlq"]) \
-        if "changes_queue:dlq" in stack.topology.urls else 0
+    report["changes_dlq_messages"] = (
+        depth(stack.topology.urls["changes_queue:dlq"]) if "changes_queue:dlq" in stack.topology.urls else 0
+    )
     return report
 
 
@@ -408,22 +451,24 @@ def audit(stack: LocalStack, paths: list[IngestPath]) -> dict[str, Any]:
         else:
             quarantined = 0
         latencies = [landed - _epoch(r["ingest_time"]) for r, landed in lake if r["id"].startswith(path.id_prefix)]
-        out.append({
-            "path": path.name,
-            "records_in": path.count,
-            "records_out": len(ids),
-            "malformed_sent": path.malformed,
-            "quarantined": quarantined,
-            "rejected_at_api": path.rejected_at_api,
-            "not_sent_reported": path.not_sent,
-            "producer_retries": path.producer_retries,
-            "duplicates": duplicated,
-            "lost": len(lost),
-            "unexpected": len(unexpected),
-            "quarantine_mismatch": quarantined - path.malformed if path.id_prefix != "http-" else 0,
-            "latency_s": _percentiles(latencies),
-            "error": path.error,
-        })
+        out.append(
+            {
+                "path": path.name,
+                "records_in": path.count,
+                "records_out": len(ids),
+                "malformed_sent": path.malformed,
+                "quarantined": quarantined,
+                "rejected_at_api": path.rejected_at_api,
+                "not_sent_reported": path.not_sent,
+                "producer_retries": path.producer_retries,
+                "duplicates": duplicated,
+                "lost": len(lost),
+                "unexpected": len(unexpected),
+                "quarantine_mismatch": quarantined - path.malformed if path.id_prefix != "http-" else 0,
+                "latency_s": _percentiles(latencies),
+                "error": path.error,
+            }
+        )
     return {
         "paths": out,
         "quarantine_reasons": dict(q_reasons),
@@ -434,8 +479,13 @@ def audit(stack: LocalStack, paths: list[IngestPath]) -> dict[str, Any]:
 
 
 # How the progress line names each event source mapping's job.
-JOBS = {"stream_processor": "stream", "table_sync": "table direct", "change_publisher": "table → SNS",
-        "change_applier": "SNS → table2", "code_sync": "code events"}
+JOBS = {
+    "stream_processor": "stream",
+    "table_sync": "table direct",
+    "change_publisher": "table → SNS",
+    "change_applier": "SNS → table2",
+    "code_sync": "code events",
+}
 
 
 def _mapping_progress(mapping: Any) -> tuple[int, int]:
@@ -446,8 +496,9 @@ def _mapping_progress(mapping: Any) -> tuple[int, int]:
     return mapping.stats.get("messages_deleted", 0), mapping.stats.get("messages_delivered", 0)
 
 
-def progress_line(stack: LocalStack, paths: list[IngestPath], options: Options, counts: dict[str, Counter],
-                  elapsed: float) -> str:
+def progress_line(
+    stack: LocalStack, paths: list[IngestPath], options: Options, counts: dict[str, Counter], elapsed: float
+) -> str:
     """Each job against its own total: the records produced of those planned, the table changes
     written of those planned, the pushes made, and per mapping what its function finished of
     what it was delivered; with the time left, estimated from the producers' share done."""
@@ -457,9 +508,12 @@ def progress_line(stack: LocalStack, paths: list[IngestPath], options: Options, 
     # A delete followed by a re-insert of the same key is one planned change and two writes.
     written = table["inserts"] + table["updates"] + table["deletes"] + table["reinserts"]
     planned = options.table_changes + table["reinserts"]
-    parts = [f"records {produced:,}/{total:,}", f"table changes {written:,}/{planned:,}",
-             f"code files {counts['code']['uploads'] + counts['code']['overwrites'] + counts['code']['deletes']}",
-             f"pushes {counts['git']['pushes']}"]
+    parts = [
+        f"records {produced:,}/{total:,}",
+        f"table changes {written:,}/{planned:,}",
+        f"code files {counts['code']['uploads'] + counts['code']['overwrites'] + counts['code']['deletes']}",
+        f"pushes {counts['git']['pushes']}",
+    ]
     for name, mapping in sorted(stack.mappings.items()):
         done, delivered = _mapping_progress(mapping)
         parts.append(f"{JOBS.get(name, name)} {done:,}/{delivered:,}")
@@ -468,8 +522,14 @@ def progress_line(stack: LocalStack, paths: list[IngestPath], options: Options, 
     return " · ".join(parts) + f" · {elapsed:.0f}s, {left}"
 
 
-def _progress(stack: LocalStack, paths: list[IngestPath], options: Options, counts: dict[str, Counter],
-              started: float, done: threading.Event) -> None:
+def _progress(
+    stack: LocalStack,
+    paths: list[IngestPath],
+    options: Options,
+    counts: dict[str, Counter],
+    started: float,
+    done: threading.Event,
+) -> None:
     tty = sys.stderr.isatty()
     # On a terminal the line redraws in place; in a log, one line every five seconds.
     while not done.wait(0.5 if tty else 5.0):
@@ -517,110 +577,159 @@ def run(stack: LocalStack, options: Options) -> dict[str, Any]:
     auditing = time.monotonic()
     report = audit(stack, paths)
     paths_selected = stack.topology.variables.get("table_sync_paths", "both")
-    report["tables"] = {"changes": dict(table_counts), "paths": paths_selected,
-                        **table_audit(stack)}
+    report["tables"] = {"changes": dict(table_counts), "paths": paths_selected, **table_audit(stack)}
     report["code"] = {"changes": dict(code_counts), **code_audit(stack)}
     report["git"] = {"changes": dict(git_counts), **git_audit(stack)}
-    mapping_stats = {name: (m.stats.total() if hasattr(m.stats, "total") else dict(m.stats))
-                     for name, m in stack.mappings.items()}
+    mapping_stats = {
+        name: (m.stats.total() if hasattr(m.stats, "total") else dict(m.stats)) for name, m in stack.mappings.items()
+    }
     failures_url = stack.topology.urls["events_failures_queue"]
     attributes = stack.session.client("sqs", config=OPERATOR).get_queue_attributes(
-        QueueUrl=failures_url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+        QueueUrl=failures_url, AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]
     sent = sum(p["records_in"] for p in report["paths"])
-    report.update({
-        "records": sent,
-        "seconds": {"produce": round(produced_at - started, 2), "total": round(drained - started, 2)},
-        "drained": drained - produced_at <= options.drain_timeout_s,
-        "faults": {"configured": stack.faults.rates, "injected_at_aws": dict(stack.faults.counts)},
-        "functions": {name: dict(f.stats) for name, f in stack.functions.items()},
-        "mappings": mapping_stats,
-        "on_failure_messages": int(attributes["ApproximateNumberOfMessages"]),
-        "xray": [row for c in stack.collectors.values() for row in c.summary()],
-        "embedded_aws_requests": stack.server.app.requests if stack.server.app else 0,
-        "iam": stack.server.iam.report(),
-    })
-    report["phases"] = {**{name: round(seconds, 2) for name, seconds in stack.timings.items()},
-                        "workload": round(produced_at - started, 2), "drain": round(drained - produced_at, 2),
-                        "audit": round(time.monotonic() - auditing, 2)}
+    report.update(
+        {
+            "records": sent,
+            "seconds": {"produce": round(produced_at - started, 2), "total": round(drained - started, 2)},
+            "drained": drained - produced_at <= options.drain_timeout_s,
+            "faults": {"configured": stack.faults.rates, "injected_at_aws": dict(stack.faults.counts)},
+            "functions": {name: dict(f.stats) for name, f in stack.functions.items()},
+            "mappings": mapping_stats,
+            "on_failure_messages": int(attributes["ApproximateNumberOfMessages"]),
+            "xray": [row for c in stack.collectors.values() for row in c.summary()],
+            "embedded_aws_requests": stack.server.app.requests if stack.server.app else 0,
+            "iam": stack.server.iam.report(),
+        }
+    )
+    report["phases"] = {
+        **{name: round(seconds, 2) for name, seconds in stack.timings.items()},
+        "workload": round(produced_at - started, 2),
+        "drain": round(drained - produced_at, 2),
+        "audit": round(time.monotonic() - auditing, 2),
+    }
     lost = sum(p["lost"] for p in report["paths"])
     duplicates = sum(p["duplicates"] for p in report["paths"]) + report["quarantine_duplicates"]
     mismatch = sum(abs(p["quarantine_mismatch"]) for p in report["paths"])
-    report["ok"] = bool(report["drained"] and lost == 0 and duplicates == 0 and mismatch == 0
-                        and not any(p["error"] for p in report["paths"]) and report["tables"]["match"]
-                        and report["code"]["match"] and report["git"]["match"] and report["iam"]["denied"] == 0)
+    report["ok"] = bool(
+        report["drained"]
+        and lost == 0
+        and duplicates == 0
+        and mismatch == 0
+        and not any(p["error"] for p in report["paths"])
+        and report["tables"]["match"]
+        and report["code"]["match"]
+        and report["git"]["match"]
+        and report["iam"]["denied"] == 0
+    )
     return report
 
 
 def summary(report: dict[str, Any]) -> str:
     """The report as a person reads it."""
-    lines = ["", "tributary local run", "=" * 19, "",
-             f"Stream → lake   {report['records']:,} records; every workload sent in "
-             f"{report['seconds']['produce']}s, all drained {report['seconds']['total']}s after the start", ""]
-    header = f"  {'path':<30} {'in':>7} {'in lake':>8} {'quarant.':>8} {'rejected':>8} {'dupl.':>6} {'lost':>5}" \
-             f"  {'latency p50/p90/p99 s':>22}"
+    lines = [
+        "",
+        "tributary local run",
+        "=" * 19,
+        "",
+        f"Stream → lake   {report['records']:,} records; every workload sent in "
+        f"{report['seconds']['produce']}s, all drained {report['seconds']['total']}s after the start",
+        "",
+    ]
+    header = (
+        f"  {'path':<30} {'in':>7} {'in lake':>8} {'quarant.':>8} {'rejected':>8} {'dupl.':>6} {'lost':>5}"
+        f"  {'latency p50/p90/p99 s':>22}"
+    )
     lines.append(header)
     for p in report["paths"]:
         lat = p["latency_s"]
         latency = f"{lat.get('p50', 0):.2f}/{lat.get('p90', 0):.2f}/{lat.get('p99', 0):.2f}" if lat else "-"
-        lines.append(f"  {p['path']:<30} {p['records_in']:>7,} {p['records_out']:>8,} {p['quarantined']:>8,}"
-                     f" {p['rejected_at_api']:>8,} {p['duplicates']:>6} {p['lost']:>5}  {latency:>22}")
+        lines.append(
+            f"  {p['path']:<30} {p['records_in']:>7,} {p['records_out']:>8,} {p['quarantined']:>8,}"
+            f" {p['rejected_at_api']:>8,} {p['duplicates']:>6} {p['lost']:>5}  {latency:>22}"
+        )
         if p["error"]:
             lines.append(f"    ! {p['error']}")
     reasons = ", ".join(f"{k} {v}" for k, v in sorted(report["quarantine_reasons"].items()))
-    lines += ["", f"  quarantine reasons: {reasons}",
-              f"  quarantine duplicates: {report['quarantine_duplicates']}; "
-              f"on-failure destination messages: {report['on_failure_messages']}", ""]
+    lines += [
+        "",
+        f"  quarantine reasons: {reasons}",
+        f"  quarantine duplicates: {report['quarantine_duplicates']}; "
+        f"on-failure destination messages: {report['on_failure_messages']}",
+        "",
+    ]
     t = report["tables"]
     changes = t["changes"]
-    lines += [f"Table → table   {sum(v for k, v in changes.items() if k != 'live_items'):,} changes to table1 "
-              f"({changes.get('inserts', 0)} inserts, {changes.get('updates', 0)} updates, "
-              f"{changes.get('deletes', 0)} deletes, {changes.get('reinserts', 0)} re-inserts), paths: {t['paths']}",
-              f"  table1 {t['source_items']:,} items · table2 {t['replica_items']:,} items"
-              f" (+{t['tombstones']} tombstones) · missing {t['missing']} · extra {t['extra']}"
-              f" · different {t['different']} → {'table1 == table2' if t['match'] else 'TABLES DIFFER'}",
-              f"  on-failure destination messages: {t['on_failure_messages']};"
-              f" changes DLQ: {t['changes_dlq_messages']}",
-              ""]
+    lines += [
+        f"Table → table   {sum(v for k, v in changes.items() if k != 'live_items'):,} changes to table1 "
+        f"({changes.get('inserts', 0)} inserts, {changes.get('updates', 0)} updates, "
+        f"{changes.get('deletes', 0)} deletes, {changes.get('reinserts', 0)} re-inserts), paths: {t['paths']}",
+        f"  table1 {t['source_items']:,} items · table2 {t['replica_items']:,} items"
+        f" (+{t['tombstones']} tombstones) · missing {t['missing']} · extra {t['extra']}"
+        f" · different {t['different']} → {'table1 == table2' if t['match'] else 'TABLES DIFFER'}",
+        f"  on-failure destination messages: {t['on_failure_messages']}; changes DLQ: {t['changes_dlq_messages']}",
+        "",
+    ]
     c = report["code"]
-    lines += [f"Code → code     bucket1/code: {c['changes'].get('uploads', 0)} uploads, "
-              f"{c['changes'].get('overwrites', 0)} overwrites, {c['changes'].get('deletes', 0)} deletes",
-              f"  after the events: bucket1/code {'==' if c['after_events']['equal'] else '!='} bucket2/code "
-              f"({c['after_events']['source_objects']} objects, by key, size and checksum)",
-              f"  drift made by hand: {c['drift_made']['missing']} missing, {c['drift_made']['extra']} extra;"
-              f" reconciliation: {c['reconciled']}",
-              f"  after reconciliation: bucket1/code {'==' if c['after_reconcile']['equal'] else '!='} bucket2/code",
-              ""]
+    lines += [
+        f"Code → code     bucket1/code: {c['changes'].get('uploads', 0)} uploads, "
+        f"{c['changes'].get('overwrites', 0)} overwrites, {c['changes'].get('deletes', 0)} deletes",
+        f"  after the events: bucket1/code {'==' if c['after_events']['equal'] else '!='} bucket2/code "
+        f"({c['after_events']['source_objects']} objects, by key, size and checksum)",
+        f"  drift made by hand: {c['drift_made']['missing']} missing, {c['drift_made']['extra']} extra;"
+        f" reconciliation: {c['reconciled']}",
+        f"  after reconciliation: bucket1/code {'==' if c['after_reconcile']['equal'] else '!='} bucket2/code",
+        "",
+    ]
     g = report["git"]
     gc = g["changes"]
-    lines += [f"Git mirror      repo1: {gc.get('commits', 0)} commits in {gc.get('pushes', 0)} pushes, "
-              f"{gc.get('tags', 0)} tag, {gc.get('branch_deletions', 0)} branch deletion, "
-              f"{gc.get('force_pushes', 0)} force-push",
-              f"  {g['push_events']} push events → builds {g['builds']}, {g['refs_pushed']} ref updates mirrored",
-              f"  repo1 {'==' if g['refs_equal'] else '!='} repo2 by refs ({', '.join(g['repo1_refs'])})"
-              + (f"; differ: {', '.join(g['different_refs'])}" if g["different_refs"] else ""),
-              f"  nightly run: {g['nightly']['status']}, {g['nightly']['refs_pushed']} refs pushed",
-              ""]
+    lines += [
+        f"Git mirror      repo1: {gc.get('commits', 0)} commits in {gc.get('pushes', 0)} pushes, "
+        f"{gc.get('tags', 0)} tag, {gc.get('branch_deletions', 0)} branch deletion, "
+        f"{gc.get('force_pushes', 0)} force-push",
+        f"  {g['push_events']} push events → builds {g['builds']}, {g['refs_pushed']} ref updates mirrored",
+        f"  repo1 {'==' if g['refs_equal'] else '!='} repo2 by refs ({', '.join(g['repo1_refs'])})"
+        + (f"; differ: {', '.join(g['different_refs'])}" if g["different_refs"] else ""),
+        f"  nightly run: {g['nightly']['status']}, {g['nightly']['refs_pushed']} refs pushed",
+        "",
+    ]
     for name, stats in report["mappings"].items():
         lines.append(f"  {name} mapping: " + ", ".join(f"{k} {v}" for k, v in stats.items() if v))
     for name, stats in report["functions"].items():
-        lines.append(f"  {name}: " + ", ".join(
-            f"{k} {round(v, 1) if isinstance(v, float) else v}" for k, v in stats.items() if v))
+        lines.append(
+            f"  {name}: "
+            + ", ".join(f"{k} {round(v, 1) if isinstance(v, float) else v}" for k, v in stats.items() if v)
+        )
     faults = report["faults"]
     if faults["configured"]:
-        lines.append("  faults: " + ", ".join(f"{k}:{v}" for k, v in faults["configured"].items())
-                     + " · injected at AWS: " + (", ".join(f"{k} {v}" for k, v in faults["injected_at_aws"].items())
-                                                  or "none"))
+        lines.append(
+            "  faults: "
+            + ", ".join(f"{k}:{v}" for k, v in faults["configured"].items())
+            + " · injected at AWS: "
+            + (", ".join(f"{k} {v}" for k, v in faults["injected_at_aws"].items()) or "none")
+        )
     if report["xray"]:
         lines += ["", "  X-Ray subsegments (median / p95 ms):"]
         for row in report["xray"]:
-            lines.append(f"    {row['function']:<18} {row['subsegment']:<12} {row['count']:>6}  "
-                         f"{row['p50_ms']:>8} / {row['p95_ms']}")
+            lines.append(
+                f"    {row['function']:<18} {row['subsegment']:<12} {row['count']:>6}  "
+                f"{row['p50_ms']:>8} / {row['p95_ms']}"
+            )
     checked = report["iam"]
-    lines += ["", f"  IAM: {checked['checked']:,} calls by functions checked against their own roles, "
-                  f"{checked['denied']} denied"]
+    lines += [
+        "",
+        f"  IAM: {checked['checked']:,} calls by functions checked against their own roles, {checked['denied']} denied",
+    ]
     lines += [f"    ! {d['function']}: {d['action']} on {d['resource']} {d['reason']}" for d in checked["denials"]]
-    names = {"init": "terraform init", "apply": "terraform apply", "restore": "snapshot restored",
-             "runtime": "runtime started", "workload": "workload", "drain": "drain", "audit": "audit"}
+    names = {
+        "init": "terraform init",
+        "apply": "terraform apply",
+        "restore": "snapshot restored",
+        "runtime": "runtime started",
+        "workload": "workload",
+        "drain": "drain",
+        "audit": "audit",
+    }
     lines += ["", "  phases: " + " · ".join(f"{names.get(k, k)} {v:.1f} s" for k, v in report["phases"].items())]
     verdict = "OK: nothing lost, nothing duplicated" if report["ok"] else "FAILED: see lost / duplicates / denied above"
     lines += ["", f"  {verdict}", ""]

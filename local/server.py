@@ -46,23 +46,36 @@ def _access_denied(start_response: Callable, service: str, method: str, message:
     protocol = iam.protocol(service)
     headers = [("x-amzn-RequestId", request_id)]
     if protocol == "rest-xml":
-        status, body = "403 Forbidden", (
-            f"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code>"
-            f"<Message>{escape(message)}</Message><RequestId>{request_id}</RequestId></Error>").encode()
+        status, body = (
+            "403 Forbidden",
+            (
+                f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+                f"<Message>{escape(message)}</Message><RequestId>{request_id}</RequestId></Error>"
+            ).encode(),
+        )
         headers.append(("Content-Type", "application/xml"))
     elif protocol == "query":
         code = "AuthorizationError" if service == "sns" else "AccessDenied"
-        status, body = "403 Forbidden", (
-            f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{escape(message)}</Message>"
-            f"</Error><RequestId>{request_id}</RequestId></ErrorResponse>").encode()
+        status, body = (
+            "403 Forbidden",
+            (
+                f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{escape(message)}</Message>"
+                f"</Error><RequestId>{request_id}</RequestId></ErrorResponse>"
+            ).encode(),
+        )
         headers.append(("Content-Type", "text/xml"))
     elif protocol == "rest-json":
         status, body = "403 Forbidden", json.dumps({"Type": "User", "message": message}).encode()
         headers += [("Content-Type", "application/json"), ("x-amzn-ErrorType", "AccessDeniedException")]
     elif protocol == "smithy-rpc-v2-cbor":
         status = "400 Bad Request"
-        body = b"\xa2" + _cbor_text("__type") + _cbor_text("AccessDeniedException") + _cbor_text("message") + \
-            _cbor_text(message)
+        body = (
+            b"\xa2"
+            + _cbor_text("__type")
+            + _cbor_text("AccessDeniedException")
+            + _cbor_text("message")
+            + _cbor_text(message)
+        )
         headers += [("Content-Type", "application/cbor"), ("smithy-protocol", "rpc-v2-cbor")]
     else:
         status = "400 Bad Request"
@@ -113,17 +126,31 @@ class FaultyLockedApp:
             if object_write and self.faults.fire("s3_put_error", "s3"):
                 return _s3_slow_down(start_response)
             if service == "kinesis" and target.endswith(".GetRecords") and self.faults.fire("throttle", "get"):
-                return _json_error(start_response, "400 Bad Request", "ProvisionedThroughputExceededException",
-                                   "Rate exceeded for shard")
+                return _json_error(
+                    start_response,
+                    "400 Bad Request",
+                    "ProvisionedThroughputExceededException",
+                    "Rate exceeded for shard",
+                )
             if service == "kinesis" and target.endswith(".PutRecords") and self.faults.enabled("throttle"):
                 return self._put_records_with_failures(environ, start_response)
-            if service == "dynamodb" and target.split(".")[-1] in ("PutItem", "UpdateItem", "DeleteItem") \
-                    and self.faults.fire("throttle", "dynamodb"):
-                return _json_error(start_response, "400 Bad Request",
-                                   "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
-                                   "The level of configured provisioned throughput for the table was exceeded.")
-            if service == "s3" and method == "DELETE" and self._is_object_write(environ) \
-                    and "versionId" not in environ.get("QUERY_STRING", ""):
+            if (
+                service == "dynamodb"
+                and target.split(".")[-1] in ("PutItem", "UpdateItem", "DeleteItem")
+                and self.faults.fire("throttle", "dynamodb")
+            ):
+                return _json_error(
+                    start_response,
+                    "400 Bad Request",
+                    "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+                    "The level of configured provisioned throughput for the table was exceeded.",
+                )
+            if (
+                service == "s3"
+                and method == "DELETE"
+                and self._is_object_write(environ)
+                and "versionId" not in environ.get("QUERY_STRING", "")
+            ):
                 statuses: list[str] = []
 
                 def record(status: str, headers: list, exc_info: Any = None) -> Callable:
@@ -141,8 +168,9 @@ class FaultyLockedApp:
                 return self._hiding_missing_keys(environ, start_response, *verdict)
             return list(self.app(environ, start_response))
 
-    def _authorize(self, environ: dict[str, Any], start_response: Callable
-                   ) -> list[bytes] | tuple[iam.Identity, iam.Call] | None:
+    def _authorize(
+        self, environ: dict[str, Any], start_response: Callable
+    ) -> list[bytes] | tuple[iam.Identity, iam.Call] | None:
         """For a call signed with a function's credentials: AccessDenied if its role may not
         make it, else the caller and call when a 404 for a missing key must become 403. Other
         calls pass (None)."""
@@ -164,19 +192,24 @@ class FaultyLockedApp:
         path = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace")
         try:
             call = iam.describe(method, path, query, headers, body)
-            denial = self.iam.decide(identity, call) if call is not None else \
-                self.iam.refuse_unknown(identity, method, path)
+            denial = (
+                self.iam.decide(identity, call) if call is not None else self.iam.refuse_unknown(identity, method, path)
+            )
         except Exception as exc:  # a request it cannot read is refused, never a failed server
-            denial = self.iam.refuse_unknown(identity, method, path, f"because the embedded AWS cannot read the "
-                                             f"request ({type(exc).__name__}: {exc})")
+            denial = self.iam.refuse_unknown(
+                identity,
+                method,
+                path,
+                f"because the embedded AWS cannot read the request ({type(exc).__name__}: {exc})",
+            )
             call = None
         if denial is not None:
-            return _access_denied(start_response, call.service if call else service, method,
-                                  denial.message(identity))
+            return _access_denied(start_response, call.service if call else service, method, denial.message(identity))
         return (identity, call) if self.iam.hides_missing(identity, call) else None
 
-    def _hiding_missing_keys(self, environ: dict[str, Any], start_response: Callable, identity: iam.Identity,
-                             call: iam.Call) -> list[bytes]:
+    def _hiding_missing_keys(
+        self, environ: dict[str, Any], start_response: Callable, identity: iam.Identity, call: iam.Call
+    ) -> list[bytes]:
         captured: dict[str, Any] = {}
 
         def capture(status: str, headers: list, exc_info: Any = None) -> Callable:
@@ -221,8 +254,14 @@ class FaultyLockedApp:
             written = json.loads(raw)["Records"]
         results, position = [], iter(written)
         for fail in failing:
-            results.append({"ErrorCode": "ProvisionedThroughputExceededException",
-                            "ErrorMessage": "Rate exceeded for shard (injected)"} if fail else next(position))
+            results.append(
+                {
+                    "ErrorCode": "ProvisionedThroughputExceededException",
+                    "ErrorMessage": "Rate exceeded for shard (injected)",
+                }
+                if fail
+                else next(position)
+            )
         out = json.dumps({"FailedRecordCount": sum(failing), "Records": results}).encode()
         start_response("200 OK", [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(out)))])
         return [out]

@@ -56,8 +56,9 @@ class _Pickler(pickle.Pickler):
         if isinstance(obj, weakref.WeakValueDictionary):
             return _weak_values, (dict(obj.items()),)
         if isinstance(obj, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
-            pem = obj.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption())
+            pem = obj.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
             return _private_key, (pem,)
         if isinstance(obj, collections.defaultdict) and getattr(obj.default_factory, "__name__", "") == "<lambda>":
             # moto's ``defaultdict(lambda: {})``: a lambda does not pickle; the empty value's type does.
@@ -121,8 +122,7 @@ class Applied:
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        header = json.dumps({"variables": self.variables, "outputs": self.outputs,
-                             "endpoint": self.endpoint}).encode()
+        header = json.dumps({"variables": self.variables, "outputs": self.outputs, "endpoint": self.endpoint}).encode()
         partial = path.with_suffix(".partial")
         partial.write_bytes(len(header).to_bytes(8, "big") + header + self.state)
         partial.replace(path)
@@ -131,8 +131,8 @@ class Applied:
     def load(cls, path: Path) -> Applied:
         data = path.read_bytes()
         size = int.from_bytes(data[:8], "big")
-        header = json.loads(data[8:8 + size])
-        return cls(header["variables"], header["outputs"], data[8 + size:], header["endpoint"])
+        header = json.loads(data[8 : 8 + size])
+        return cls(header["variables"], header["outputs"], data[8 + size :], header["endpoint"])
 
 
 def apply(workdir: Path, variables: dict[str, Any] | None = None, environment: str = "local") -> Applied:
@@ -150,8 +150,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local.snapshot", description=apply.__doc__)
     parser.add_argument("--out", type=Path, required=True, help="where to write the snapshot")
     parser.add_argument("--workdir", type=Path, required=True, help="where Terraform keeps its state")
-    parser.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
-                        help="a string variable beside the environment's tfvars")
+    parser.add_argument(
+        "--var",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a string variable beside the environment's tfvars",
+    )
     args = parser.parse_args(argv)
     variables = dict(item.split("=", 1) for item in args.var)
     apply(args.workdir, variables).save(args.out)

@@ -43,28 +43,40 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> di
     records = []
     for m in messages:
         attributes = dict(m.get("Attributes", {}))
-        records.append({
-            "messageId": m["MessageId"],
-            "receiptHandle": m["ReceiptHandle"],
-            "body": m["Body"],
-            "attributes": {k: attributes[k] for k in (
-                "ApproximateReceiveCount", "SentTimestamp", "SenderId", "ApproximateFirstReceiveTimestamp",
-                "SequenceNumber", "MessageGroupId", "MessageDeduplicationId") if k in attributes},
-            "messageAttributes": {
-                name: {
-                    "stringValue": value.get("StringValue"),
-                    "binaryValue": value.get("BinaryValue"),
-                    "stringListValues": [],
-                    "binaryListValues": [],
-                    "dataType": value["DataType"],
-                }
-                for name, value in m.get("MessageAttributes", {}).items()
-            },
-            "md5OfBody": m.get("MD5OfBody", ""),
-            "eventSource": "aws:sqs",
-            "eventSourceARN": queue_arn,
-            "awsRegion": region,
-        })
+        records.append(
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": {
+                    k: attributes[k]
+                    for k in (
+                        "ApproximateReceiveCount",
+                        "SentTimestamp",
+                        "SenderId",
+                        "ApproximateFirstReceiveTimestamp",
+                        "SequenceNumber",
+                        "MessageGroupId",
+                        "MessageDeduplicationId",
+                    )
+                    if k in attributes
+                },
+                "messageAttributes": {
+                    name: {
+                        "stringValue": value.get("StringValue"),
+                        "binaryValue": value.get("BinaryValue"),
+                        "stringListValues": [],
+                        "binaryListValues": [],
+                        "dataType": value["DataType"],
+                    }
+                    for name, value in m.get("MessageAttributes", {}).items()
+                },
+                "md5OfBody": m.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": region,
+            }
+        )
     return {"Records": records}
 
 
@@ -117,8 +129,14 @@ class QueueMapping:
         self.duplicate = duplicate
         self.poll_interval_s = poll_interval_s
         self.pollers = pollers
-        self.stats = {"invocations": 0, "messages_delivered": 0, "messages_deleted": 0, "partial_failures": 0,
-                      "function_errors": 0, "duplicate_deliveries": 0}
+        self.stats = {
+            "invocations": 0,
+            "messages_delivered": 0,
+            "messages_deleted": 0,
+            "partial_failures": 0,
+            "function_errors": 0,
+            "duplicate_deliveries": 0,
+        }
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -159,7 +177,7 @@ class QueueMapping:
         handles = {m["MessageId"]: m["ReceiptHandle"] for m in messages}
         entries = [{"Id": str(i), "ReceiptHandle": handles[mid]} for i, mid in enumerate(sorted(done))]
         for start in range(0, len(entries), 10):
-            self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=entries[start:start + 10])
+            self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=entries[start : start + 10])
         with self._lock:
             self.stats["invocations"] += 1
             self.stats["messages_delivered"] += len(messages)

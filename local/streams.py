@@ -299,7 +299,8 @@ class StreamMapping:
                 self.settings,
                 invoke=lambda records, shard=shard: self.invoke_event(self.source.build_event(records, shard)),
                 on_failure=lambda records, condition, count, shard=shard: self._on_failure(
-                    shard, records, condition, count),
+                    shard, records, condition, count
+                ),
                 duplicate=self.duplicate,
             )
             self.stats.lanes.append(lane.stats)
@@ -307,26 +308,28 @@ class StreamMapping:
         return lanes
 
     def _on_failure(self, shard: str, records: list[Record], condition: str, invoke_count: int) -> None:
-        self.send_on_failure({
-            "requestContext": {
-                "requestId": str(uuid.uuid4()),
-                "functionArn": self.function_arn,
-                "condition": condition,
-                "approximateInvokeCount": invoke_count,
-            },
-            "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
-            "version": "1.0",
-            "timestamp": _iso(time.time()),
-            self.source.batch_info_key: {
-                "shardId": shard,
-                "startSequenceNumber": records[0].sequence_number,
-                "endSequenceNumber": records[-1].sequence_number,
-                "approximateArrivalOfFirstRecord": _iso(records[0].arrival),
-                "approximateArrivalOfLastRecord": _iso(records[-1].arrival),
-                "batchSize": len(records),
-                "streamArn": self.source.stream_arn,
-            },
-        })
+        self.send_on_failure(
+            {
+                "requestContext": {
+                    "requestId": str(uuid.uuid4()),
+                    "functionArn": self.function_arn,
+                    "condition": condition,
+                    "approximateInvokeCount": invoke_count,
+                },
+                "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+                "version": "1.0",
+                "timestamp": _iso(time.time()),
+                self.source.batch_info_key: {
+                    "shardId": shard,
+                    "startSequenceNumber": records[0].sequence_number,
+                    "endSequenceNumber": records[-1].sequence_number,
+                    "approximateArrivalOfFirstRecord": _iso(records[0].arrival),
+                    "approximateArrivalOfLastRecord": _iso(records[-1].arrival),
+                    "batchSize": len(records),
+                    "streamArn": self.source.stream_arn,
+                },
+            }
+        )
 
     def _run_shard(self, shard: str) -> None:
         lanes = self._lanes_for(shard)

@@ -104,8 +104,11 @@ def main() -> None:
         faults.install()
     except Exception as exc:  # an init error fails every invocation, as in Lambda
         handler = None
-        init_error = {"errorType": f"Runtime.ImportModuleError: {type(exc).__name__}", "errorMessage": str(exc),
-                      "stackTrace": traceback.format_exc().splitlines()}
+        init_error = {
+            "errorType": f"Runtime.ImportModuleError: {type(exc).__name__}",
+            "errorMessage": str(exc),
+            "stackTrace": traceback.format_exc().splitlines(),
+        }
     for line in sys.stdin:
         request = json.loads(line)
         os.environ["_X_AMZN_TRACE_ID"] = request.get("trace_id", "")
@@ -118,8 +121,14 @@ def main() -> None:
                 payload = handler(request["event"], Context(request["id"], request["deadline_ms"]))
                 reply = {"ok": True, "payload": payload}
             except Exception as exc:
-                reply = {"ok": False, "error": {"errorType": type(exc).__name__, "errorMessage": str(exc),
-                                                "stackTrace": traceback.format_exc().splitlines()}}
+                reply = {
+                    "ok": False,
+                    "error": {
+                        "errorType": type(exc).__name__,
+                        "errorMessage": str(exc),
+                        "stackTrace": traceback.format_exc().splitlines(),
+                    },
+                }
         faults.strike()  # the work is done, the answer is lost: the nastiest moment to fail
         sys.stdout.flush()
         sys.stderr.flush()
@@ -128,8 +137,10 @@ def main() -> None:
         try:
             results.write(json.dumps(reply) + "\n")
         except (TypeError, ValueError) as exc:
-            results.write(json.dumps({"ok": False, "error": {"errorType": "Runtime.MarshalError",
-                                                             "errorMessage": str(exc)}}) + "\n")
+            results.write(
+                json.dumps({"ok": False, "error": {"errorType": "Runtime.MarshalError", "errorMessage": str(exc)}})
+                + "\n"
+            )
 
 
 if __name__ == "__main__":

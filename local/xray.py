@@ -73,11 +73,13 @@ class XRayCollector:
         rows = []
         for name, values in sorted(self.durations.items()):
             ordered = sorted(values)
-            rows.append({
-                "function": self.label,
-                "subsegment": name,
-                "count": len(values),
-                "p50_ms": round(statistics.median(ordered), 2),
-                "p95_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))], 2),
-            })
+            rows.append(
+                {
+                    "function": self.label,
+                    "subsegment": name,
+                    "count": len(values),
+                    "p50_ms": round(statistics.median(ordered), 2),
+                    "p95_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))], 2),
+                }
+            )
         return rows

@@ -78,26 +78,42 @@ def _check_trigger(raw: Any, path: Path) -> Trigger:
     _require(isinstance(source, str) and bool(source), path, "trigger.source names the resource that invokes it")
     settings = {k: v for k, v in raw.items() if k not in ("type", "source")}
     if ttype in ("kinesis", "dynamodb"):
-        _require(settings.get("starting_position") in STARTING_POSITIONS, path,
-                 f"trigger.starting_position must be one of {STARTING_POSITIONS}")
+        _require(
+            settings.get("starting_position") in STARTING_POSITIONS,
+            path,
+            f"trigger.starting_position must be one of {STARTING_POSITIONS}",
+        )
         _int(settings, "batch_size", 1, 10_000, path)
         _int(settings, "maximum_batching_window_s", 0, 300, path)
         _int(settings, "parallelization_factor", 1, 10, path)
         _int(settings, "maximum_retry_attempts", -1, 10_000, path)
         age = settings.get("maximum_record_age_s")
-        _require(age == -1 or (isinstance(age, int) and 60 <= age <= 604_800), path,
-                 "trigger.maximum_record_age_s must be -1 or between 60 and 604800")
-        _require(isinstance(settings.get("bisect_batch_on_function_error"), bool), path,
-                 "trigger.bisect_batch_on_function_error must be true or false")
-        _require(settings.get("report_batch_item_failures") is True, path,
-                 "stream triggers report batch item failures (report_batch_item_failures: true)")
-        _require(isinstance(settings.get("on_failure"), str), path,
-                 "stream triggers name an on_failure destination queue")
+        _require(
+            age == -1 or (isinstance(age, int) and 60 <= age <= 604_800),
+            path,
+            "trigger.maximum_record_age_s must be -1 or between 60 and 604800",
+        )
+        _require(
+            isinstance(settings.get("bisect_batch_on_function_error"), bool),
+            path,
+            "trigger.bisect_batch_on_function_error must be true or false",
+        )
+        _require(
+            settings.get("report_batch_item_failures") is True,
+            path,
+            "stream triggers report batch item failures (report_batch_item_failures: true)",
+        )
+        _require(
+            isinstance(settings.get("on_failure"), str), path, "stream triggers name an on_failure destination queue"
+        )
     if ttype == "sqs":
         _int(settings, "batch_size", 1, 10_000, path)
         _int(settings, "maximum_batching_window_s", 0, 300, path)
-        _require(settings.get("report_batch_item_failures") is True, path,
-                 "queue triggers report batch item failures (report_batch_item_failures: true)")
+        _require(
+            settings.get("report_batch_item_failures") is True,
+            path,
+            "queue triggers report batch item failures (report_batch_item_failures: true)",
+        )
     return Trigger(ttype, source, settings)
 
 
@@ -110,36 +126,58 @@ def load(directory: Path) -> FunctionSpec:
         raise DeclarationError(f"{path}: {exc}") from None
     _require(isinstance(raw, dict), path, "the declaration is a JSON object")
     allowed = {
-        "description", "handler", "runtime", "architectures", "memory_mb", "timeout_s",
-        "reserved_concurrency", "environment", "resource_environment", "trigger",
+        "description",
+        "handler",
+        "runtime",
+        "architectures",
+        "memory_mb",
+        "timeout_s",
+        "reserved_concurrency",
+        "environment",
+        "resource_environment",
+        "trigger",
     }
     unknown = sorted(set(raw) - allowed)
     _require(not unknown, path, f"unknown key(s) {unknown}")
     name = directory.name
-    _require(re.fullmatch(r"[a-z][a-z0-9_]*", name) is not None, path,
-             "a function directory name is a Python package name (lower case, digits, _)")
+    _require(
+        re.fullmatch(r"[a-z][a-z0-9_]*", name) is not None,
+        path,
+        "a function directory name is a Python package name (lower case, digits, _)",
+    )
     handler = raw.get("handler")
-    _require(isinstance(handler, str) and handler.startswith(f"{name}.") and handler.count(".") >= 2, path,
-             f"handler must be '{name}.<module>.<function>'")
+    _require(
+        isinstance(handler, str) and handler.startswith(f"{name}.") and handler.count(".") >= 2,
+        path,
+        f"handler must be '{name}.<module>.<function>'",
+    )
     module = handler.rsplit(".", 1)[0].split(".", 1)[1].replace(".", "/")
     _require((directory / f"{module}.py").is_file(), path, f"handler module {module}.py does not exist")
     _require(raw.get("runtime") == RUNTIME, path, f"runtime must be {RUNTIME}")
     arches = raw.get("architectures")
-    _require(isinstance(arches, list) and arches and all(a in ARCHITECTURES for a in arches), path,
-             f"architectures lists the supported ones from {ARCHITECTURES}")
+    _require(
+        isinstance(arches, list) and arches and all(a in ARCHITECTURES for a in arches),
+        path,
+        f"architectures lists the supported ones from {ARCHITECTURES}",
+    )
     description = raw.get("description")
-    _require(isinstance(description, str) and 0 < len(description) <= 256, path,
-             "description is 1 to 256 characters")
+    _require(isinstance(description, str) and 0 < len(description) <= 256, path, "description is 1 to 256 characters")
     reserved = raw.get("reserved_concurrency")
-    _require(reserved is None or (isinstance(reserved, int) and reserved >= 0), path,
-             "reserved_concurrency is null or a non-negative integer")
+    _require(
+        reserved is None or (isinstance(reserved, int) and reserved >= 0),
+        path,
+        "reserved_concurrency is null or a non-negative integer",
+    )
     env = raw.get("environment", {})
     res_env = raw.get("resource_environment", {})
     for label, mapping in (("environment", env), ("resource_environment", res_env)):
         _require(isinstance(mapping, dict), path, f"{label} is an object")
         for key, value in mapping.items():
-            _require(_ENV_NAME.match(key) is not None and key not in _RESERVED_ENV, path,
-                     f"{label}: {key!r} is not a name Lambda allows")
+            _require(
+                _ENV_NAME.match(key) is not None and key not in _RESERVED_ENV,
+                path,
+                f"{label}: {key!r} is not a name Lambda allows",
+            )
             _require(isinstance(value, str), path, f"{label}: {key} must be a string")
     _require(not set(env) & set(res_env), path, "a variable is either static or bound to a resource, not both")
     return FunctionSpec(

@@ -98,8 +98,13 @@ def http_api_event(
             "stage": "$default",
             "time": "22/Nov/2026:10:00:00 +0000",
             "timeEpoch": time_epoch_ms,
-            "authorizer": {"iam": {"accountId": account, "callerId": "AIDACKCEVSQ6C2EXAMPLE",
-                                   "userArn": f"arn:aws:iam::{account}:user/producer"}},
+            "authorizer": {
+                "iam": {
+                    "accountId": account,
+                    "callerId": "AIDACKCEVSQ6C2EXAMPLE",
+                    "userArn": f"arn:aws:iam::{account}:user/producer",
+                }
+            },
         },
         "body": base64.b64encode(raw).decode("ascii") if base64_body else raw.decode("utf-8"),
         "isBase64Encoded": base64_body,
@@ -131,8 +136,8 @@ def dynamodb_stream_record(
     if old_image is not None:
         body["OldImage"] = old_image
     return {
-        "eventID": event_id or hashlib.md5(f"{sequence_number}/{event_name}".encode(),
-                                           usedforsecurity=False).hexdigest(),
+        "eventID": event_id
+        or hashlib.md5(f"{sequence_number}/{event_name}".encode(), usedforsecurity=False).hexdigest(),
         "eventName": event_name,
         "eventVersion": "1.1",
         "eventSource": "aws:dynamodb",

@@ -79,8 +79,11 @@ def implied_mirrors() -> list[Path]:
     home = Path.home()
     data_home = Path(os.environ.get("XDG_DATA_HOME") or home / ".local" / "share")
     data_dirs = [Path(d) for d in (os.environ.get("XDG_DATA_DIRS") or "/usr/local/share:/usr/share").split(":") if d]
-    found = [home / ".terraform.d" / "plugins", data_home / "terraform" / "plugins",
-             *(d / "terraform" / "plugins" for d in data_dirs)]
+    found = [
+        home / ".terraform.d" / "plugins",
+        data_home / "terraform" / "plugins",
+        *(d / "terraform" / "plugins" for d in data_dirs),
+    ]
     if os.environ.get("TF_PLUGIN_CACHE_DIR"):
         found.append(Path(os.environ["TF_PLUGIN_CACHE_DIR"]))
     return found
@@ -102,8 +105,9 @@ def provider_source(environ: dict[str, str] | None = None) -> ProviderSource:
         path = Path(given)
         if not holds_provider(path):
             raise SystemExit(f"TF_PROVIDER_MIRROR={given} holds no {PROVIDER} (a filesystem mirror is expected)")
-        return ProviderSource("mirror", path, f"terraform: {PROVIDER} from the filesystem mirror at {path} "
-                                              "(TF_PROVIDER_MIRROR)")
+        return ProviderSource(
+            "mirror", path, f"terraform: {PROVIDER} from the filesystem mirror at {path} (TF_PROVIDER_MIRROR)"
+        )
     for path in implied_mirrors():
         if holds_provider(path):
             return ProviderSource("local", path, f"terraform: {PROVIDER} from the local directory {path}")
@@ -233,8 +237,11 @@ def reachable() -> bool:
     try:
         socket.getaddrinfo("registry.terraform.io", 443)
     except OSError:
-        print("terraform: no local mirror holds hashicorp/aws and registry.terraform.io cannot be reached: "
-              "set TF_PROVIDER_MIRROR to a filesystem mirror that holds it", file=sys.stderr)
+        print(
+            "terraform: no local mirror holds hashicorp/aws and registry.terraform.io cannot be reached: "
+            "set TF_PROVIDER_MIRROR to a filesystem mirror that holds it",
+            file=sys.stderr,
+        )
         return False
     return True
 
@@ -313,8 +320,23 @@ def lock() -> int:
 
 
 # Every service the stack's resources and data sources call, pointed at the embedded AWS for a plan.
-ENDPOINTS = ("apigatewayv2", "cloudwatch", "codebuild", "codecommit", "dynamodb", "events", "iam", "kinesis", "kms",
-             "lambda", "logs", "s3", "sns", "sqs", "sts")
+ENDPOINTS = (
+    "apigatewayv2",
+    "cloudwatch",
+    "codebuild",
+    "codecommit",
+    "dynamodb",
+    "events",
+    "iam",
+    "kinesis",
+    "kms",
+    "lambda",
+    "logs",
+    "s3",
+    "sns",
+    "sqs",
+    "sts",
+)
 
 
 def endpoints_override(endpoint: str, request_account_id: bool = False) -> str:
@@ -363,8 +385,17 @@ def plan(envs: list[str] | None = None) -> int:
                 print(output, file=sys.stderr)
                 return 1
             for env in envs or environments():
-                code, output = run(["plan", "-no-color", "-input=false", "-lock=false", "-refresh=false",
-                                    *_stack_vars(copy, env, ROOT / "dist")], copy)
+                code, output = run(
+                    [
+                        "plan",
+                        "-no-color",
+                        "-input=false",
+                        "-lock=false",
+                        "-refresh=false",
+                        *_stack_vars(copy, env, ROOT / "dist"),
+                    ],
+                    copy,
+                )
                 summary = next((line for line in output.splitlines() if line.startswith("Plan:")), "")
                 if code != 0:
                     failed += 1
@@ -391,8 +422,7 @@ def _local_stack(endpoint: str, workdir: Path) -> Path:
     if not copy.exists():
         workdir.mkdir(parents=True, exist_ok=True)
         workspace(workdir)
-    (copy / "endpoints_override.tf").write_text(endpoints_override(endpoint, request_account_id=True),
-                                                encoding="utf-8")
+    (copy / "endpoints_override.tf").write_text(endpoints_override(endpoint, request_account_id=True), encoding="utf-8")
     if not (copy / ".terraform").exists():
         code, output = _init(copy, locked=True)
         if code != 0:
@@ -415,13 +445,21 @@ def _stack_vars(copy: Path, env: str, dist_dir: Path) -> list[str]:
     """The root stack's arguments for one environment: its tfvars, the zips' directory, and the
     variables ``apply_local`` was given beside them (kept in the work directory)."""
     overrides = copy.parent / OVERRIDES
-    return [f"-var-file={copy / 'environments' / f'{env}.tfvars.json'}", f"-var=dist_dir={dist_dir}",
-            *([f"-var-file={overrides}"] if overrides.exists() else [])]
+    return [
+        f"-var-file={copy / 'environments' / f'{env}.tfvars.json'}",
+        f"-var=dist_dir={dist_dir}",
+        *([f"-var-file={overrides}"] if overrides.exists() else []),
+    ]
 
 
-def apply_local(endpoint: str, workdir: Path, env: str = "local", dist_dir: Path = ROOT / "dist",
-                variables: dict[str, object] | None = None,
-                timings: dict[str, float] | None = None) -> dict[str, object]:
+def apply_local(
+    endpoint: str,
+    workdir: Path,
+    env: str = "local",
+    dist_dir: Path = ROOT / "dist",
+    variables: dict[str, object] | None = None,
+    timings: dict[str, float] | None = None,
+) -> dict[str, object]:
     """``apply`` of the root stack for ``env`` into the AWS at ``endpoint`` (the embedded AWS of
     ``local/server.py``), with its state in ``workdir``; returns the stack's outputs.
 
@@ -464,13 +502,15 @@ def plan_local(endpoint: str, workdir: Path, env: str = "local", dist_dir: Path 
     return _local_run(["plan", "-detailed-exitcode", *_stack_vars(copy, env, dist_dir)], copy)
 
 
-def destroy_local(endpoint: str, workdir: Path, env: str = "local", dist_dir: Path = ROOT / "dist",
-                  refresh: bool = True) -> None:
+def destroy_local(
+    endpoint: str, workdir: Path, env: str = "local", dist_dir: Path = ROOT / "dist", refresh: bool = True
+) -> None:
     """``destroy`` of what ``apply_local`` applied (``refresh=False`` trusts the state as it is,
     right after a plan)."""
     copy = _local_stack(endpoint, workdir)
-    code, output = _local_run(["destroy", "-auto-approve", f"-refresh={json.dumps(refresh)}",
-                               *_stack_vars(copy, env, dist_dir)], copy)
+    code, output = _local_run(
+        ["destroy", "-auto-approve", f"-refresh={json.dumps(refresh)}", *_stack_vars(copy, env, dist_dir)], copy
+    )
     if code != 0:
         raise TerraformError(output)
 

@@ -26,8 +26,14 @@ TERRAFORM = ROOT / "terraform"
 ACCOUNT_ID = "123456789012"  # moto's default account
 
 # What a logical resource gives a function's resource_environment (as in the stack's `resources`).
-ENVIRONMENT_ATTRIBUTE = {"kinesis_stream": "name", "bucket": "name", "queue": "url", "http_api": "name",
-                         "dynamodb_table": "name", "sns_topic": "arn"}
+ENVIRONMENT_ATTRIBUTE = {
+    "kinesis_stream": "name",
+    "bucket": "name",
+    "queue": "url",
+    "http_api": "name",
+    "dynamodb_table": "name",
+    "sns_topic": "arn",
+}
 # The git mirror's build: the same buildspec template and script the module deploys.
 GIT_MIRROR_MODULE = TERRAFORM / "modules" / "git_mirror"
 TEMPLATE_VARIABLE = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -122,16 +128,23 @@ def load(environment: str = "local", overrides: dict[str, Any] | None = None) ->
     region = variables["region"]
     names = {"prefix": prefix, "account_id": ACCOUNT_ID, "region": region}
     resources = {
-        logical: Resource(logical, spec["kind"], render(spec["name"], names),
-                          {k: v for k, v in spec.items() if k not in ("kind", "name")})
+        logical: Resource(
+            logical,
+            spec["kind"],
+            render(spec["name"], names),
+            {k: v for k, v in spec.items() if k not in ("kind", "name")},
+        )
         for logical, spec in document["resources"].items()
     }
     paths = {k: v for k, v in document.get("paths", {}).items() if k != "description"}
     selected = variables.get("table_sync_paths", "both")
     selected_paths = {"direct", "fanout"} if selected == "both" else {selected}
     # The same rule as the stack's enabled_functions: a path's functions run only when it is selected.
-    functions = {name: spec for name, spec in declarations.load_all().items()
-                 if name not in paths or paths[name] in selected_paths}
+    functions = {
+        name: spec
+        for name, spec in declarations.load_all().items()
+        if name not in paths or paths[name] in selected_paths
+    }
     function_names = {
         fn: render(document["naming"]["function"], {**names, "function": fn.replace("_", "-")}) for fn in functions
     }
@@ -167,8 +180,10 @@ def discover(topology: Topology, session: Any, outputs: dict[str, Any]) -> None:
             else:
                 finder(topology, session, resource)
         except botocore.exceptions.ClientError as error:
-            raise NotDeployedError(f"{resource.kind} {resource.name!r} ({logical}, terraform/topology.json) is not in "
-                              f"the embedded AWS: {error}") from error
+            raise NotDeployedError(
+                f"{resource.kind} {resource.name!r} ({logical}, terraform/topology.json) is not in "
+                f"the embedded AWS: {error}"
+            ) from error
 
 
 def queue_url(sqs: Any, arn: str) -> str:
@@ -233,6 +248,13 @@ def _rule(topology: Topology, session: Any, resource: Resource) -> None:
     topology.arns[resource.logical] = session.client("events").describe_rule(Name=resource.name)["Arn"]
 
 
-_FINDERS = {"kinesis_stream": _stream, "bucket": _bucket, "queue": _queue, "dynamodb_table": _table,
-            "sns_topic": _topic, "codecommit_repository": _repository, "codebuild_project": _project,
-            "event_rule": _rule}
+_FINDERS = {
+    "kinesis_stream": _stream,
+    "bucket": _bucket,
+    "queue": _queue,
+    "dynamodb_table": _table,
+    "sns_topic": _topic,
+    "codecommit_repository": _repository,
+    "codebuild_project": _project,
+    "event_rule": _rule,
+}

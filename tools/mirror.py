@@ -42,8 +42,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{project}: {status}")
         return 0
     failed = [p["phaseType"] for p in build.get("phases", []) if p.get("phaseStatus") not in (None, "SUCCEEDED")]
-    print(f"{project}: {status} (phase {', '.join(failed) or 'unknown'}); logs in /aws/codebuild/{project}",
-          file=sys.stderr)
+    print(
+        f"{project}: {status} (phase {', '.join(failed) or 'unknown'}); logs in /aws/codebuild/{project}",
+        file=sys.stderr,
+    )
     return 1
 
 

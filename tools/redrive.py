@@ -41,8 +41,11 @@ ATTRIBUTE_PREFIX = "tributary."  # the applier's reasons for refusing a message 
 
 def tombstone_lifetime_s(specs: dict[str, declarations.FunctionSpec] | None = None) -> int:
     """How long a tombstone lives at least: the shortest TOMBSTONE_TTL_SECONDS of the functions writing table2."""
-    found = [int(spec.environment["TOMBSTONE_TTL_SECONDS"]) for spec in (specs or declarations.load_all()).values()
-             if "TOMBSTONE_TTL_SECONDS" in spec.environment]
+    found = [
+        int(spec.environment["TOMBSTONE_TTL_SECONDS"])
+        for spec in (specs or declarations.load_all()).values()
+        if "TOMBSTONE_TTL_SECONDS" in spec.environment
+    ]
     return min(found) if found else replica.DEFAULT_TOMBSTONE_TTL_S
 
 
@@ -68,8 +71,15 @@ def held_back(body: str, oldest_allowed: float) -> str:
     return "kept_older_than_tombstones" if changed_at < oldest_allowed else ""
 
 
-def redrive(sqs: Any, dlq_url: str, queue_url: str, limit: int, dry_run: bool,
-            max_change_age_s: float | None = None, now: float | None = None) -> Counter:
+def redrive(
+    sqs: Any,
+    dlq_url: str,
+    queue_url: str,
+    limit: int,
+    dry_run: bool,
+    max_change_age_s: float | None = None,
+    now: float | None = None,
+) -> Counter:
     """Move up to ``limit`` messages from the DLQ to the queue; what happened, counted.
 
     With ``max_change_age_s``, a change made longer ago than that stays in the DLQ
@@ -94,8 +104,11 @@ def redrive(sqs: Any, dlq_url: str, queue_url: str, limit: int, dry_run: bool,
             kept[message["MessageId"]] = message["ReceiptHandle"]
             continue
         kwargs: dict[str, Any] = {"QueueUrl": queue_url, "MessageBody": message["Body"]}
-        attributes = {name: value for name, value in (message.get("MessageAttributes") or {}).items()
-                      if not name.startswith(ATTRIBUTE_PREFIX)}
+        attributes = {
+            name: value
+            for name, value in (message.get("MessageAttributes") or {}).items()
+            if not name.startswith(ATTRIBUTE_PREFIX)
+        }
         if attributes:
             kwargs["MessageAttributes"] = attributes
         sqs.send_message(**kwargs)
@@ -115,14 +128,23 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     stack = resolve(args.env)
     max_age = tombstone_lifetime_s() - SAFETY_MARGIN_S if args.queue in CHANGE_QUEUES else None
-    counts = redrive(aws.client("sqs"), stack.queue_url(args.queue, dead_letter=True), stack.queue_url(args.queue),
-                     args.max, args.dry_run, max_age)
+    counts = redrive(
+        aws.client("sqs"),
+        stack.queue_url(args.queue, dead_letter=True),
+        stack.queue_url(args.queue),
+        args.max,
+        args.dry_run,
+        max_age,
+    )
     print(json.dumps(dict(counts), sort_keys=True))
     kept = counts["kept_older_than_tombstones"] + counts["kept_undated"]
     if kept:
-        print(f"{kept} change(s) older than table2's tombstones ({max_age} s), or undated, stay in the DLQ: "
-              "applying them could bring deleted items back. Run `make verify REPAIR=1` "
-              "(docs/runbooks/recover-table2.md), then delete them.", file=sys.stderr)
+        print(
+            f"{kept} change(s) older than table2's tombstones ({max_age} s), or undated, stay in the DLQ: "
+            "applying them could bring deleted items back. Run `make verify REPAIR=1` "
+            "(docs/runbooks/recover-table2.md), then delete them.",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

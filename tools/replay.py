@@ -73,8 +73,9 @@ def already_replayed(s3: Any, bucket: str, key: str) -> bool:
         raise
 
 
-def replay_quarantine(s3: Any, producer: Producer, bucket: str, prefixes: list[str], reason: str | None,
-                      dry_run: bool) -> Counter:
+def replay_quarantine(
+    s3: Any, producer: Producer, bucket: str, prefixes: list[str], reason: str | None, dry_run: bool
+) -> Counter:
     counts: Counter = Counter()
     for key, lines in quarantined(s3, bucket, prefixes):
         if already_replayed(s3, bucket, key):
@@ -104,8 +105,12 @@ def failed_batch_records(kinesis: Any, message: dict[str, Any]) -> list[Entry]:
     info = message["KinesisBatchInfo"]
     stream_arn, shard = info["streamArn"], info["shardId"]
     first, last = int(info["startSequenceNumber"]), int(info["endSequenceNumber"])
-    iterator = kinesis.get_shard_iterator(StreamARN=stream_arn, ShardId=shard, ShardIteratorType="AT_SEQUENCE_NUMBER",
-                                          StartingSequenceNumber=info["startSequenceNumber"])["ShardIterator"]
+    iterator = kinesis.get_shard_iterator(
+        StreamARN=stream_arn,
+        ShardId=shard,
+        ShardIteratorType="AT_SEQUENCE_NUMBER",
+        StartingSequenceNumber=info["startSequenceNumber"],
+    )["ShardIterator"]
     entries: list[Entry] = []
     while iterator:
         page = kinesis.get_records(ShardIterator=iterator, Limit=10_000, StreamARN=stream_arn)
@@ -125,9 +130,13 @@ def receive_all(sqs: Any, queue_url: str, visibility_s: int) -> Iterator[dict[st
     queue reports none waiting (a short poll samples a subset of SQS's servers)."""
     empty = 0
     while empty < 3:
-        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
-                                       VisibilityTimeout=visibility_s, MessageAttributeNames=["All"]
-                                       ).get("Messages", [])
+        messages = sqs.receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=0,
+            VisibilityTimeout=visibility_s,
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
         if messages:
             empty = 0
             yield from messages
@@ -143,9 +152,11 @@ def replay_failed_batches(sqs: Any, kinesis: Any, producer: Producer, queue_url:
         info = json.loads(message["Body"])["KinesisBatchInfo"]
         entries = failed_batch_records(kinesis, json.loads(message["Body"]))
         missing = int(info.get("batchSize", len(entries))) - len(entries)
-        print(f"{'(dry run) ' if dry_run else ''}{info['shardId']} {info['startSequenceNumber']}.."
-              f"{info['endSequenceNumber']}: {len(entries)} record(s)"
-              + (f", {missing} no longer in the stream" if missing else ""))
+        print(
+            f"{'(dry run) ' if dry_run else ''}{info['shardId']} {info['startSequenceNumber']}.."
+            f"{info['endSequenceNumber']}: {len(entries)} record(s)"
+            + (f", {missing} no longer in the stream" if missing else "")
+        )
         if dry_run:
             counts["records_to_replay"] += len(entries)
             looked_at.append(message["ReceiptHandle"])
@@ -183,11 +194,18 @@ def main(argv: list[str] | None = None) -> int:
     stack = resolve(args.env)
     producer = Producer(stack.name("events_stream"))
     if args.command == "quarantine":
-        counts = replay_quarantine(aws.client("s3"), producer, stack.name("lake_bucket"), hours(args.start, args.end),
-                                   args.reason, args.dry_run)
+        counts = replay_quarantine(
+            aws.client("s3"),
+            producer,
+            stack.name("lake_bucket"),
+            hours(args.start, args.end),
+            args.reason,
+            args.dry_run,
+        )
     else:
-        counts = replay_failed_batches(aws.client("sqs"), aws.client("kinesis"), producer,
-                                       stack.queue_url("events_failures_queue"), args.dry_run)
+        counts = replay_failed_batches(
+            aws.client("sqs"), aws.client("kinesis"), producer, stack.queue_url("events_failures_queue"), args.dry_run
+        )
     print(json.dumps(dict(counts), sort_keys=True))
     return 1 if counts["records_failed"] or counts["records_missing"] else 0
 

@@ -32,8 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     def show(todo: s3sync.Plan, steps: list[s3sync.Step]) -> None:
         for step in steps:
             if step.action == "copy":
-                print(f"{mark}copy   s3://{prefixes.source_bucket}/{step.key} -> "
-                      f"s3://{prefixes.target_bucket}/{prefixes.target_key(step.key)}  ({step.why})")
+                print(
+                    f"{mark}copy   s3://{prefixes.source_bucket}/{step.key} -> "
+                    f"s3://{prefixes.target_bucket}/{prefixes.target_key(step.key)}  ({step.why})"
+                )
             else:
                 print(f"{mark}delete s3://{prefixes.target_bucket}/{step.key}")
 
@@ -57,8 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.dry_run:
         return 2 if failed else 0
     result = s3sync.compare(s3, prefixes)
-    print(f"bucket1/code {'==' if result['equal'] else '!='} bucket2/code "
-          f"({result['source_objects']} / {result['target_objects']} objects)")
+    print(
+        f"bucket1/code {'==' if result['equal'] else '!='} bucket2/code "
+        f"({result['source_objects']} / {result['target_objects']} objects)"
+    )
     # As `aws s3 sync`: 2 when some objects could not be copied or deleted, 1 on any other difference.
     return 2 if failed else (0 if result["equal"] else 1)
 

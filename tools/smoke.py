@@ -36,12 +36,18 @@ class SmokeError(Exception):
 
 def smoke_record(run_id: str) -> dict[str, Any]:
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-    return {"id": f"smoke-{run_id}", "type": "tributary.smoke", "source": "tools/smoke", "time": now,
-            "payload": {"run": run_id}}
+    return {
+        "id": f"smoke-{run_id}",
+        "type": "tributary.smoke",
+        "source": "tools/smoke",
+        "time": now,
+        "payload": {"run": run_id},
+    }
 
 
-def record_reaches_the_lake(post: Post, s3: Any, bucket: str, run_id: str, timeout_s: float = 300,
-                            poll_s: float = 5) -> dict[str, Any]:
+def record_reaches_the_lake(
+    post: Post, s3: Any, bucket: str, run_id: str, timeout_s: float = 300, poll_s: float = 5
+) -> dict[str, Any]:
     """POST one record; wait until an object in its partition holds it. Returns what was seen."""
     record = smoke_record(run_id)
     started = time.monotonic()
@@ -60,12 +66,14 @@ def record_reaches_the_lake(post: Post, s3: Any, bucket: str, run_id: str, timeo
                 if any(line.get("id") == record["id"] for line in lake.decode_ndjson(data)):
                     return {"key": item["Key"], "seconds": round(time.monotonic() - started, 1)}
         time.sleep(poll_s)
-    raise SmokeError(f"record {record['id']} is not in s3://{bucket}/{prefix} after {timeout_s:.0f}s "
-                     f"({len(seen)} objects read)")
+    raise SmokeError(
+        f"record {record['id']} is not in s3://{bucket}/{prefix} after {timeout_s:.0f}s ({len(seen)} objects read)"
+    )
 
 
-def change_reaches_table2(dynamodb: Any, table1: str, table2: str, run_id: str, timeout_s: float = 300,
-                          poll_s: float = 2) -> dict[str, Any]:
+def change_reaches_table2(
+    dynamodb: Any, table1: str, table2: str, run_id: str, timeout_s: float = 300, poll_s: float = 2
+) -> dict[str, Any]:
     """Write an item to table1 and wait for it in table2; delete it and wait for the tombstone."""
     item = {"pk": f"smoke#{run_id}", "sk": "smoke", "run": run_id, "count": 1}
     key = ddb.to_item({"pk": item["pk"], "sk": item["sk"]})
@@ -103,7 +111,8 @@ def signed_post(url: str, session: Any) -> Post:
     def post(body: bytes) -> tuple[int, dict[str, Any]]:
         request = AWSRequest(method="POST", url=url, data=body, headers={"Content-Type": "application/json"})
         SigV4Auth(session.get_credentials().get_frozen_credentials(), "execute-api", session.region_name).add_auth(
-            request)
+            request
+        )
         prepared = urllib.request.Request(url, data=body, method="POST", headers=dict(request.headers.items()))
         try:
             with urllib.request.urlopen(prepared, timeout=30) as response:
@@ -143,12 +152,20 @@ def main(argv: list[str] | None = None) -> int:
     session = boto3.session.Session()
     run_id = uuid.uuid4().hex[:12]
     try:
-        lake_seen = record_reaches_the_lake(signed_post(outputs["ingest_endpoint"], session), session.client("s3"),
-                                            outputs["lake_bucket"], run_id, args.timeout)
-        print(f"stream → lake: record smoke-{run_id} in s3://{outputs['lake_bucket']}/{lake_seen['key']} "
-              f"after {lake_seen['seconds']}s")
-        tables = change_reaches_table2(session.client("dynamodb"), outputs["table1_name"], outputs["table2_name"],
-                                       run_id, args.timeout)
+        lake_seen = record_reaches_the_lake(
+            signed_post(outputs["ingest_endpoint"], session),
+            session.client("s3"),
+            outputs["lake_bucket"],
+            run_id,
+            args.timeout,
+        )
+        print(
+            f"stream → lake: record smoke-{run_id} in s3://{outputs['lake_bucket']}/{lake_seen['key']} "
+            f"after {lake_seen['seconds']}s"
+        )
+        tables = change_reaches_table2(
+            session.client("dynamodb"), outputs["table1_name"], outputs["table2_name"], run_id, args.timeout
+        )
         print(f"table → table: copied after {tables['copied_s']}s, deletion after {tables['deleted_s']}s")
     except SmokeError as error:
         print(f"make smoke: {error}", file=sys.stderr)

@@ -28,8 +28,15 @@ def main(argv: list[str] | None = None) -> int:
         stack = topology.load(args.env)
     except FileNotFoundError:
         parser.error(f"no environment {args.env!r}: terraform/environments/{args.env}.tfvars.json does not exist")
-    forwarded = [args.command, "--source", stack.resource("table1").name, "--target",
-                 stack.resource("table2").name, "--segments", args.segments]
+    forwarded = [
+        args.command,
+        "--source",
+        stack.resource("table1").name,
+        "--target",
+        stack.resource("table2").name,
+        "--segments",
+        args.segments,
+    ]
     if args.repair:
         forwarded.append("--repair")
     return tables.main(forwarded)

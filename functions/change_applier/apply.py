@@ -74,8 +74,9 @@ def read_change(body: str, source_table: str, topic_arn: str) -> replica.Change:
     """The change a message holds, refused (ChangeError) unless it comes from ``source_table`` through ``topic_arn``."""
     message, topic = unwrap(body)
     if topic is not None and topic != topic_arn:
-        raise replica.ChangeError("wrong_topic", f"the envelope comes from topic {topic or '(none)'!r}, "
-                                                 f"not {topic_arn!r}")
+        raise replica.ChangeError(
+            "wrong_topic", f"the envelope comes from topic {topic or '(none)'!r}, not {topic_arn!r}"
+        )
     change = replica.from_message(message)
     parking.check_source(change.source_arn, source_table)
     return change
@@ -114,8 +115,9 @@ def apply_messages(
             if refused.message_id in kept:  # SQS delivers it again; its redrive policy moves it in the end
                 outcome.failed.append(refused.message_id)
                 outcome.counts["failed"] += 1
-                outcome.errors.append(f"{refused.message_id}: {refused.reason}, not dead-lettered: "
-                                      f"{kept[refused.message_id]}"[:300])
+                outcome.errors.append(
+                    f"{refused.message_id}: {refused.reason}, not dead-lettered: {kept[refused.message_id]}"[:300]
+                )
             else:
                 outcome.counts["parked"] += 1
     return outcome
@@ -177,8 +179,13 @@ def _queue_url(sqs: Any, queue_arn: str) -> str:
 
 def dead_letter_message(refused: Refused, function: str) -> parking.Message:
     """The refused message as it came (body and attributes), with the reason in ``tributary.*`` attributes."""
-    return parking.dead_letter(refused.record["body"], refused.reason, refused.detail, function,
-                               queue_attributes(refused.record.get("messageAttributes") or {}))
+    return parking.dead_letter(
+        refused.record["body"],
+        refused.reason,
+        refused.detail,
+        function,
+        queue_attributes(refused.record.get("messageAttributes") or {}),
+    )
 
 
 def queue_attributes(event_attributes: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -37,8 +37,10 @@ def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
             lambda change: replica.fetch_from_source(change, client, source),
         )
     for refused in outcome.refused:
-        log.warning("refused", extra={"message_id": refused.message_id, "reason": refused.reason,
-                                      "detail": refused.detail[:300]})
+        log.warning(
+            "refused",
+            extra={"message_id": refused.message_id, "reason": refused.reason, "detail": refused.detail[:300]},
+        )
     log.info("batch", extra={"received": len(records), **outcome.counts, "errors": outcome.errors[:5]})
     counts = {"received": len(records), "parked": 0, **outcome.counts}  # ChangesParked is alarmed: always sent
     metrics.emit({f"Changes{k.title()}": v for k, v in counts.items()}, {"Function": function})

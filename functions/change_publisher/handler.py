@@ -29,8 +29,9 @@ def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     batch = read(records, os.environ["SOURCE_TABLE"])
     sns = aws.client("sns")
     with tracing.phase("publish", messages=len(batch.entries)):
-        published = publish(batch.entries, lambda entries: sns.publish_batch(TopicArn=topic,
-                                                                             PublishBatchRequestEntries=entries))
+        published = publish(
+            batch.entries, lambda entries: sns.publish_batch(TopicArn=topic, PublishBatchRequestEntries=entries)
+        )
     # Poison behind the first change SNS did not take is retried with it, not parked now.
     due = batch.poison_before(published.stopped_at)
     with tracing.phase("park", records=len(due)):
@@ -53,22 +54,46 @@ def _send_parked(bodies: list[str]) -> int:
 def _report(batch: Batch, outcome: Outcome, function: str) -> None:
     for poison in batch.poison:
         if poison.position in outcome.parked_at:
-            log.warning("parked", extra={"sequence_number": batch.identifiers[poison.position],
-                                         "event_id": str(poison.record.get("eventID", "")),
-                                         "reason": poison.reason, "detail": poison.detail[:500]})
+            log.warning(
+                "parked",
+                extra={
+                    "sequence_number": batch.identifiers[poison.position],
+                    "event_id": str(poison.record.get("eventID", "")),
+                    "reason": poison.reason,
+                    "detail": poison.detail[:500],
+                },
+            )
     publish_code, publish_message = outcome.publish_error or ("", "")
     parking_code, parking_message = outcome.parking_error or ("", "")
-    counts = {"received": outcome.received, "published": outcome.published, "parked": outcome.parked,
-              "retried": outcome.retried}
+    counts = {
+        "received": outcome.received,
+        "published": outcome.published,
+        "parked": outcome.parked,
+        "retried": outcome.retried,
+    }
     if not outcome.balanced:
         log.error("accounting does not balance", extra=counts)
-    log.log(logging.WARNING if outcome.retried else logging.INFO, "batch", extra={
-        **counts, "checkpoint": outcome.checkpoint,
-        "publish_error_code": publish_code, "publish_error": publish_message[:500],
-        "parking_error_code": parking_code, "parking_error": parking_message[:500]})
-    metrics.emit({"ChangesReceived": outcome.received, "ChangesPublished": outcome.published,
-                  "ChangesParked": outcome.parked, "ChangesRetried": outcome.retried,
-                  "PublishErrors": int(outcome.publish_error is not None),
-                  "ParkingErrors": int(outcome.parking_error is not None),
-                  "AccountingMismatch": 0 if outcome.balanced else 1},
-                 {"Function": function})
+    log.log(
+        logging.WARNING if outcome.retried else logging.INFO,
+        "batch",
+        extra={
+            **counts,
+            "checkpoint": outcome.checkpoint,
+            "publish_error_code": publish_code,
+            "publish_error": publish_message[:500],
+            "parking_error_code": parking_code,
+            "parking_error": parking_message[:500],
+        },
+    )
+    metrics.emit(
+        {
+            "ChangesReceived": outcome.received,
+            "ChangesPublished": outcome.published,
+            "ChangesParked": outcome.parked,
+            "ChangesRetried": outcome.retried,
+            "PublishErrors": int(outcome.publish_error is not None),
+            "ParkingErrors": int(outcome.parking_error is not None),
+            "AccountingMismatch": 0 if outcome.balanced else 1,
+        },
+        {"Function": function},
+    )

@@ -40,8 +40,11 @@ def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     tracing.init()
     prefixes, s3 = _prefixes(), aws.client("s3")
     records = event.get("Records") if isinstance(event, Mapping) else None
-    if isinstance(records, list) and records and all(
-            isinstance(r, Mapping) and r.get("eventSource") == "aws:sqs" for r in records):
+    if (
+        isinstance(records, list)
+        and records
+        and all(isinstance(r, Mapping) and r.get("eventSource") == "aws:sqs" for r in records)
+    ):
         return _messages(records, prefixes, s3, context)
     if isinstance(event, Mapping) and event.get("source") == "aws.events":
         return {"reconciled": _reconcile(prefixes, s3, context, "")}
@@ -81,8 +84,7 @@ def _messages(records: list[Mapping[str, Any]], prefixes: s3sync.Prefixes, s3: A
             failures.append(message_id)
             log.warning("continuation failed", extra={"messageId": message_id, "error": repr(exc)[:300]})
     log.info("batch", extra={"messages": len(records), **counts, "failed": len(failures)})
-    metrics.emit({f"Objects{k.title()}": v for k, v in counts.items()} | {"MessagesFailed": len(failures)},
-                 _function())
+    metrics.emit({f"Objects{k.title()}": v for k, v in counts.items()} | {"MessagesFailed": len(failures)}, _function())
     return batch.failed_messages(failures)
 
 
@@ -95,12 +97,15 @@ def _reconcile(prefixes: s3sync.Prefixes, s3: Any, context: Any, start_after: st
         outcome, todo = s3sync.reconcile(s3, prefixes, start_after, deadline)
     report = outcome.as_dict()
     if not todo.complete:
-        aws.client("sqs").send_message(QueueUrl=os.environ["CONTINUE_QUEUE_URL"],
-                                       MessageBody=s3sync.continuation(todo.last_key))
+        aws.client("sqs").send_message(
+            QueueUrl=os.environ["CONTINUE_QUEUE_URL"], MessageBody=s3sync.continuation(todo.last_key)
+        )
         report["continues_after"] = todo.last_key
     for failure in outcome.failed:
         log.warning("object failed", extra=failure)
     log.info("reconciled", extra={k: v for k, v in report.items() if k != "failures"})
-    metrics.emit({f"Objects{k.title()}": report[k] for k in ("copied", "deleted", "skipped", "absent", "unchanged",
-                                                             "failed")}, _function())
+    metrics.emit(
+        {f"Objects{k.title()}": report[k] for k in ("copied", "deleted", "skipped", "absent", "unchanged", "failed")},
+        _function(),
+    )
     return report

@@ -18,10 +18,16 @@ from tributary.producer import INVALID_RECORD, MAX_RECORD_BYTES, Entry, Failure,
 DEFAULT_MAX_BODY_BYTES = 1_048_576
 DEFAULT_MAX_RECORDS = 500
 
-NDJSON_TYPES = frozenset({
-    "application/x-ndjson", "application/ndjson",
-    "application/jsonl", "application/x-jsonl", "application/jsonlines", "application/x-jsonlines",
-})
+NDJSON_TYPES = frozenset(
+    {
+        "application/x-ndjson",
+        "application/ndjson",
+        "application/jsonl",
+        "application/x-jsonl",
+        "application/jsonlines",
+        "application/x-jsonlines",
+    }
+)
 _UTF8 = frozenset({"utf-8", "utf8"})
 _GZIP = frozenset({"gzip", "x-gzip"})
 _GZIP_WBITS = 16 + zlib.MAX_WBITS
@@ -72,13 +78,13 @@ def body_bytes(event: Mapping[str, Any], content_encoding: str, limits: Limits) 
         # surrogatepass: a lone surrogate becomes bytes that are not UTF-8, answered 400, not a 500 here.
         raw = body.encode("utf-8", "surrogatepass")
     if len(raw) > limits.max_body_bytes:
-        raise RequestError(413, "body_too_large",
-                           f"the body is {len(raw)} bytes; the limit is {limits.max_body_bytes}")
+        raise RequestError(413, "body_too_large", f"the body is {len(raw)} bytes; the limit is {limits.max_body_bytes}")
     codings = [c.strip().lower() for c in content_encoding.split(",") if c.strip()]
     unsupported = [c for c in codings if c != "identity" and c not in _GZIP]
     if unsupported:
-        raise RequestError(415, "unsupported_encoding",
-                           f"content-encoding {', '.join(unsupported)}: only gzip (or none) is accepted")
+        raise RequestError(
+            415, "unsupported_encoding", f"content-encoding {', '.join(unsupported)}: only gzip (or none) is accepted"
+        )
     for coding in reversed(codings):  # the last coding listed is the one applied last
         if coding in _GZIP:
             raw = _gunzip(raw, limits.max_body_bytes)
@@ -123,8 +129,7 @@ def parse_records(raw: bytes, content_type: str, limits: Limits) -> list[Any]:
     if not records:
         raise RequestError(400, "no_records", "the body holds no records")
     if len(records) > limits.max_records:
-        raise RequestError(413, "too_many_records",
-                           f"{len(records)} records; at most {limits.max_records} per request")
+        raise RequestError(413, "too_many_records", f"{len(records)} records; at most {limits.max_records} per request")
     return records
 
 
@@ -227,30 +232,47 @@ def judge(index: int, item: Any) -> tuple[dict[str, Any], Entry | None]:
     entry = Entry(data, partition_key(record))
     if entry.size > MAX_RECORD_BYTES:
         # Measured as stored, not as sent: "1e9" is written back as "1000000000.0".
-        return _rejected(index, "too_large", f"{entry.size} bytes as stored, with its partition key; "
-                                             f"Kinesis takes at most {MAX_RECORD_BYTES}"), None
+        return _rejected(
+            index,
+            "too_large",
+            f"{entry.size} bytes as stored, with its partition key; Kinesis takes at most {MAX_RECORD_BYTES}",
+        ), None
     # The id has just been written as part of ``data``, so the answer holding it can be written too.
     return {"index": index, "status": "accepted", "id": record.id}, entry
 
 
 def _rejected(index: int, reason: str, detail: str) -> dict[str, Any]:
-    return {"index": index, "status": "rejected", "reason": reason, "detail": printable(detail, 300),
-            "retryable": False}
+    return {
+        "index": index,
+        "status": "rejected",
+        "reason": reason,
+        "detail": printable(detail, 300),
+        "retryable": False,
+    }
 
 
 def _unsent(index: int, failure: Failure) -> dict[str, Any]:
     reason = printable(str(failure.error_code), 100)
     if failure.retryable:
-        return {"index": index, "status": "failed", "reason": reason, "detail": "not stored; send this record again",
-                "retryable": True}
+        return {
+            "index": index,
+            "status": "failed",
+            "reason": reason,
+            "detail": "not stored; send this record again",
+            "retryable": True,
+        }
     if failure.error_code == INVALID_RECORD:
         return _rejected(index, reason, f"not stored, and sending it again will not help: {failure.error_message}")
     # The stream refused the whole call for the service's own reasons (no such stream, access
     # denied, a KMS key): the record is fine and the caller can send it again once that is
     # mended. What Kinesis said names the account, so it goes to the function's log only.
-    return {"index": index, "status": "failed", "reason": "service_unavailable",
-            "detail": "not stored: the service cannot write to its stream now; send this record again later",
-            "retryable": True}
+    return {
+        "index": index,
+        "status": "failed",
+        "reason": "service_unavailable",
+        "detail": "not stored: the service cannot write to its stream now; send this record again later",
+        "retryable": True,
+    }
 
 
 def ingest(records: list[Any], send: Callable[[list[Entry]], Report]) -> tuple[int, dict[str, Any]]:

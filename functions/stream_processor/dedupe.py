@@ -81,7 +81,7 @@ class Window:
         out, index, blob = [], 0, self.fingerprints
         for second, count in self.seconds:
             for _ in range(count):
-                out.append((blob[index * DIGEST_BYTES:(index + 1) * DIGEST_BYTES], self.first + index, second))
+                out.append((blob[index * DIGEST_BYTES : (index + 1) * DIGEST_BYTES], self.first + index, second))
                 index += 1
         return out
 
@@ -105,7 +105,10 @@ class ShardState:
         if not isinstance(other, ShardState):
             return NotImplemented
         return (self.windows, self.next_ordinal, self.newest_second) == (
-            other.windows, other.next_ordinal, other.newest_second)
+            other.windows,
+            other.next_ordinal,
+            other.newest_second,
+        )
 
     def index(self) -> dict[bytes, tuple[int, int]]:
         """The latest entry of each fingerprint."""
@@ -132,8 +135,14 @@ class ShardState:
             kept = [w for w in self.windows if w.start < start]
             dropped = self.windows[len(kept)]
             view = ShardState(kept, dropped.first, dropped.before)
-            return BatchDedupe(view, window_s, max_ids, start, "older" if newest.start > start else "again",
-                               writes=newest.start == start)
+            return BatchDedupe(
+                view,
+                window_s,
+                max_ids,
+                start,
+                "older" if newest.start > start else "again",
+                writes=newest.start == start,
+            )
         if start < newest.end:
             view = ShardState(self.windows[:-1], newest.first, newest.before)
             return BatchDedupe(view, window_s, max_ids, start, "inside")
@@ -151,8 +160,7 @@ class ShardState:
         clone._index = index
         # Pruned from where the window's batch started, not where it ended: Lambda may deliver
         # that batch again, and its records must find what they found the first time.
-        clone._prune(self.next_ordinal - max_ids,
-                     None if self.newest_second is None else self.newest_second - window_s)
+        clone._prune(self.next_ordinal - max_ids, None if self.newest_second is None else self.newest_second - window_s)
         return clone
 
     def _prune(self, floor_ordinal: int, floor_second: float | None) -> None:
@@ -186,16 +194,23 @@ class ShardState:
         its head, one member per window, its tail. A window's member is compressed when the
         window is first encoded and reused after, so a batch compresses only its own entries.
         """
-        head = json.dumps({"version": VERSION, "next": self.next_ordinal, "newest": self.newest_second},
-                          separators=(",", ":"))
+        head = json.dumps(
+            {"version": VERSION, "next": self.next_ordinal, "newest": self.newest_second}, separators=(",", ":")
+        )
         parts = [_member(head[:-1].encode() + b',"windows":[')]
         for i, window in enumerate(self.windows):
             member = self._members.get(window)
             if member is None:
                 text = json.dumps(
-                    [str(window.start), str(window.end), window.first,
-                     base64.b64encode(window.fingerprints).decode("ascii"), window.seconds,
-                     window.before, window.newest],
+                    [
+                        str(window.start),
+                        str(window.end),
+                        window.first,
+                        base64.b64encode(window.fingerprints).decode("ascii"),
+                        window.seconds,
+                        window.before,
+                        window.newest,
+                    ],
                     separators=(",", ":"),
                 )
                 member = self._members[window] = _member(text.encode())
@@ -213,8 +228,15 @@ class ShardState:
             version = document.get("version") if isinstance(document, dict) else None
             if version == VERSION:
                 windows = [
-                    Window(int(start), int(end), int(first), base64.b64decode(blob, validate=True),
-                           tuple((int(s), int(c)) for s, c in seconds), _second(before), _second(newest))
+                    Window(
+                        int(start),
+                        int(end),
+                        int(first),
+                        base64.b64decode(blob, validate=True),
+                        tuple((int(s), int(c)) for s, c in seconds),
+                        _second(before),
+                        _second(newest),
+                    )
                     for start, end, first, blob, seconds, before, newest in document["windows"]
                 ]
                 state = cls(windows, int(document["next"]), _second(document["newest"]))
@@ -268,8 +290,15 @@ class BatchDedupe:
     state to write when the batch commits everything before sequence number ``seq``.
     """
 
-    def __init__(self, state: ShardState, window_s: float, max_ids: int, start: int | None = None,
-                 redelivery: str = "", writes: bool = True) -> None:
+    def __init__(
+        self,
+        state: ShardState,
+        window_s: float,
+        max_ids: int,
+        start: int | None = None,
+        redelivery: str = "",
+        writes: bool = True,
+    ) -> None:
         self.state = state
         self.start = start
         # "again", "older" or "inside" when the batch starts at or before where the state stands.
@@ -295,9 +324,7 @@ class BatchDedupe:
             self._newest = newest = second
         latest = self._own.get(fingerprint) or self._index.get(fingerprint)
         duplicate = (
-            latest is not None
-            and latest[0] >= self._ordinal - self.max_ids
-            and newest - latest[1] <= self.window_s
+            latest is not None and latest[0] >= self._ordinal - self.max_ids and newest - latest[1] <= self.window_s
         )
         if not duplicate:
             self._own[fingerprint] = (self._ordinal, newest)
@@ -318,7 +345,7 @@ class BatchDedupe:
         next_ordinal, newest = self._marks[upto - 1] if upto else (base.next_ordinal, base.newest_second)
         if next_ordinal == base.next_ordinal and newest == base.newest_second and not self.redelivery:
             return None  # no entry and no newer second: the state would say the same
-        entries = self._entries[:next_ordinal - base.next_ordinal]
+        entries = self._entries[: next_ordinal - base.next_ordinal]
         runs: list[tuple[int, int]] = []
         for _, second in entries:
             if runs and runs[-1][0] == second:
@@ -326,8 +353,15 @@ class BatchDedupe:
             else:
                 runs.append((second, 1))
         start = self.start if self.start is not None else -1
-        window = Window(start, end if sequence is None else sequence, base.next_ordinal,
-                        b"".join(fp for fp, _ in entries), tuple(runs), base.newest_second, newest)
+        window = Window(
+            start,
+            end if sequence is None else sequence,
+            base.next_ordinal,
+            b"".join(fp for fp, _ in entries),
+            tuple(runs),
+            base.newest_second,
+            newest,
+        )
         return base.updated(window, self.window_s, self.max_ids)
 
 

@@ -39,8 +39,7 @@ class DedupeStore:
         cached = self._cache.get(shard_id)
         kwargs = {"IfNoneMatch": cached[0]} if cached else {}
         try:
-            response = aws.client("s3").get_object(
-                Bucket=settings.bucket, Key=self._key(settings, shard_id), **kwargs)
+            response = aws.client("s3").get_object(Bucket=settings.bucket, Key=self._key(settings, shard_id), **kwargs)
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
@@ -53,8 +52,10 @@ class DedupeStore:
             state = ShardState.decode(response["Body"].read())
         except UnreadableStateError as exc:
             self.unreadable += 1
-            log.error("dedupe state unreadable; starting from an empty window",
-                      extra={"shard_id": shard_id, "etag": response.get("ETag"), "error": str(exc)})
+            log.error(
+                "dedupe state unreadable; starting from an empty window",
+                extra={"shard_id": shard_id, "etag": response.get("ETag"), "error": str(exc)},
+            )
             state = ShardState()
         self._cache[shard_id] = (response["ETag"], state)
         return state
@@ -64,8 +65,11 @@ class DedupeStore:
 
         def save(state: ShardState) -> None:
             response = aws.client("s3").put_object(
-                Bucket=settings.bucket, Key=self._key(settings, shard_id), Body=state.encode(),
-                ContentType="application/gzip")
+                Bucket=settings.bucket,
+                Key=self._key(settings, shard_id),
+                Body=state.encode(),
+                ContentType="application/gzip",
+            )
             self._cache[shard_id] = (response["ETag"], state)
 
         return save
@@ -138,9 +142,13 @@ def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         log.error("accounting does not balance", extra=counts)
     log.info(
         "batch",
-        extra={**counts, "checkpoint": outcome.checkpoint, "reasons": dict(outcome.reasons),
-               # A batch delivered again, as Lambda does after a lost response or a bisect.
-               "redelivery": dedupe.redelivery if dedupe is not None else ""},
+        extra={
+            **counts,
+            "checkpoint": outcome.checkpoint,
+            "reasons": dict(outcome.reasons),
+            # A batch delivered again, as Lambda does after a lost response or a bisect.
+            "redelivery": dedupe.redelivery if dedupe is not None else "",
+        },
     )
     metrics.emit(
         {

@@ -149,9 +149,7 @@ def ingest_time(arrival: float) -> str:
     return f"{_iso_second(second)}.{milli:03d}Z"
 
 
-def _quarantine_line(
-    reason: str, detail: str, raw: bytes, meta: RecordMeta, partition_key: str
-) -> bytes:
+def _quarantine_line(reason: str, detail: str, raw: bytes, meta: RecordMeta, partition_key: str) -> bytes:
     return json_codec.dumps_line(
         {
             "reason": reason,
@@ -291,8 +289,9 @@ def plan_batch(
         each.lines.sort(key=_position)
     ordered.sort(key=lambda g: g.first.position)
     sequences.sort()
-    return Plan(ordered, filtered, len(users) + len(rejected), reasons, duplicates, first, sequence_numbers,
-                sequences, dedupe)
+    return Plan(
+        ordered, filtered, len(users) + len(rejected), reasons, duplicates, first, sequence_numbers, sequences, dedupe
+    )
 
 
 def _position(line: Line) -> tuple[int, int]:

@@ -33,15 +33,24 @@ def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         result = sync_batch(
             records,
             lambda change: replica.apply(change, client, table, tombstone_ttl_s=ttl, source_table=source),
-            lambda parked: parking.park(aws.client("sqs"), parked_queue,
-                                        [parking.message(p, function) for p in parked]),
+            lambda parked: parking.park(
+                aws.client("sqs"), parked_queue, [parking.message(p, function) for p in parked]
+            ),
             source,
         )
     for parked in result.parked:
-        log.warning("parked", extra={"reason": parked.reason, "detail": parked.detail[:300],
-                                     "sequence_number": sequence_number(parked.record)})
-    log.info("batch", extra={"received": len(records), **result.counts, "checkpoint": result.checkpoint,
-                             "error": result.error})
+        log.warning(
+            "parked",
+            extra={
+                "reason": parked.reason,
+                "detail": parked.detail[:300],
+                "sequence_number": sequence_number(parked.record),
+            },
+        )
+    log.info(
+        "batch",
+        extra={"received": len(records), **result.counts, "checkpoint": result.checkpoint, "error": result.error},
+    )
     counts = {"received": len(records), "parked": 0, **result.counts}  # ChangesParked is alarmed: always sent
     metrics.emit({f"Changes{k.title()}": v for k, v in counts.items()}, {"Function": function})
     return result.response()

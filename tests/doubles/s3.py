@@ -33,13 +33,23 @@ class AwsS3:
                 raise
             listable = self._may_list is None or kwargs["Bucket"] in self._may_list
             status = "404" if listable or code == "NoSuchBucket" else "403"
-            raise ClientError({"Error": {"Code": status, "Message": "Not Found" if status == "404" else "Forbidden"},
-                               "ResponseMetadata": {"HTTPStatusCode": int(status)}}, "HeadObject") from None
+            raise ClientError(
+                {
+                    "Error": {"Code": status, "Message": "Not Found" if status == "404" else "Forbidden"},
+                    "ResponseMetadata": {"HTTPStatusCode": int(status)},
+                },
+                "HeadObject",
+            ) from None
 
     def list_objects_v2(self, **kwargs: Any) -> dict[str, Any]:
         if self._may_list is not None and kwargs["Bucket"] not in self._may_list:
-            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"},
-                               "ResponseMetadata": {"HTTPStatusCode": 403}}, "ListObjectsV2")
+            raise ClientError(
+                {
+                    "Error": {"Code": "AccessDenied", "Message": "Access Denied"},
+                    "ResponseMetadata": {"HTTPStatusCode": 403},
+                },
+                "ListObjectsV2",
+            )
         return self._client.list_objects_v2(**kwargs)
 
     def copy_object(self, **kwargs: Any) -> dict[str, Any]:
@@ -48,7 +58,14 @@ class AwsS3:
             source = kwargs["CopySource"]
             current = self._client.head_object(Bucket=source["Bucket"], Key=source["Key"])["ETag"]
             if current.strip('"') != expected.strip('"'):
-                raise ClientError({"Error": {"Code": "PreconditionFailed", "Message": "At least one of the pre-"
-                                             "conditions you specified did not hold"},
-                                   "ResponseMetadata": {"HTTPStatusCode": 412}}, "CopyObject")
+                raise ClientError(
+                    {
+                        "Error": {
+                            "Code": "PreconditionFailed",
+                            "Message": "At least one of the pre-conditions you specified did not hold",
+                        },
+                        "ResponseMetadata": {"HTTPStatusCode": 412},
+                    },
+                    "CopyObject",
+                )
         return self._client.copy_object(**kwargs)

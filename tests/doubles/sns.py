@@ -100,8 +100,10 @@ def check(entries: Sequence[Mapping[str, Any]], max_bytes: int = MAX_BYTES) -> N
     ids = [entry.get("Id") for entry in entries]
     for entry_id in ids:
         if not isinstance(entry_id, str) or not _ID.fullmatch(entry_id):
-            raise Refused("InvalidBatchEntryId", f"The Id of a batch entry in a batch request doesn't abide by the "
-                          f"specification: {entry_id!r}")
+            raise Refused(
+                "InvalidBatchEntryId",
+                f"The Id of a batch entry in a batch request doesn't abide by the specification: {entry_id!r}",
+            )
     if len(set(ids)) != len(ids):
         raise Refused("BatchEntryIdsNotDistinct", "Two or more batch entries in the request have the same Id.")
     for entry in entries:
@@ -109,12 +111,18 @@ def check(entries: Sequence[Mapping[str, Any]], max_bytes: int = MAX_BYTES) -> N
         for name, value in (entry.get("MessageAttributes") or {}).items():
             _check_attribute(name, value)
         if entry_bytes(entry) > max_bytes:
-            raise Refused("InvalidParameter", f"Invalid parameter: Message too long (entry {entry['Id']}: "
-                          f"{entry_bytes(entry)} bytes with its attributes, over {max_bytes})")
+            raise Refused(
+                "InvalidParameter",
+                f"Invalid parameter: Message too long (entry {entry['Id']}: "
+                f"{entry_bytes(entry)} bytes with its attributes, over {max_bytes})",
+            )
     total = sum(entry_bytes(entry) for entry in entries)
     if total > max_bytes:
-        raise Refused("BatchRequestTooLong", f"The length of all the batch messages put together is more than the "
-                      f"limit ({total} bytes, over {max_bytes}).")
+        raise Refused(
+            "BatchRequestTooLong",
+            f"The length of all the batch messages put together is more than the "
+            f"limit ({total} bytes, over {max_bytes}).",
+        )
 
 
 def _check_message(entry: Mapping[str, Any]) -> None:
@@ -128,22 +136,34 @@ def _check_message(entry: Mapping[str, Any]) -> None:
 
 
 def _check_attribute(name: str, value: Mapping[str, Any]) -> None:
-    if (not _ATTRIBUTE_NAME.fullmatch(name) or name.startswith(".") or name.endswith(".") or ".." in name
-            or name.lower().startswith(("aws.", "amazon."))):
+    if (
+        not _ATTRIBUTE_NAME.fullmatch(name)
+        or name.startswith(".")
+        or name.endswith(".")
+        or ".." in name
+        or name.lower().startswith(("aws.", "amazon."))
+    ):
         raise Refused("InvalidParameter", f"Invalid parameter: message attribute name {name!r}")
     data_type = value.get("DataType")
     if data_type not in DATA_TYPES:
-        raise Refused("InvalidParameter", f"The message attribute '{name}' has an invalid message attribute type "
-                      f"{data_type!r}")
+        raise Refused(
+            "InvalidParameter", f"The message attribute '{name}' has an invalid message attribute type {data_type!r}"
+        )
     if data_type == "Binary":
         if not value.get("BinaryValue"):
-            raise Refused("ParameterValueInvalid", f"The message attribute '{name}' must contain non-empty message "
-                          "attribute value for message attribute type 'Binary'.")
+            raise Refused(
+                "ParameterValueInvalid",
+                f"The message attribute '{name}' must contain non-empty message "
+                "attribute value for message attribute type 'Binary'.",
+            )
         return
     text = value.get("StringValue")
     if not isinstance(text, str) or not text:
-        raise Refused("ParameterValueInvalid", f"The message attribute '{name}' must contain non-empty message "
-                      f"attribute value for message attribute type '{data_type}'.")
+        raise Refused(
+            "ParameterValueInvalid",
+            f"The message attribute '{name}' must contain non-empty message "
+            f"attribute value for message attribute type '{data_type}'.",
+        )
     if data_type == "Number":
         try:
             number = Decimal(text)
@@ -190,8 +210,11 @@ class SnsLimits:
         self.calls.append([dict(entry) for entry in entries])
         self._failing = []
         if isinstance(fault, EntryFault):
-            self._failing = [{"Id": entry["Id"], "Code": fault.code, "Message": fault.message,
-                              "SenderFault": fault.sender_fault} for entry in entries if entry["Id"] in fault.ids]
+            self._failing = [
+                {"Id": entry["Id"], "Code": fault.code, "Message": fault.message, "SenderFault": fault.sender_fault}
+                for entry in entries
+                if entry["Id"] in fault.ids
+            ]
             # Failed entries are not delivered: only the others go on to moto.
             params["PublishBatchRequestEntries"] = [entry for entry in entries if entry["Id"] not in fault.ids]
 
@@ -202,6 +225,8 @@ class SnsLimits:
 
     def _raise(self, code: str, message: str, status: int) -> None:
         self.refused.append(code)
-        error = {"Error": {"Code": code, "Message": message, "Type": "Sender" if status < 500 else "Receiver"},
-                 "ResponseMetadata": {"HTTPStatusCode": status}}
+        error = {
+            "Error": {"Code": code, "Message": message, "Type": "Sender" if status < 500 else "Receiver"},
+            "ResponseMetadata": {"HTTPStatusCode": status},
+        }
         raise self.client.exceptions.from_code(code)(error, "PublishBatch")

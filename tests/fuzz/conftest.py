@@ -21,11 +21,22 @@ _SLOW_DATA = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.larg
 # "ci" is also the name of Hypothesis's built-in CI profile (derandomized, no deadline, no
 # database): this one is that, with a size that keeps the directory to well under a minute.
 settings.register_profile(
-    "ci", settings.get_profile("ci"), max_examples=25, derandomize=True, deadline=None, database=None,
-    print_blob=True, suppress_health_check=_SLOW_DATA,
+    "ci",
+    settings.get_profile("ci"),
+    max_examples=25,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    print_blob=True,
+    suppress_health_check=_SLOW_DATA,
 )
 settings.register_profile(
-    "fuzz", max_examples=2000, derandomize=False, deadline=None, print_blob=True, suppress_health_check=_SLOW_DATA,
+    "fuzz",
+    max_examples=2000,
+    derandomize=False,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=_SLOW_DATA,
 )
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
 

@@ -54,8 +54,9 @@ class S3Faults:
             raise FunctionTimeout(f"the function timed out during PutObject call {self.calls}")
         if self.calls in self.failing:
             self.injected += 1
-            raise ClientError({"Error": {"Code": "SlowDown", "Message": "Please reduce your request rate."}},
-                              "PutObject")
+            raise ClientError(
+                {"Error": {"Code": "SlowDown", "Message": "Please reduce your request rate."}}, "PutObject"
+            )
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[S3Faults]:
@@ -162,8 +163,12 @@ def invoke(shard: Shard, faults: S3Faults, run: Run, start: int, end: int) -> ma
             ) from exc
         return mapping.Invocation(function_error=True)
     failed = faults.injected > before
-    if not (isinstance(response, dict) and set(response) == {"batchItemFailures"}
-            and isinstance(response["batchItemFailures"], list) and len(response["batchItemFailures"]) <= 1):
+    if not (
+        isinstance(response, dict)
+        and set(response) == {"batchItemFailures"}
+        and isinstance(response["batchItemFailures"], list)
+        and len(response["batchItemFailures"]) <= 1
+    ):
         run.problems.append(f"records {start}..{end - 1}: response {response!r} is not the documented shape")
     kind, index = mapping.interpret(response, sequences)
     if kind == "failure":
@@ -199,13 +204,16 @@ def check_accounting(shard: Shard, start: int, end: int, kind: str, index: int, 
         if counts["quarantined"] < verdicts.count("bad"):
             problems.append(f"{where}: quarantined {counts['quarantined']} of {verdicts.count('bad')} bad records")
         if counts["written"] + counts["duplicates"] < verdicts.count("good"):
-            problems.append(f"{where}: written + duplicates is {counts['written'] + counts['duplicates']}"
-                            f" for {verdicts.count('good')} good records")
+            problems.append(
+                f"{where}: written + duplicates is {counts['written'] + counts['duplicates']}"
+                f" for {verdicts.count('good')} good records"
+            )
     elif kind == "partial":
         after = shard.user_count(start + index, end)
         if counts["retried"] != after:
-            problems.append(f"{where}: retried={counts['retried']}, but {after} user records are at or after"
-                            f" the checkpoint")
+            problems.append(
+                f"{where}: retried={counts['retried']}, but {after} user records are at or after the checkpoint"
+            )
     return problems
 
 
@@ -220,7 +228,9 @@ def run(shard: Shard, delivery: Delivery = NO_FAULTS, **env: str) -> Run:
         result.drained = mapping.drain(
             [p.sequence_number for p in shard.puts],
             lambda start, end: invoke(shard, faults, result, start, end),
-            delivery.batch_sizes, delivery.bisect, delivery.lost_responses,
+            delivery.batch_sizes,
+            delivery.bisect,
+            delivery.lost_responses,
         )
         result.found = read_lake(bucket)
     result.problems.extend(check_lake(shard, result.found))
@@ -249,13 +259,17 @@ def check_lake(shard: Shard, found: list[Found]) -> list[str]:
         verdict = user.verdict
         if verdict.kind == "good" and first_of_id[verdict.id] != position:
             if copies:
-                problems.append(f"{name}: a producer resend of {first_of_id[verdict.id]} (id {verdict.id!r}),"
-                                f" written again: {copies[0].key}")
+                problems.append(
+                    f"{name}: a producer resend of {first_of_id[verdict.id]} (id {verdict.id!r}),"
+                    f" written again: {copies[0].key}"
+                )
             continue
         if len(copies) != 1:
             where = [c.key for c in copies]
-            problems.append(f"{name} ({verdict.kind}{sorted(verdict.reasons)}): found {len(copies)} times {where},"
-                            f" expected once; data {user.data[:120]!r}")
+            problems.append(
+                f"{name} ({verdict.kind}{sorted(verdict.reasons)}): found {len(copies)} times {where},"
+                f" expected once; data {user.data[:120]!r}"
+            )
             continue
         problems.extend(f"{name}: {p}" for p in check_line(copies[0], user, put))
     return problems
@@ -279,8 +293,12 @@ def check_line(item: Found, user: spec.UserRecord, put: Put) -> list[str]:
         problems.append(f"shard_id {line.get('shard_id')!r}")
     if in_lake:
         if verdict.kind == "good":
-            wanted = {**verdict.record, "ingest_time": arrived, "shard_id": SHARD_ID,
-                      "sequence_number": put.sequence_number}
+            wanted = {
+                **verdict.record,
+                "ingest_time": arrived,
+                "shard_id": SHARD_ID,
+                "sequence_number": put.sequence_number,
+            }
             if user.subsequence is not None:
                 wanted["subsequence"] = user.subsequence
             if _canonical(line) != _canonical(wanted):
@@ -291,8 +309,10 @@ def check_line(item: Found, user: spec.UserRecord, put: Put) -> list[str]:
         return problems
     reason = line.get("reason")
     if verdict.kind == "bad" and reason not in verdict.reasons:
-        problems.append(f"quarantined as {reason!r} ({line.get('detail')!r}), expected one of"
-                        f" {sorted(verdict.reasons)}: data {user.data[:160]!r}")
+        problems.append(
+            f"quarantined as {reason!r} ({line.get('detail')!r}), expected one of"
+            f" {sorted(verdict.reasons)}: data {user.data[:160]!r}"
+        )
     if verdict.kind == "either" and (not isinstance(reason, str) or not reason or reason.startswith("transform_")):
         problems.append(f"quarantined as {reason!r} ({line.get('detail')!r})")
     if line.get("raw_base64") != base64.b64encode(user.data).decode("ascii"):

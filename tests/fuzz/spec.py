@@ -318,9 +318,7 @@ class UserRecord:
     verdict: Verdict
 
 
-def judge_kinesis(
-    data_field: str, partition_key: str, max_record_bytes: int = MAX_RECORD_BYTES
-) -> list[UserRecord]:
+def judge_kinesis(data_field: str, partition_key: str, max_record_bytes: int = MAX_RECORD_BYTES) -> list[UserRecord]:
     """The user records of one Kinesis record (its ``kinesis.data``), each with its verdict.
 
     A record that cannot be decoded at all (not base64, a damaged aggregate) is one user record

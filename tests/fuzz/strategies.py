@@ -38,10 +38,37 @@ MAGIC = spec.KPL_MAGIC
 SURROGATES = ["\ud800", "\udbff", "\udc00", "\udfff"]
 # Digits of other scripts (str.isdigit() is true for all of them), and other characters that
 # trip up hand-written parsers.
-FOREIGN_DIGITS = ["\N{DEVANAGARI DIGIT ONE}", "\N{FULLWIDTH DIGIT TWO}", "\N{ARABIC-INDIC DIGIT THREE}",
-                  "\N{NKO DIGIT THREE}", "\N{MATHEMATICAL BOLD DIGIT TWO}", "\N{LAO DIGIT TWO}", "\N{SUPERSCRIPT TWO}"]
-AWKWARD = ["\U0001f600", "\U0010ffff", "\u2028", "\u2029", "\x00", "\x1f", "\x7f", "\ufeff", "\u0301", "\u202e",
-           '"', "\\", "/", "\n", "\t", "é", "ß", "中", "#", "~"]
+FOREIGN_DIGITS = [
+    "\N{DEVANAGARI DIGIT ONE}",
+    "\N{FULLWIDTH DIGIT TWO}",
+    "\N{ARABIC-INDIC DIGIT THREE}",
+    "\N{NKO DIGIT THREE}",
+    "\N{MATHEMATICAL BOLD DIGIT TWO}",
+    "\N{LAO DIGIT TWO}",
+    "\N{SUPERSCRIPT TWO}",
+]
+AWKWARD = [
+    "\U0001f600",
+    "\U0010ffff",
+    "\u2028",
+    "\u2029",
+    "\x00",
+    "\x1f",
+    "\x7f",
+    "\ufeff",
+    "\u0301",
+    "\u202e",
+    '"',
+    "\\",
+    "/",
+    "\n",
+    "\t",
+    "é",
+    "ß",
+    "中",
+    "#",
+    "~",
+]
 
 
 @functools.cache
@@ -112,7 +139,7 @@ _ESCAPE = re.compile(r"\\u([0-9a-f]{4})")
 def _string(text: str, style: Style) -> str:
     if style.escape == "all":
         units = text.encode("utf-16-le", "surrogatepass")
-        body = "".join(f"\\u{int.from_bytes(units[i:i + 2], 'little'):04x}" for i in range(0, len(units), 2))
+        body = "".join(f"\\u{int.from_bytes(units[i : i + 2], 'little'):04x}" for i in range(0, len(units), 2))
         out = f'"{body}"'
     else:
         out = json.dumps(text, ensure_ascii=style.escape == "ascii" or has_surrogate(text))
@@ -148,10 +175,29 @@ def digits(n: int, first: str = "9") -> Raw:
 
 
 # Numbers at and beyond what I-JSON allows. Integers of any length up to 4,300 digits are fine.
-GOOD_NUMBERS = [Raw("1e308"), Raw("-1.7976931348623157e308"), Raw("5e-324"), Raw("0.1e1"), Raw("-0"), Raw("1E+2"),
-                digits(19), digits(38), Raw("-" + digits(38).text), digits(400), digits(4300)]
-BAD_NUMBERS = [Raw("NaN"), Raw("Infinity"), Raw("-Infinity"), Raw("1e400"), Raw("-1e400"), Raw("1E999"),
-               digits(4301), Raw("-" + digits(5000).text)]
+GOOD_NUMBERS = [
+    Raw("1e308"),
+    Raw("-1.7976931348623157e308"),
+    Raw("5e-324"),
+    Raw("0.1e1"),
+    Raw("-0"),
+    Raw("1E+2"),
+    digits(19),
+    digits(38),
+    Raw("-" + digits(38).text),
+    digits(400),
+    digits(4300),
+]
+BAD_NUMBERS = [
+    Raw("NaN"),
+    Raw("Infinity"),
+    Raw("-Infinity"),
+    Raw("1e400"),
+    Raw("-1e400"),
+    Raw("1E999"),
+    digits(4301),
+    Raw("-" + digits(5000).text),
+]
 
 
 @functools.cache
@@ -208,8 +254,9 @@ def good_times(draw: st.DrawFn) -> str:
     leap = draw(st.booleans()) and draw(st.booleans())
     if leap:
         utc = utc.replace(hour=23, minute=59)
-    minutes = draw(st.one_of(st.just(0), st.sampled_from([-1439, 1439, 60, -60, 330, -570, 765]),
-                             st.integers(-1439, 1439)))
+    minutes = draw(
+        st.one_of(st.just(0), st.sampled_from([-1439, 1439, 60, -60, 330, -570, 765]), st.integers(-1439, 1439))
+    )
     try:
         local = utc + timedelta(minutes=minutes)
     except OverflowError:
@@ -218,32 +265,81 @@ def good_times(draw: st.DrawFn) -> str:
     fraction = draw(st.one_of(st.just(""), st.from_regex(r"\.[0-9]{1,9}", fullmatch=True)))
     zone = _offset_text(minutes, draw(st.sampled_from(["Z", "z", "+", "-"])))
     t = draw(st.sampled_from("Tt"))
-    return (f"{local.year:04d}-{local.month:02d}-{local.day:02d}{t}{local.hour:02d}:{local.minute:02d}:{second:02d}"
-            f"{fraction}{zone}")
+    return (
+        f"{local.year:04d}-{local.month:02d}-{local.day:02d}{t}{local.hour:02d}:{local.minute:02d}:{second:02d}"
+        f"{fraction}{zone}"
+    )
 
 
-BAD_OFFSETS = ["+24:00", "-24:00", "+99:99", "-23:60", "+00:60", "+23:60", "+2:00", "+0200", "+02", "02:00",
-               "+02:00:00", "UTC", "", " Z", "Z ", "+\N{ARABIC-INDIC DIGIT ZERO}2:00",
-               "+0\N{FULLWIDTH DIGIT TWO}:00", "\N{MINUS SIGN}02:00"]
+BAD_OFFSETS = [
+    "+24:00",
+    "-24:00",
+    "+99:99",
+    "-23:60",
+    "+00:60",
+    "+23:60",
+    "+2:00",
+    "+0200",
+    "+02",
+    "02:00",
+    "+02:00:00",
+    "UTC",
+    "",
+    " Z",
+    "Z ",
+    "+\N{ARABIC-INDIC DIGIT ZERO}2:00",
+    "+0\N{FULLWIDTH DIGIT TWO}:00",
+    "\N{MINUS SIGN}02:00",
+]
 EDGE_TIMES = [
     # Outside years 0001-9999 once in UTC.
-    "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "0000-01-01T00:00:00Z", "0001-01-01T00:59:59+01:00",
+    "0001-01-01T00:00:00+01:00",
+    "9999-12-31T23:59:59-01:00",
+    "0000-01-01T00:00:00Z",
+    "0001-01-01T00:59:59+01:00",
     "9999-12-31T23:00:00-00:01",
     # Inside, just.
-    "0001-01-01T00:00:00Z", "0001-01-01T01:00:00+01:00", "9999-12-31T23:59:59.999999999Z", "9999-12-31T22:59:59-01:00",
+    "0001-01-01T00:00:00Z",
+    "0001-01-01T01:00:00+01:00",
+    "9999-12-31T23:59:59.999999999Z",
+    "9999-12-31T22:59:59-01:00",
     # Leap seconds: only at 23:59 UTC.
-    "2026-12-31T23:59:60Z", "2027-01-01T00:59:60+01:00", "2026-06-30T23:59:60.5z", "2026-06-30t18:59:60-05:00",
-    "2026-12-31T12:00:60Z", "2026-12-31T23:59:60+01:00", "2026-12-31T23:58:60Z",
+    "2026-12-31T23:59:60Z",
+    "2027-01-01T00:59:60+01:00",
+    "2026-06-30T23:59:60.5z",
+    "2026-06-30t18:59:60-05:00",
+    "2026-12-31T12:00:60Z",
+    "2026-12-31T23:59:60+01:00",
+    "2026-12-31T23:58:60Z",
     # Fractions and letter case.
-    "2026-11-22T10:15:30.1234567Z", "2026-11-22T10:15:30.12345678z", "2026-11-22t10:15:30.123456789+05:30",
-    "2026-11-22T10:15:30.1234567890Z", "2026-11-22T10:15:30.Z", "2026-11-22T10:15:30,5Z",
+    "2026-11-22T10:15:30.1234567Z",
+    "2026-11-22T10:15:30.12345678z",
+    "2026-11-22t10:15:30.123456789+05:30",
+    "2026-11-22T10:15:30.1234567890Z",
+    "2026-11-22T10:15:30.Z",
+    "2026-11-22T10:15:30,5Z",
     # Calendar and clock.
-    "2024-02-29T00:00:00Z", "2026-02-29T00:00:00Z", "2000-02-29T12:00:00Z", "1900-02-29T12:00:00Z",
-    "2026-04-31T00:00:00Z", "2026-13-01T00:00:00Z", "2026-00-10T00:00:00Z", "2026-11-00T00:00:00Z",
-    "2026-11-22T24:00:00Z", "2026-11-22T23:60:00Z", "2026-11-22T23:59:61Z",
+    "2024-02-29T00:00:00Z",
+    "2026-02-29T00:00:00Z",
+    "2000-02-29T12:00:00Z",
+    "1900-02-29T12:00:00Z",
+    "2026-04-31T00:00:00Z",
+    "2026-13-01T00:00:00Z",
+    "2026-00-10T00:00:00Z",
+    "2026-11-00T00:00:00Z",
+    "2026-11-22T24:00:00Z",
+    "2026-11-22T23:60:00Z",
+    "2026-11-22T23:59:61Z",
     # Shapes RFC 3339 does not allow (or only allows as ISO 8601 does).
-    "2026-11-22 10:15:30Z", "2026-11-22T10:15:30", "2026-11-22T10:15Z", "20261122T101530Z", "2026-11-22",
-    "2026-11-22T10:15:30Z\n", " 2026-11-22T10:15:30Z", "+2026-11-22T10:15:30Z", "2026-11-22T10:15:30ZZ",
+    "2026-11-22 10:15:30Z",
+    "2026-11-22T10:15:30",
+    "2026-11-22T10:15Z",
+    "20261122T101530Z",
+    "2026-11-22",
+    "2026-11-22T10:15:30Z\n",
+    " 2026-11-22T10:15:30Z",
+    "+2026-11-22T10:15:30Z",
+    "2026-11-22T10:15:30ZZ",
     "2026-11-22T10:15:30+02:00[Europe/Paris]",
 ]
 
@@ -254,7 +350,7 @@ def foreign_digit_times(draw: st.DrawFn) -> str:
     time = draw(good_times())
     positions = [i for i, ch in enumerate(time) if ch.isascii() and ch.isdigit()]
     i = draw(st.sampled_from(positions))
-    return time[:i] + draw(st.sampled_from(FOREIGN_DIGITS)) + time[i + 1:]
+    return time[:i] + draw(st.sampled_from(FOREIGN_DIGITS)) + time[i + 1 :]
 
 
 @st.composite
@@ -273,8 +369,10 @@ def times() -> st.SearchStrategy[str]:
         st.sampled_from(EDGE_TIMES),
         foreign_digit_times(),
         bad_offset_times(),
-        st.from_regex(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,10})?([Zz]|[+-][0-9]{2}:[0-9]{2})",
-                      fullmatch=True),
+        st.from_regex(
+            r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,10})?([Zz]|[+-][0-9]{2}:[0-9]{2})",
+            fullmatch=True,
+        ),
         texts(max_size=30, surrogates=True),
     )
 
@@ -299,9 +397,14 @@ def envelope(serial: int, **fields: Any) -> Obj:
 def ids(draw: st.DrawFn, serial: int, surrogates: bool = False) -> str:
     suffix = f"#{serial}"
     room = spec.MAX_LENGTHS["id"] - len(suffix)
-    prefix = draw(st.one_of(texts(max_size=min(room, 16), surrogates=surrogates),
-                            texts(max_size=room, surrogates=surrogates),
-                            st.just("x" * room), st.just("\U0001f600" * room)))
+    prefix = draw(
+        st.one_of(
+            texts(max_size=min(room, 16), surrogates=surrogates),
+            texts(max_size=room, surrogates=surrogates),
+            st.just("x" * room),
+            st.just("\U0001f600" * room),
+        )
+    )
     return prefix + suffix
 
 
@@ -349,8 +452,19 @@ def good_envelopes(draw: st.DrawFn, serial: int) -> Obj:
     )
 
 
-FAULTS = ("missing", "unknown", "retype", "empty", "too_long", "time", "surrogate", "number", "deep", "repeat",
-          "not_object")
+FAULTS = (
+    "missing",
+    "unknown",
+    "retype",
+    "empty",
+    "too_long",
+    "time",
+    "surrogate",
+    "number",
+    "deep",
+    "repeat",
+    "not_object",
+)
 
 
 @st.composite
@@ -360,8 +474,11 @@ def faulty(draw: st.DrawFn, doc: Obj, serial: int, fault: str) -> Any:
     if fault == "missing":
         return doc.without(draw(st.sampled_from(fields)))
     if fault == "unknown":
-        key = draw(st.one_of(texts(max_size=8, surrogates=True), st.sampled_from(["extra", "ID", "Payload", "\ud800"]))
-                   .filter(lambda k: k not in spec.FIELDS))
+        key = draw(
+            st.one_of(texts(max_size=8, surrogates=True), st.sampled_from(["extra", "ID", "Payload", "\ud800"])).filter(
+                lambda k: k not in spec.FIELDS
+            )
+        )
         return doc.with_pair(key, draw(values(surrogates=True)), at=draw(st.integers(0, len(fields))))
     if fault == "retype":
         key = draw(st.sampled_from(fields))
@@ -392,8 +509,9 @@ def faulty(draw: st.DrawFn, doc: Obj, serial: int, fault: str) -> Any:
     if fault == "number":
         return doc.replace("payload", {"v": [1, draw(st.sampled_from(BAD_NUMBERS))]})
     if fault == "deep":
-        return doc.replace("payload", {"deep": nested(draw(st.sampled_from([5000, 5001, 7000])),
-                                                      draw(st.sampled_from("[{")))})
+        return doc.replace(
+            "payload", {"deep": nested(draw(st.sampled_from([5000, 5001, 7000])), draw(st.sampled_from("[{")))}
+        )
     if fault == "repeat":
         key = draw(st.sampled_from([*fields, "id", "time"]))
         if key == "id":
@@ -507,7 +625,7 @@ def damaged(draw: st.DrawFn, blob: bytes) -> bytes:
     how = draw(st.sampled_from(["flip", "short", "cut", "malformed", "magic"]))
     if how == "flip":
         at = draw(st.integers(len(MAGIC), len(blob) - 1))
-        return blob[:at] + bytes([blob[at] ^ draw(st.integers(1, 255))]) + blob[at + 1:]
+        return blob[:at] + bytes([blob[at] ^ draw(st.integers(1, 255))]) + blob[at + 1 :]
     if how == "short":
         return blob[: draw(st.integers(len(MAGIC), len(MAGIC) + spec.KPL_DIGEST - 1))]
     if how == "cut":
@@ -515,7 +633,7 @@ def damaged(draw: st.DrawFn, blob: bytes) -> bytes:
     if how == "malformed":
         return draw(st.sampled_from(malformed_aggregates()))
     at = draw(st.integers(0, len(MAGIC) - 1))
-    return blob[:at] + bytes([blob[at] ^ 0x01]) + blob[at + 1:]
+    return blob[:at] + bytes([blob[at] ^ 0x01]) + blob[at + 1 :]
 
 
 # --- shards ------------------------------------------------------------------------------
@@ -559,8 +677,13 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def lay_out(entries: list[tuple[str, str, int | None]], gaps: list[int], steps_ms: list[int],
-            first_sequence: int = FIRST_SEQUENCE, first_arrival_ms: int = ARRIVALS_MS[0]) -> list[Put]:
+def lay_out(
+    entries: list[tuple[str, str, int | None]],
+    gaps: list[int],
+    steps_ms: list[int],
+    first_sequence: int = FIRST_SEQUENCE,
+    first_arrival_ms: int = ARRIVALS_MS[0],
+) -> list[Put]:
     """Sequence numbers and arrival times for (data, partition key, resend_of) entries, in shard order."""
     puts, sequence, arrival = [], first_sequence, first_arrival_ms
     for i, (data, key, resend_of) in enumerate(entries):
@@ -593,8 +716,13 @@ def kinesis_entry(draw: st.DrawFn, serial: int, max_bytes: int) -> tuple[str, st
 
 
 @st.composite
-def shards(draw: st.DrawFn, max_puts: int = 10, max_record_bytes: int = spec.MAX_RECORD_BYTES,
-           resends: int = 3, resend_reach: int = 100_000) -> Shard:
+def shards(
+    draw: st.DrawFn,
+    max_puts: int = 10,
+    max_record_bytes: int = spec.MAX_RECORD_BYTES,
+    resends: int = 3,
+    resend_reach: int = 100_000,
+) -> Shard:
     """A shard: plain records, aggregates (some damaged), records that are not base64, and producer resends.
 
     A resend repeats an earlier record's data and partition key under a new sequence number,
@@ -607,8 +735,9 @@ def shards(draw: st.DrawFn, max_puts: int = 10, max_record_bytes: int = spec.MAX
         data, key, serial = draw(kinesis_entry(serial, max_record_bytes))
         entries.append((data, key, None))
     counts = [len(spec.judge_kinesis(d, k, max_record_bytes)) for d, k, _ in entries]
-    settled = [all(u.verdict.kind != "either" for u in spec.judge_kinesis(d, k, max_record_bytes))
-               for d, k, _ in entries]
+    settled = [
+        all(u.verdict.kind != "either" for u in spec.judge_kinesis(d, k, max_record_bytes)) for d, k, _ in entries
+    ]
     for _ in range(draw(st.integers(0, resends))):
         source = draw(st.integers(0, len(entries) - 1))
         at = draw(st.integers(source + 1, len(entries)))
@@ -619,7 +748,7 @@ def shards(draw: st.DrawFn, max_puts: int = 10, max_record_bytes: int = spec.MAX
         counts.insert(at, counts[source])
         settled.insert(at, True)
     # A later resend may have landed between an earlier one and its original: drop any now out of reach.
-    while out := [i for i, (_, _, r) in enumerate(entries) if r is not None and sum(counts[r:i + 1]) > resend_reach]:
+    while out := [i for i, (_, _, r) in enumerate(entries) if r is not None and sum(counts[r : i + 1]) > resend_reach]:
         del entries[out[0]], counts[out[0]]
         entries = [(d, k, r if r is None or r < out[0] else r - 1) for d, k, r in entries]
     gaps = draw(st.lists(st.sampled_from([1, 2, 10**20, 987654321]), min_size=1, max_size=3))

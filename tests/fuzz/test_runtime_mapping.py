@@ -21,7 +21,9 @@ pytestmark = pytest.mark.usefixtures("moto_s3")
 def drain_through_the_runtime(shard: gen.Shard, delivery: gen.Delivery) -> lake.Run:
     result = lake.Run(drained=mapping.Drained())
     settings = StreamSettings(
-        batch_size=delivery.batch_sizes[0], window_s=0.0, bisect=delivery.bisect,
+        batch_size=delivery.batch_sizes[0],
+        window_s=0.0,
+        bisect=delivery.bisect,
         report_batch_item_failures=True,  # retries unbounded: the injected faults are finite
     )
     invocations = {"n": 0}
@@ -47,11 +49,14 @@ def drain_through_the_runtime(shard: gen.Shard, delivery: gen.Delivery) -> lake.
             return True
         return False
 
-    with lake.fresh_lake(MAX_RECORD_BYTES=str(shard.max_record_bytes)) as bucket, \
-            lake.S3Faults(delivery.failing_puts, delivery.crashing_puts).installed() as faults:
+    with (
+        lake.fresh_lake(MAX_RECORD_BYTES=str(shard.max_record_bytes)) as bucket,
+        lake.S3Faults(delivery.failing_puts, delivery.crashing_puts).installed() as faults,
+    ):
         lane = Lane(settings, invoke, gave_up, duplicate=duplicate)
-        lane.add([Record(p.sequence_number, p.partition_key, p.arrival, len(p.data), i)
-                  for i, p in enumerate(shard.puts)])
+        lane.add(
+            [Record(p.sequence_number, p.partition_key, p.arrival, len(p.data), i) for i, p in enumerate(shard.puts)]
+        )
         while lane.step():
             pass
         result.found = lake.read_lake(bucket)

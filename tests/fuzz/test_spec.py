@@ -17,33 +17,50 @@ from tests.fuzz import strategies as gen
 from tests.fuzz.strategies import Raw, envelope
 
 
-@pytest.mark.parametrize(("value", "utc"), [
-    ("2026-11-22T10:15:30.123Z", "2026-11-22T10:15:30.123Z"),
-    ("2026-11-22t10:15:30z", "2026-11-22T10:15:30Z"),
-    ("2026-11-22T10:15:30.123456789+02:00", "2026-11-22T08:15:30.123456789Z"),
-    ("2026-11-22T00:15:30-00:00", "2026-11-22T00:15:30Z"),
-    ("2026-11-22T23:30:00-01:00", "2026-11-23T00:30:00Z"),
-    ("2026-03-01T00:30:00+01:00", "2026-02-28T23:30:00Z"),
-    ("2024-03-01T00:30:00+23:59", "2024-02-29T00:31:00Z"),
-    ("2026-12-31T23:59:60Z", "2026-12-31T23:59:59.999999999Z"),
-    ("2027-01-01T00:59:60.5+01:00", "2026-12-31T23:59:59.999999999Z"),
-    ("0001-01-01T00:00:00Z", "0001-01-01T00:00:00Z"),
-    ("0001-01-01T01:00:00+01:00", "0001-01-01T00:00:00Z"),
-    ("9999-12-31T23:59:59.9Z", "9999-12-31T23:59:59.9Z"),
-    ("9999-12-31T22:59:59-01:00", "9999-12-31T23:59:59Z"),
-])
+@pytest.mark.parametrize(
+    ("value", "utc"),
+    [
+        ("2026-11-22T10:15:30.123Z", "2026-11-22T10:15:30.123Z"),
+        ("2026-11-22t10:15:30z", "2026-11-22T10:15:30Z"),
+        ("2026-11-22T10:15:30.123456789+02:00", "2026-11-22T08:15:30.123456789Z"),
+        ("2026-11-22T00:15:30-00:00", "2026-11-22T00:15:30Z"),
+        ("2026-11-22T23:30:00-01:00", "2026-11-23T00:30:00Z"),
+        ("2026-03-01T00:30:00+01:00", "2026-02-28T23:30:00Z"),
+        ("2024-03-01T00:30:00+23:59", "2024-02-29T00:31:00Z"),
+        ("2026-12-31T23:59:60Z", "2026-12-31T23:59:59.999999999Z"),
+        ("2027-01-01T00:59:60.5+01:00", "2026-12-31T23:59:59.999999999Z"),
+        ("0001-01-01T00:00:00Z", "0001-01-01T00:00:00Z"),
+        ("0001-01-01T01:00:00+01:00", "0001-01-01T00:00:00Z"),
+        ("9999-12-31T23:59:59.9Z", "9999-12-31T23:59:59.9Z"),
+        ("9999-12-31T22:59:59-01:00", "9999-12-31T23:59:59Z"),
+    ],
+)
 def test_valid_times_in_utc(value, utc):
     assert spec.utc_time(value) == utc
 
 
-@pytest.mark.parametrize("value", [
-    "2026-11-22T10:15:30+24:00", "2026-11-22T10:15:30+99:99", "2026-11-22T10:15:30-23:60",
-    "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "0000-01-01T00:00:00Z",
-    "2026-11-22T1\N{DEVANAGARI DIGIT ZERO}:15:30Z", "2026-11-\N{FULLWIDTH DIGIT TWO}2T10:15:30Z",
-    "2026-12-31T12:00:60Z", "2026-12-31T23:59:60+01:00", "2026-11-22T10:15:30.1234567890Z",
-    "2026-02-29T00:00:00Z", "1900-02-29T00:00:00Z", "2026-11-22T24:00:00Z", "2026-11-22T10:15:30Z\n",
-    "2026-11-22T10:15:30", "2026-11-22 10:15:30Z",
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-11-22T10:15:30+24:00",
+        "2026-11-22T10:15:30+99:99",
+        "2026-11-22T10:15:30-23:60",
+        "0001-01-01T00:00:00+01:00",
+        "9999-12-31T23:59:59-01:00",
+        "0000-01-01T00:00:00Z",
+        "2026-11-22T1\N{DEVANAGARI DIGIT ZERO}:15:30Z",
+        "2026-11-\N{FULLWIDTH DIGIT TWO}2T10:15:30Z",
+        "2026-12-31T12:00:60Z",
+        "2026-12-31T23:59:60+01:00",
+        "2026-11-22T10:15:30.1234567890Z",
+        "2026-02-29T00:00:00Z",
+        "1900-02-29T00:00:00Z",
+        "2026-11-22T24:00:00Z",
+        "2026-11-22T10:15:30Z\n",
+        "2026-11-22T10:15:30",
+        "2026-11-22 10:15:30Z",
+    ],
+)
 def test_invalid_times(value):
     assert spec.utc_time(value) is None
 
@@ -61,37 +78,43 @@ def _doc(**fields) -> bytes:
     return gen.encode(envelope(0, **fields))
 
 
-@pytest.mark.parametrize(("data", "reasons"), [
-    (_doc(payload={"v": Raw("NaN")}), {"not_json"}),
-    (_doc(payload={"v": Raw("-Infinity")}), {"not_json"}),
-    (_doc(payload={"v": Raw("1e400")}), {"not_json"}),
-    (_doc(payload={"v": gen.digits(4301)}), {"not_json"}),
-    (_doc(payload={"v": gen.nested(5000)}), {"not_json"}),
-    (_doc(id="a\ud800"), {"bad_unicode"}),
-    (_doc(payload={"\udc00": 1}), {"bad_unicode"}),
-    (gen.encode(envelope(0).with_pair("x\ud800", 1)), {"bad_unicode", "unknown_field"}),
-    (_doc(time="2026-11-22T10:15:30+24:00"), {"bad_time"}),
-    (_doc(time=5), {"bad_time", "bad_type"}),
-    (_doc(id=""), {"empty_field"}),
-    (_doc(source="s" * 257), {"too_long"}),
-    (_doc(payload=[]), {"bad_type"}),
-    (gen.encode(envelope(0).without("payload")), {"missing_field"}),
-    (b"[]", {"not_object"}),
-    (b"\xff{}", {"not_json"}),
-    (b"", {"not_json"}),
-])
+@pytest.mark.parametrize(
+    ("data", "reasons"),
+    [
+        (_doc(payload={"v": Raw("NaN")}), {"not_json"}),
+        (_doc(payload={"v": Raw("-Infinity")}), {"not_json"}),
+        (_doc(payload={"v": Raw("1e400")}), {"not_json"}),
+        (_doc(payload={"v": gen.digits(4301)}), {"not_json"}),
+        (_doc(payload={"v": gen.nested(5000)}), {"not_json"}),
+        (_doc(id="a\ud800"), {"bad_unicode"}),
+        (_doc(payload={"\udc00": 1}), {"bad_unicode"}),
+        (gen.encode(envelope(0).with_pair("x\ud800", 1)), {"bad_unicode", "unknown_field"}),
+        (_doc(time="2026-11-22T10:15:30+24:00"), {"bad_time"}),
+        (_doc(time=5), {"bad_time", "bad_type"}),
+        (_doc(id=""), {"empty_field"}),
+        (_doc(source="s" * 257), {"too_long"}),
+        (_doc(payload=[]), {"bad_type"}),
+        (gen.encode(envelope(0).without("payload")), {"missing_field"}),
+        (b"[]", {"not_object"}),
+        (b"\xff{}", {"not_json"}),
+        (b"", {"not_json"}),
+    ],
+)
 def test_bad_records_and_their_reasons(data, reasons):
     verdict = spec.judge(data)
     assert (verdict.kind, verdict.reasons) == ("bad", frozenset(reasons))
 
 
-@pytest.mark.parametrize("data", [
-    _doc(payload={"v": gen.digits(4300), "w": gen.digits(38), "f": 1e308, "deep": gen.nested(98)}),
-    _doc(id="\U0001f600" * 128),
-    gen.encode(envelope(0, payload={"e": "\U0001f600"}), gen.Style(escape="all", upper_hex=True)),
-    gen.encode(envelope(0).with_pair("id", "r#0~0")),
-    b"\n " + _doc() + b"\r\n",
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        _doc(payload={"v": gen.digits(4300), "w": gen.digits(38), "f": 1e308, "deep": gen.nested(98)}),
+        _doc(id="\U0001f600" * 128),
+        gen.encode(envelope(0, payload={"e": "\U0001f600"}), gen.Style(escape="all", upper_hex=True)),
+        gen.encode(envelope(0).with_pair("id", "r#0~0")),
+        b"\n " + _doc() + b"\r\n",
+    ],
+)
 def test_good_records(data):
     assert spec.judge(data).kind == "good"
 

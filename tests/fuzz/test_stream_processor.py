@@ -25,8 +25,9 @@ pytestmark = pytest.mark.usefixtures("moto_s3")
 def shard_of(*records: bytes | Obj, max_record_bytes: int = spec.MAX_RECORD_BYTES, step_ms: int = 250) -> Shard:
     """Plain records, one after the other, a quarter of a second apart."""
     datas = [gen.encode(r) if isinstance(r, Obj) else r for r in records]
-    return Shard(lay_out([(b64(d), f"device-{i % 3}", None) for i, d in enumerate(datas)], [1], [step_ms]),
-                 max_record_bytes)
+    return Shard(
+        lay_out([(b64(d), f"device-{i % 3}", None) for i, d in enumerate(datas)], [1], [step_ms]), max_record_bytes
+    )
 
 
 def drains_as_specified(shard: Shard, delivery: Delivery = lake.NO_FAULTS, **env: str) -> None:
@@ -39,13 +40,25 @@ def drains_as_specified(shard: Shard, delivery: Delivery = lake.NO_FAULTS, **env
 
 FOREIGN = "\N{DEVANAGARI DIGIT TWO}\N{DEVANAGARI DIGIT ZERO}\N{DEVANAGARI DIGIT TWO}\N{DEVANAGARI DIGIT SIX}"
 WIDE_22 = "\N{FULLWIDTH DIGIT TWO}" * 2
-OFFSETS_BEYOND_A_DAY = ["2026-11-22T10:15:30+24:00", "2026-11-22T10:15:30-24:00", "2026-11-22T10:15:30+99:99",
-                        "2026-11-22T10:15:30-23:60", "2026-11-22T10:15:30+00:60"]
+OFFSETS_BEYOND_A_DAY = [
+    "2026-11-22T10:15:30+24:00",
+    "2026-11-22T10:15:30-24:00",
+    "2026-11-22T10:15:30+99:99",
+    "2026-11-22T10:15:30-23:60",
+    "2026-11-22T10:15:30+00:60",
+]
 OUTSIDE_THE_YEARS_IN_UTC = ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"]
-FOREIGN_DIGITS = [f"{FOREIGN}-11-22T10:15:30Z", f"2026-11-{WIDE_22}T10:15:30Z",
-                  "2026-11-22T1\N{DEVANAGARI DIGIT ZERO}:15:30Z", "2026-11-22T10:15:30+\N{ARABIC-INDIC DIGIT ZERO}2:00"]
-LONG_FRACTIONS = ["2026-11-22T10:15:30.1234567Z", "2026-11-22T10:15:30.12345678+01:00",
-                  "2026-11-22T10:15:30.123456789Z"]
+FOREIGN_DIGITS = [
+    f"{FOREIGN}-11-22T10:15:30Z",
+    f"2026-11-{WIDE_22}T10:15:30Z",
+    "2026-11-22T1\N{DEVANAGARI DIGIT ZERO}:15:30Z",
+    "2026-11-22T10:15:30+\N{ARABIC-INDIC DIGIT ZERO}2:00",
+]
+LONG_FRACTIONS = [
+    "2026-11-22T10:15:30.1234567Z",
+    "2026-11-22T10:15:30.12345678+01:00",
+    "2026-11-22T10:15:30.123456789Z",
+]
 LOWERCASE = ["2026-11-22t10:15:30z", "2026-11-22t10:15:30.5+02:00", "2026-11-22T10:15:30z"]
 LEAP_SECONDS = ["2026-12-31T23:59:60Z", "2027-01-01T00:59:60+01:00", "2026-06-30T23:59:60.25Z"]
 MISPLACED_LEAP_SECONDS = ["2026-12-31T12:00:60Z", "2026-12-31T23:59:60+01:00"]
@@ -83,14 +96,22 @@ def unicode_envelopes(draw, serial):
 
 
 LONE_IN_ID = (gen.encode(envelope(0, id="r\ud800#0")), gen.encode(envelope(1, id="\udfff#1")))
-LONE_IN_AN_UNKNOWN_KEY = (gen.encode(envelope(0).with_pair("k\ud800", 1)),
-                          gen.encode(envelope(1).with_pair("\udc00", 0)))
-LONE_ELSEWHERE = (gen.encode(envelope(0, payload={"note": "a\ud800b"})), gen.encode(envelope(1, payload={"\udbff": 1})),
-                  gen.encode(envelope(2, type="t\udc00")), gen.encode(envelope(3, source="s\ud800\ud800")))
+LONE_IN_AN_UNKNOWN_KEY = (
+    gen.encode(envelope(0).with_pair("k\ud800", 1)),
+    gen.encode(envelope(1).with_pair("\udc00", 0)),
+)
+LONE_ELSEWHERE = (
+    gen.encode(envelope(0, payload={"note": "a\ud800b"})),
+    gen.encode(envelope(1, payload={"\udbff": 1})),
+    gen.encode(envelope(2, type="t\udc00")),
+    gen.encode(envelope(3, source="s\ud800\ud800")),
+)
 ANY_OTHER_UNICODE = (
     gen.encode(envelope(0, id="\U0001f600" * 126 + "#0", payload={"e": "\U0001f600\U0010ffff"}), Style(escape="ascii")),
-    gen.encode(envelope(1, source="\N{CJK UNIFIED IDEOGRAPH-4E2D}" * 256, payload={"\u2028": "\x00\ufeff"}),
-               Style(escape="all", upper_hex=True)),
+    gen.encode(
+        envelope(1, source="\N{CJK UNIFIED IDEOGRAPH-4E2D}" * 256, payload={"\u2028": "\x00\ufeff"}),
+        Style(escape="all", upper_hex=True),
+    ),
 )
 
 
@@ -106,8 +127,15 @@ def test_any_unicode_lands_as_specified(records):
 NUMBERS = st.sampled_from(gen.GOOD_NUMBERS + gen.BAD_NUMBERS)
 
 
-@given(st.lists(st.one_of(NUMBERS, st.sampled_from([gen.nested(98), gen.nested(98, "{"), gen.nested(5000),
-                                                    gen.nested(6000, "{")])), min_size=1, max_size=6))
+@given(
+    st.lists(
+        st.one_of(
+            NUMBERS, st.sampled_from([gen.nested(98), gen.nested(98, "{"), gen.nested(5000), gen.nested(6000, "{")])
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
 @example([Raw("NaN"), Raw("Infinity"), Raw("-Infinity")]).via("NaN and the infinities are not_json")
 @example([Raw("1e400"), Raw("-1e400"), gen.digits(4301)]).via("numbers beyond I-JSON are not_json")
 @example([gen.digits(38), gen.digits(400), gen.digits(4300), Raw("-" + gen.digits(4300).text)]).via("long integers")
@@ -117,14 +145,34 @@ def test_numbers_and_nesting_land_as_specified(values):
 
 
 @given(st.integers(1, 8).flatmap(lambda n: st.tuples(*(gen.record_data(i, 4096) for i in range(n)))))
-@example((gen.encode(envelope(0).with_pair("id", "r#0~0")), gen.encode(envelope(1).with_pair("payload", [])),
-          gen.encode(envelope(2).with_pair("extra", 1).with_pair("extra", 2)),
-          gen.encode(envelope(3).with_pair("time", "2026-11-22T11:00:00Z")))).via("repeated keys: the last one wins")
-@example((b"", b"\xef\xbb\xbf" + gen.encode(envelope(0)), gen.encode(envelope(1))[:-1], b"[1,2]", b'"text"',
-          gen.encode(envelope(2)).replace(b"device", b"dev\xed\xa0\x80ice"))).via("not JSON, not an object, not UTF-8")
-@example((gen.encode(envelope(0).without("source")), gen.encode(envelope(1, id="")), gen.encode(envelope(2, id=7)),
-          gen.encode(envelope(3, payload=[])), gen.encode(envelope(4, type="t" * 129)),
-          gen.encode(envelope(5, time=1795342530)))).via("the envelope's own reasons")
+@example(
+    (
+        gen.encode(envelope(0).with_pair("id", "r#0~0")),
+        gen.encode(envelope(1).with_pair("payload", [])),
+        gen.encode(envelope(2).with_pair("extra", 1).with_pair("extra", 2)),
+        gen.encode(envelope(3).with_pair("time", "2026-11-22T11:00:00Z")),
+    )
+).via("repeated keys: the last one wins")
+@example(
+    (
+        b"",
+        b"\xef\xbb\xbf" + gen.encode(envelope(0)),
+        gen.encode(envelope(1))[:-1],
+        b"[1,2]",
+        b'"text"',
+        gen.encode(envelope(2)).replace(b"device", b"dev\xed\xa0\x80ice"),
+    )
+).via("not JSON, not an object, not UTF-8")
+@example(
+    (
+        gen.encode(envelope(0).without("source")),
+        gen.encode(envelope(1, id="")),
+        gen.encode(envelope(2, id=7)),
+        gen.encode(envelope(3, payload=[])),
+        gen.encode(envelope(4, type="t" * 129)),
+        gen.encode(envelope(5, time=1795342530)),
+    )
+).via("the envelope's own reasons")
 @example((gen.pad_to(envelope(0), 4096, Style()), gen.pad_to(envelope(1), 4097, Style()))).via("the size limit")
 def test_any_record_lands_as_specified(records):
     drains_as_specified(shard_of(*records, max_record_bytes=4096))
@@ -145,12 +193,26 @@ def _aggregate(*members: bytes) -> str:
 GOOD_AGGREGATE = _aggregate(gen.encode(envelope(0)), gen.encode(envelope(1, time="2026-11-22T11:00:00+01:00")))
 
 
-DECODE_REJECTS = ((GOOD_AGGREGATE[:-4] + "AAA=", "k", 0), ("this is not base64!", "k", 0),
-                  (b64(gen.MAGIC + b"\x01\x02"), "k", 0), (b64(gen.malformed_aggregates()[0]), "k", 0),
-                  (b64(gen.malformed_aggregates()[2]), "k", 0))
-MIXED_AGGREGATE = ((_aggregate(gen.encode(envelope(0)), b"not json", gen.encode(envelope(2, id="\ud800")),
-                               gen.MAGIC + b"{}", gen.encode(envelope(4, time="2026-11-22t10:15:30.1234567z"))),
-                    "k", 0),)
+DECODE_REJECTS = (
+    (GOOD_AGGREGATE[:-4] + "AAA=", "k", 0),
+    ("this is not base64!", "k", 0),
+    (b64(gen.MAGIC + b"\x01\x02"), "k", 0),
+    (b64(gen.malformed_aggregates()[0]), "k", 0),
+    (b64(gen.malformed_aggregates()[2]), "k", 0),
+)
+MIXED_AGGREGATE = (
+    (
+        _aggregate(
+            gen.encode(envelope(0)),
+            b"not json",
+            gen.encode(envelope(2, id="\ud800")),
+            gen.MAGIC + b"{}",
+            gen.encode(envelope(4, time="2026-11-22t10:15:30.1234567z")),
+        ),
+        "k",
+        0,
+    ),
+)
 
 
 @given(st.integers(1, 6).flatmap(lambda n: st.tuples(*(gen.kinesis_entry(i * 10, 4096) for i in range(n)))))
@@ -176,9 +238,20 @@ MULTI_HOUR = shard_of(*(_hours(i, 10 + i % 3) for i in range(9)), b"not json")
 @example(MULTI_HOUR, Delivery(batch_sizes=(4, 10_000), failing_puts=frozenset({2, 3, 6}))).via("repeated failures")
 @example(MULTI_HOUR, Delivery(crashing_puts=frozenset({3}))).via("a timeout mid-batch, bisected")
 @example(MULTI_HOUR, Delivery(bisect=False, lost_responses=frozenset({1}))).via("a batch that succeeded, again")
-@example(Shard(lay_out([(b64(gen.encode(_hours(0, 10))), "k", None), (b64(gen.encode(_hours(1, 11))), "k", None),
-                        (b64(gen.encode(_hours(0, 10))), "k", 0)], [1], [500])),
-         Delivery(batch_sizes=(1, 2))).via("a producer resend in a later batch")
+@example(
+    Shard(
+        lay_out(
+            [
+                (b64(gen.encode(_hours(0, 10))), "k", None),
+                (b64(gen.encode(_hours(1, 11))), "k", None),
+                (b64(gen.encode(_hours(0, 10))), "k", 0),
+            ],
+            [1],
+            [500],
+        )
+    ),
+    Delivery(batch_sizes=(1, 2)),
+).via("a producer resend in a later batch")
 def test_a_shard_drains_exactly_once_whatever_fails(shard, delivery):
     drains_as_specified(shard, delivery)
 

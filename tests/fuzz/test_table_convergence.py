@@ -47,8 +47,11 @@ def stack() -> Iterator[SimpleNamespace]:
     from tributary import aws as clients
 
     with mock_aws(), pytest.MonkeyPatch.context() as patch:
-        for name, value in {"AWS_DEFAULT_REGION": REGION, "AWS_ACCESS_KEY_ID": "testing",
-                            "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        for name, value in {
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+        }.items():
             patch.setenv(name, value)
         clients.reset()
         built = table_stack.build(patch)
@@ -73,16 +76,20 @@ def _largest_item(client) -> int:
 
 KINDS = ["value", "value", "value", "delete", "poison", "big", "too_big"]
 CLOCK_STEPS = [0, 1, 30, replica.SOURCE_READ_MARGIN_S + 1, 2000]
-operations = st.lists(st.one_of(
-    st.tuples(st.just("write"), st.integers(0, 2), st.sampled_from(KINDS), st.sampled_from(CLOCK_STEPS)),
-    st.tuples(st.just("direct"), st.integers(1, 4)),
-    st.tuples(st.just("retry")),
-    st.tuples(st.just("publish"), st.integers(1, 4)),
-    st.tuples(st.just("consume"), st.integers(0, 2**16)),
-    st.tuples(st.just("copy"), st.integers(0, 2)),
-    st.tuples(st.just("backfill")),
-    st.tuples(st.just("repair")),
-), min_size=1, max_size=30)
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("write"), st.integers(0, 2), st.sampled_from(KINDS), st.sampled_from(CLOCK_STEPS)),
+        st.tuples(st.just("direct"), st.integers(1, 4)),
+        st.tuples(st.just("retry")),
+        st.tuples(st.just("publish"), st.integers(1, 4)),
+        st.tuples(st.just("consume"), st.integers(0, 2**16)),
+        st.tuples(st.just("copy"), st.integers(0, 2)),
+        st.tuples(st.just("backfill")),
+        st.tuples(st.just("repair")),
+    ),
+    min_size=1,
+    max_size=30,
+)
 
 
 class History:
@@ -113,8 +120,9 @@ class History:
             if old is None:
                 return  # deleting nothing writes no stream record
             client.delete_item(TableName="table1", Key=ddb.to_item(key))
-            record = dynamodb_stream_record("REMOVE", ddb.to_item(key, "base64"), seq,
-                                            old_image=_base64(old), created=self.clock)
+            record = dynamodb_stream_record(
+                "REMOVE", ddb.to_item(key, "base64"), seq, old_image=_base64(old), created=self.clock
+            )
         else:
             item = {**key, "n": next(self.counter)}
             self.rank[item["n"]] = len(self.log)
@@ -125,15 +133,20 @@ class History:
             elif kind == "too_big":
                 item["blob"] = "t" * (self.stack.too_big - 20)  # room for "n"; none for the bookkeeping
             client.put_item(TableName="table1", Item=ddb.to_item(item))
-            record = dynamodb_stream_record("MODIFY" if old else "INSERT", ddb.to_item(key, "base64"), seq,
-                                            new_image=ddb.to_item(item, "base64"),
-                                            old_image=_base64(old) if old else None, created=self.clock)
+            record = dynamodb_stream_record(
+                "MODIFY" if old else "INSERT",
+                ddb.to_item(key, "base64"),
+                seq,
+                new_image=ddb.to_item(item, "base64"),
+                old_image=_base64(old) if old else None,
+                created=self.clock,
+            )
         self.log.append(record)
         self.kind[seq] = kind
         self.last[key["pk"]] = kind
 
     def deliver_direct(self, count: int) -> None:
-        batch = self.log[self.direct_at:self.direct_at + count]
+        batch = self.log[self.direct_at : self.direct_at + count]
         self.direct_at += len(batch)
         if batch:
             self.last_direct = batch
@@ -144,7 +157,7 @@ class History:
             assert direct.handle(dynamodb_event(self.last_direct), None) == {"batchItemFailures": []}
 
     def publish(self, count: int) -> None:
-        batch = self.log[self.published_at:self.published_at + count]
+        batch = self.log[self.published_at : self.published_at + count]
         self.published_at += len(batch)
         if not batch:
             return
@@ -157,7 +170,7 @@ class History:
         take = len(self.in_flight) if everything else rng.randint(0, len(self.in_flight))
         chosen, self.in_flight = self.in_flight[:take], self.in_flight[take:]
         for start in range(0, len(chosen), 10):
-            event = sqs_event(chosen[start:start + 10], self.stack.queue_arn, REGION)
+            event = sqs_event(chosen[start : start + 10], self.stack.queue_arn, REGION)
             assert applier.handle(event, None) == {"batchItemFailures": []}
         # At-least-once: some consumed messages come back.
         self.in_flight += [m for m in chosen if rng.random() < 0.2 and not everything]
@@ -182,8 +195,10 @@ class History:
             if before is not None and now is not None:
                 assert now >= before, (key["pk"], before, now, step)
             if before is not None and now is None:
-                assert any(r["eventName"] == "REMOVE" and r["dynamodb"]["Keys"]["pk"]["S"] == key["pk"]
-                           for r in self.log[before + 1:]), (key["pk"], before, step)
+                assert any(
+                    r["eventName"] == "REMOVE" and r["dynamodb"]["Keys"]["pk"]["S"] == key["pk"]
+                    for r in self.log[before + 1 :]
+                ), (key["pk"], before, step)
             self.shown[key["pk"]] = now
 
     def drain(self) -> None:
@@ -198,11 +213,13 @@ def _base64(item: dict) -> dict:
 
 def _drain(sqs, url: str) -> list[dict]:
     out = []
-    while got := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"],
-                                     MessageAttributeNames=["All"]).get("Messages"):
+    while got := sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"], MessageAttributeNames=["All"]
+    ).get("Messages"):
         out += got
-        sqs.delete_message_batch(QueueUrl=url, Entries=[
-            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)])
+        sqs.delete_message_batch(
+            QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)]
+        )
     return out
 
 
@@ -210,8 +227,11 @@ def _view(client, table: str, key: dict) -> dict | None:
     item = client.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
     if item is None:
         return None
-    return ddb.from_item(item) if table == "table1" else (None if (v := replica.user_view(item)) is None
-                                                          else ddb.from_item(v))
+    return (
+        ddb.from_item(item)
+        if table == "table1"
+        else (None if (v := replica.user_view(item)) is None else ddb.from_item(v))
+    )
 
 
 def _parked_sequence_numbers(stack: SimpleNamespace) -> set[str]:
@@ -225,11 +245,28 @@ def _parked_sequence_numbers(stack: SimpleNamespace) -> set[str]:
 @example(ops=[("write", 0, "value", 0), ("write", 0, "value", 0), ("backfill",), ("publish", 1), ("consume", 0)])
 # A change that travelled by reference is completed with a newer image; the change between
 # them arrives afterwards.
-@example(ops=[("write", 0, "big", 0), ("write", 0, "value", 0), ("write", 0, "value", 0), ("publish", 1),
-              ("consume", 0), ("publish", 1), ("consume", 0)])
+@example(
+    ops=[
+        ("write", 0, "big", 0),
+        ("write", 0, "value", 0),
+        ("write", 0, "value", 0),
+        ("publish", 1),
+        ("consume", 0),
+        ("publish", 1),
+        ("consume", 0),
+    ]
+)
 # Clearly after a copy, a change applies its own image again.
-@example(ops=[("write", 0, "value", 0), ("copy", 0), ("write", 0, "value", replica.SOURCE_READ_MARGIN_S + 1),
-              ("direct", 2), ("write", 0, "delete", 1), ("direct", 1)])
+@example(
+    ops=[
+        ("write", 0, "value", 0),
+        ("copy", 0),
+        ("write", 0, "value", replica.SOURCE_READ_MARGIN_S + 1),
+        ("direct", 2),
+        ("write", 0, "delete", 1),
+        ("direct", 1),
+    ]
+)
 def test_both_paths_converge_through_poison_oversize_backfill_and_repair(stack, ops, monkeypatch_clock):
     history = History(stack, next(examples) + 1)
     monkeypatch_clock(lambda: history.clock)
@@ -252,8 +289,9 @@ def test_both_paths_converge_through_poison_oversize_backfill_and_repair(stack, 
                     tables.backfill(stack.dynamodb, "table1", "table2", segments=2)
                 case ("repair",):
                     drift, source_items, target_items = tables.verify(stack.dynamodb, "table1", "table2", 2)
-                    tables.repair(stack.dynamodb, "table1", "table2", KEYS, drift, source_items, target_items,
-                                  now=history.clock)
+                    tables.repair(
+                        stack.dynamodb, "table1", "table2", KEYS, drift, source_items, target_items, now=history.clock
+                    )
             history.never_older(op)
         history.drain()
         # A poison change is refused on both paths, whatever table1 holds later: each is parked.
@@ -263,8 +301,9 @@ def test_both_paths_converge_through_poison_oversize_backfill_and_repair(stack, 
             key = history.key(index)
             if history.last.get(key["pk"]) in ("poison", "too_big"):
                 continue  # its last change can never apply: table2 keeps an earlier state, and it is parked
-            assert _view(stack.dynamodb, "table2", ddb.to_item(key)) == _view(stack.dynamodb, "table1",
-                                                                                  ddb.to_item(key)), (key, ops)
+            assert _view(stack.dynamodb, "table2", ddb.to_item(key)) == _view(
+                stack.dynamodb, "table1", ddb.to_item(key)
+            ), (key, ops)
     finally:
         for index in range(3):
             for table in ("table1", "table2"):
@@ -277,7 +316,9 @@ def test_both_paths_converge_through_poison_oversize_backfill_and_repair(stack, 
 def monkeypatch_clock():
     """Point the tools' clock (the time of each source read) at the example's."""
     with pytest.MonkeyPatch.context() as patch:
+
         def point(now) -> None:
             patch.setattr(tables, "time", SimpleNamespace(time=now))
             patch.setattr(replica, "time", SimpleNamespace(time=now))
+
         yield point

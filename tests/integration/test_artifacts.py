@@ -63,7 +63,9 @@ def test_stream_processor_runs_from_its_zip_and_the_layer(tmp_path):
     body = json.dumps({"id": "1", "type": "t", "source": "s", "time": "2026-11-22T10:00:00Z", "payload": {}})
     event = kinesis_event(
         [StreamRecord(body.encode(), "d", "100", 1_790_000_000.0), StreamRecord(b"junk", "d", "101", 1.0)],
-        "shardId-000000000000", "arn:aws:kinesis:eu-west-1:123456789012:stream/events", "eu-west-1",
+        "shardId-000000000000",
+        "arn:aws:kinesis:eu-west-1:123456789012:stream/events",
+        "eu-west-1",
     )
     event_path = tmp_path / "event.json"
     event_path.write_text(json.dumps(event))
@@ -79,7 +81,10 @@ def test_stream_processor_runs_from_its_zip_and_the_layer(tmp_path):
     }
     result = subprocess.run(
         [sys.executable, "-c", RUNNER, str(task), str(opt), spec.handler, str(event_path)],
-        capture_output=True, text=True, env=env, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout.strip().splitlines()[-1])

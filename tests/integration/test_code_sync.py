@@ -34,17 +34,32 @@ def s3(aws, monkeypatch):
 
 def notification(event_name: str, key: str, bucket: str = B1) -> str:
     """An S3 event notification body as SQS receives it (the key URL-encoded, no sequencer)."""
-    return json.dumps({"Records": [{
-        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": REGION, "eventName": event_name,
-        "eventTime": "2026-11-22T10:00:00.000Z",
-        "s3": {"s3SchemaVersion": "1.0", "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
-               "object": {"key": urllib.parse.quote_plus(key, safe=""), "size": 1}},
-    }]})
+    return json.dumps(
+        {
+            "Records": [
+                {
+                    "eventVersion": "2.1",
+                    "eventSource": "aws:s3",
+                    "awsRegion": REGION,
+                    "eventName": event_name,
+                    "eventTime": "2026-11-22T10:00:00.000Z",
+                    "s3": {
+                        "s3SchemaVersion": "1.0",
+                        "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
+                        "object": {"key": urllib.parse.quote_plus(key, safe=""), "size": 1},
+                    },
+                }
+            ]
+        }
+    )
 
 
 def deliver(*bodies: str) -> dict:
-    event = sqs_event([{"MessageId": f"m{i}", "ReceiptHandle": f"h{i}", "Body": body}
-                       for i, body in enumerate(bodies)], "arn:aws:sqs:eu-west-1:123456789012:code-events", REGION)
+    event = sqs_event(
+        [{"MessageId": f"m{i}", "ReceiptHandle": f"h{i}", "Body": body} for i, body in enumerate(bodies)],
+        "arn:aws:sqs:eu-west-1:123456789012:code-events",
+        REGION,
+    )
     return handler.handle(event, None)
 
 
@@ -54,8 +69,14 @@ def put(s3, key: str, body: bytes, **extra) -> None:
 
 def test_created_objects_are_copied_with_metadata_type_and_tags(s3):
     key = "code/dir with space/naïve+plus.py"
-    put(s3, key, b"print('hi')\n", ContentType="text/x-python", Metadata={"owner": "team-a"},
-        Tagging="stage=prod&team=a")
+    put(
+        s3,
+        key,
+        b"print('hi')\n",
+        ContentType="text/x-python",
+        Metadata={"owner": "team-a"},
+        Tagging="stage=prod&team=a",
+    )
     assert deliver(notification("ObjectCreated:Put", key)) == {"batchItemFailures": []}
     copied = s3.head_object(Bucket=B2, Key=key)
     assert copied["ContentType"] == "text/x-python"
@@ -94,8 +115,9 @@ def test_overwrites_propagate(s3):
 
 
 def test_large_objects_use_the_multipart_copy_and_are_recognised_after(s3, monkeypatch):
-    monkeypatch.setattr(s3sync, "COPY_CONFIG", TransferConfig(multipart_threshold=5 * 1024 * 1024,
-                                                              multipart_chunksize=5 * 1024 * 1024))
+    monkeypatch.setattr(
+        s3sync, "COPY_CONFIG", TransferConfig(multipart_threshold=5 * 1024 * 1024, multipart_chunksize=5 * 1024 * 1024)
+    )
     body = bytes(range(256)) * (12 * 1024 * 1024 // 256)
     put(s3, "code/big.bin", body, ContentType="application/octet-stream")
     deliver(notification("ObjectCreated:CompleteMultipartUpload", "code/big.bin"))
@@ -125,17 +147,27 @@ def test_notifications_moto_really_sends_are_understood(s3):
     sqs = boto3.client("sqs")
     url = sqs.create_queue(QueueName="code-events")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    s3.put_bucket_notification_configuration(Bucket=B1, NotificationConfiguration={"QueueConfigurations": [{
-        "QueueArn": arn, "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"],
-        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "code/"}]}}}]})
+    s3.put_bucket_notification_configuration(
+        Bucket=B1,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "QueueArn": arn,
+                    "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "code/"}]}},
+                }
+            ]
+        },
+    )
     put(s3, "code/über dir/a b.txt", b"1")
     put(s3, "code/keep.txt", b"2")
     s3.delete_object(Bucket=B1, Key="code/über dir/a b.txt")
     messages = []
     while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
         messages.extend(batch)
-        sqs.delete_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                                                        for i, m in enumerate(batch)])
+        sqs.delete_message_batch(
+            QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)]
+        )
     assert deliver(*[m["Body"] for m in messages]) == {"batchItemFailures": []}
     assert s3sync.compare(s3, PREFIXES)["equal"]
 
@@ -154,7 +186,11 @@ def test_reconciliation_finds_and_fixes_a_hand_made_drift(s3):
     assert todo.delete == ["code/extra.txt"]
     result = handler.handle({"source": "aws.events", "detail-type": "Scheduled Event"}, None)
     assert {k: result["reconciled"][k] for k in ("copied", "deleted", "failed", "unchanged")} == {
-        "copied": 2, "deleted": 1, "failed": 0, "unchanged": 3}
+        "copied": 2,
+        "deleted": 1,
+        "failed": 0,
+        "unchanged": 3,
+    }
     assert s3sync.compare(s3, PREFIXES)["equal"]
 
 
@@ -200,12 +236,12 @@ def test_a_change_of_headers_metadata_or_tags_alone_is_propagated(s3, change, pa
     elif change == "tags_removed":
         s3.delete_object_tagging(Bucket=B1, Key=key)
     else:  # a copy in place, as `aws s3 cp --metadata-directive REPLACE` does
-        extra = {"content_type": {"ContentType": "text/plain", "Metadata": {"owner": "a"}},
-                 "metadata": {"ContentType": "text/x-python", "Metadata": {"owner": "b"}},
-                 "cache_control": {"ContentType": "text/x-python", "Metadata": {"owner": "a"},
-                                   "CacheControl": "max-age=60"}}[change]
-        s3.copy_object(Bucket=B1, Key=key, CopySource={"Bucket": B1, "Key": key}, MetadataDirective="REPLACE",
-                       **extra)
+        extra = {
+            "content_type": {"ContentType": "text/plain", "Metadata": {"owner": "a"}},
+            "metadata": {"ContentType": "text/x-python", "Metadata": {"owner": "b"}},
+            "cache_control": {"ContentType": "text/x-python", "Metadata": {"owner": "a"}, "CacheControl": "max-age=60"},
+        }[change]
+        s3.copy_object(Bucket=B1, Key=key, CopySource={"Bucket": B1, "Key": key}, MetadataDirective="REPLACE", **extra)
     assert s3sync.compare(s3, PREFIXES)["different"] == ["app.py"]
     if path == "event":
         deliver(notification("ObjectTagging:Put" if "tags" in change else "ObjectCreated:Copy", key))
@@ -232,8 +268,12 @@ def test_an_archived_object_fails_alone_and_the_deletes_still_run(s3, capsys, mo
     assert (drift["missing"], drift["extra"]) == (["f4.txt"], [])
     # The tool says so too, as `aws s3 sync` does: exit 2, the failure named.
     from tools import s3sync as tool
-    monkeypatch.setattr(tool, "resolve", lambda env: type("S", (), {"name": lambda self, r: {
-        "code_bucket1": B1, "code_bucket2": B2}[r]})())
+
+    monkeypatch.setattr(
+        tool,
+        "resolve",
+        lambda env: type("S", (), {"name": lambda self, r: {"code_bucket1": B1, "code_bucket2": B2}[r]})(),
+    )
     capsys.readouterr()
     assert tool.main(["--env", "dev"]) == 2
     assert "failed code/f4.txt: " in capsys.readouterr().err
@@ -306,9 +346,15 @@ def sample(name: str, key: str | None = None) -> dict:
     return event
 
 
-@pytest.mark.parametrize("name", ["s3Event.json", "s3EventGlacier.json",
-                                  "s3EventBridgeNotificationObjectCreatedEvent.json",
-                                  "s3EventBridgeNotificationObjectRestoreCompletedEvent.json"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "s3Event.json",
+        "s3EventGlacier.json",
+        "s3EventBridgeNotificationObjectCreatedEvent.json",
+        "s3EventBridgeNotificationObjectRestoreCompletedEvent.json",
+    ],
+)
 @pytest.mark.parametrize("wiring", ["direct", "sqs"])
 def test_every_s3_event_shape_copies_the_key_it_names(s3, name, wiring):
     key = "code/a dir/Happy Face+1.jpg"
@@ -321,8 +367,14 @@ def test_every_s3_event_shape_copies_the_key_it_names(s3, name, wiring):
     assert s3.get_object(Bucket=B2, Key=key)["Body"].read() == b"jpeg"
 
 
-@pytest.mark.parametrize("name", ["s3EventDeleteObject.json", "s3EventBridgeNotificationObjectDeletedEvent.json",
-                                  "s3EventBridgeNotificationObjectExpiredEvent.json"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "s3EventDeleteObject.json",
+        "s3EventBridgeNotificationObjectDeletedEvent.json",
+        "s3EventBridgeNotificationObjectExpiredEvent.json",
+    ],
+)
 @pytest.mark.parametrize("wiring", ["direct", "sqs"])
 def test_every_removal_shape_deletes_the_copy(s3, name, wiring):
     key = "code/gone.txt"
@@ -346,19 +398,30 @@ def test_the_sqs_sample_is_read_as_delivered(s3):
     assert s3.get_object(Bucket=B2, Key="code/test.pdf")["Body"].read() == b"%PDF"
 
 
-@pytest.mark.parametrize("event", [{}, {"Records": []}, {"Records": [{"eventSource": "aws:sns"}]},
-                                   {"source": "aws.s3", "detail-type": "Object Created"}, {"hello": "world"}])
+@pytest.mark.parametrize(
+    "event",
+    [
+        {},
+        {"Records": []},
+        {"Records": [{"eventSource": "aws:sns"}]},
+        {"source": "aws.s3", "detail-type": "Object Created"},
+        {"hello": "world"},
+    ],
+)
 def test_an_event_of_no_known_shape_is_refused_loudly(s3, event):
     with pytest.raises(s3sync.EventError):
         handler.handle(event, None)
 
 
-@pytest.mark.parametrize("body", ["not json", json.dumps({"hello": "world"}), json.dumps([1, 2]),
-                                  json.dumps({"source": "aws.s3", "detail": {}})])
+@pytest.mark.parametrize(
+    "body",
+    ["not json", json.dumps({"hello": "world"}), json.dumps([1, 2]), json.dumps({"source": "aws.s3", "detail": {}})],
+)
 def test_an_sqs_message_of_no_known_shape_fails_alone(s3, body):
     put(s3, "code/ok.txt", b"ok")
     assert deliver(notification("ObjectCreated:Put", "code/ok.txt"), body) == {
-        "batchItemFailures": [{"itemIdentifier": "m1"}]}
+        "batchItemFailures": [{"itemIdentifier": "m1"}]
+    }
     assert s3.get_object(Bucket=B2, Key="code/ok.txt")["Body"].read() == b"ok"
 
 
@@ -367,8 +430,12 @@ def test_an_sqs_message_of_no_known_shape_fails_alone(s3, body):
 
 def test_the_dry_run_prints_only_what_would_really_be_done(s3, capsys, monkeypatch):
     from tools import s3sync as tool
-    monkeypatch.setattr(tool, "resolve", lambda env: type("S", (), {"name": lambda self, r: {
-        "code_bucket1": B1, "code_bucket2": B2}[r]})())
+
+    monkeypatch.setattr(
+        tool,
+        "resolve",
+        lambda env: type("S", (), {"name": lambda self, r: {"code_bucket1": B1, "code_bucket2": B2}[r]})(),
+    )
     put(s3, "code/same.txt", b"same")
     put(s3, "code/new.txt", b"new")
     deliver(notification("ObjectCreated:Put", "code/same.txt"))

@@ -25,9 +25,18 @@ SOURCE, BY_CLI, BY_SYNC = "tree-source", "tree-by-cli", "tree-by-sync"
 AWS = Path(sys.executable).with_name("aws")
 
 KEYS = [
-    "code/plain.py", "code/dir with space/file name.txt", "code/plus+sign.txt", "code/percent%20literal.txt",
-    "code/naïve-nfc.txt", "code/nai\u0308ve-nfd.txt", "code/emoji-\N{SNAKE}.py", "code/deep/a/b/c/d/e.txt",
-    "code/equals=sign&amp.txt", "code/tilde~and'quote.txt", "code2/sibling-not-synced.txt", "code/#hash?query.txt",
+    "code/plain.py",
+    "code/dir with space/file name.txt",
+    "code/plus+sign.txt",
+    "code/percent%20literal.txt",
+    "code/naïve-nfc.txt",
+    "code/nai\u0308ve-nfd.txt",
+    "code/emoji-\N{SNAKE}.py",
+    "code/deep/a/b/c/d/e.txt",
+    "code/equals=sign&amp.txt",
+    "code/tilde~and'quote.txt",
+    "code2/sibling-not-synced.txt",
+    "code/#hash?query.txt",
 ]
 
 # What the two are allowed to disagree on, and why.
@@ -50,8 +59,9 @@ def aws():
 
 
 def _client(endpoint: str):
-    return boto3.client("s3", region_name=REGION, endpoint_url=endpoint, aws_access_key_id="testing",
-                        aws_secret_access_key="testing")
+    return boto3.client(
+        "s3", region_name=REGION, endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
 
 
 def _state(s3, bucket: str) -> dict[str, tuple]:
@@ -67,13 +77,34 @@ def _state(s3, bucket: str) -> dict[str, tuple]:
 
 
 def _cli_sync(endpoint: str, target: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-           "AWS_DEFAULT_REGION": REGION, "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    }
     env.pop("AWS_ENDPOINT_URL", None)
     aws = str(AWS) if AWS.exists() else "aws"
-    return subprocess.run([aws, "s3", "sync", f"s3://{SOURCE}/code", f"s3://{target}/code", "--delete",
-                           "--endpoint-url", endpoint, "--no-progress"], env=env, capture_output=True, text=True,
-                          timeout=300, check=False)
+    return subprocess.run(
+        [
+            aws,
+            "s3",
+            "sync",
+            f"s3://{SOURCE}/code",
+            f"s3://{target}/code",
+            "--delete",
+            "--endpoint-url",
+            endpoint,
+            "--no-progress",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def test_the_sync_matches_aws_s3_sync_delete_except_where_it_is_stricter(aws):
@@ -81,8 +112,14 @@ def test_the_sync_matches_aws_s3_sync_delete_except_where_it_is_stricter(aws):
     for bucket in (SOURCE, BY_CLI, BY_SYNC):
         s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
     for i, key in enumerate(KEYS):
-        s3.put_object(Bucket=SOURCE, Key=key, Body=f"content {i}".encode(), ContentType="text/plain",
-                      Metadata={"index": str(i)}, Tagging=f"n={i}")
+        s3.put_object(
+            Bucket=SOURCE,
+            Key=key,
+            Body=f"content {i}".encode(),
+            ContentType="text/plain",
+            Metadata={"index": str(i)},
+            Tagging=f"n={i}",
+        )
     s3.put_object(Bucket=SOURCE, Key="code/empty-folder/", Body=b"")
     s3.put_object(Bucket=SOURCE, Key="code/same-size.txt", Body=b"AAAA")
     for target in (BY_CLI, BY_SYNC):  # stale objects the sync must delete, and a same-size copy made later

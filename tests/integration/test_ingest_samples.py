@@ -26,7 +26,8 @@ from tributary.producer import MAX_RECORD_BYTES
 # Every sample that carries a body. Some are GETs: the route sends only POSTs to the function,
 # which does not look at the method, so their shape serves as well (the IAM one is our route's).
 SAMPLES = sorted(
-    path for path in (Path(__file__).parents[1] / "events" / "powertools").glob("apiGatewayProxyV2*.json")
+    path
+    for path in (Path(__file__).parents[1] / "events" / "powertools").glob("apiGatewayProxyV2*.json")
     if json.loads(path.read_text()).get("body")
 )
 _streams = itertools.count()
@@ -83,8 +84,13 @@ def assert_stream_holds_exactly_the_accepted(kinesis, name: str, results: list[d
 
 
 def envelope(i: int, **changes) -> dict:
-    item = {"id": f"r-{i}", "type": "device.reading", "source": f"iot/s{i}", "time": "2026-11-22T10:00:00Z",
-            "payload": {"device_id": f"s{i % 3}", "v": i}}
+    item = {
+        "id": f"r-{i}",
+        "type": "device.reading",
+        "source": f"iot/s{i}",
+        "time": "2026-11-22T10:00:00Z",
+        "payload": {"device_id": f"s{i % 3}", "v": i},
+    }
     item.update(changes)
     return item
 
@@ -102,13 +108,28 @@ def test_each_samples_own_body_is_one_record(kinesis, monkeypatch, sample):
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.stem)
 def test_records_posted_through_each_sample_are_answered_and_stored_once(kinesis, monkeypatch, sample):
     name = new_stream(kinesis, monkeypatch)
-    body = ("[" + ",".join([json.dumps(envelope(1)), '{"id":"r-2","payload":{"v":NaN}}',
-                            json.dumps(envelope(3, time="2026-11-22T10:00:00+24:00")),
-                            json.dumps(envelope(4, payload={"\ud800": 1})), json.dumps(envelope(5))]) + "]").encode()
+    body = (
+        "["
+        + ",".join(
+            [
+                json.dumps(envelope(1)),
+                '{"id":"r-2","payload":{"v":NaN}}',
+                json.dumps(envelope(3, time="2026-11-22T10:00:00+24:00")),
+                json.dumps(envelope(4, payload={"\ud800": 1})),
+                json.dumps(envelope(5)),
+            ]
+        )
+        + "]"
+    ).encode()
     status, out = invoke(aws_event(sample, body, {"Content-Type": "application/json"}))
     assert status == 207
     assert [r.get("reason", r["status"]) for r in out["results"]] == [
-        "accepted", "not_json", "bad_time", "bad_unicode", "accepted"]
+        "accepted",
+        "not_json",
+        "bad_time",
+        "bad_unicode",
+        "accepted",
+    ]
     assert_stream_holds_exactly_the_accepted(kinesis, name, out["results"])
 
 
@@ -139,19 +160,35 @@ json_values = st.recursive(
 )
 # Written into the body as they are (json.dumps cannot write most of them), with the answer each must get.
 NUMBERS = [
-    ("NaN", "not_json"), ("Infinity", "not_json"), ("-Infinity", "not_json"), ("1e400", "not_json"),
-    ("-1E+400", "not_json"), ("9" * 400 + ".5", "not_json"), ("1" + "0" * 399, "accepted"),
-    ("-" + "7" * 38, "accepted"), ("1234567890123456789012345678901234567.8", "accepted"),
-    ("1e9", "accepted"), ("-0", "accepted"), ("1e-7", "accepted"), ("0.1e1", "accepted"),
+    ("NaN", "not_json"),
+    ("Infinity", "not_json"),
+    ("-Infinity", "not_json"),
+    ("1e400", "not_json"),
+    ("-1E+400", "not_json"),
+    ("9" * 400 + ".5", "not_json"),
+    ("1" + "0" * 399, "accepted"),
+    ("-" + "7" * 38, "accepted"),
+    ("1234567890123456789012345678901234567.8", "accepted"),
+    ("1e9", "accepted"),
+    ("-0", "accepted"),
+    ("1e-7", "accepted"),
+    ("0.1e1", "accepted"),
 ]
 TIMES = [
-    ("2026-11-22T10:00:00+24:00", "bad_time"), ("2026-11-22T10:00:00-00:60", "bad_time"),
-    ("2026-11-22T10:00:00+99:99", "bad_time"), ("9999-12-31T23:59:59-00:01", "bad_time"),
-    ("0001-01-01T00:00:00+00:01", "bad_time"), ("\uff12\uff10\uff12\uff16-11-22T10:00:00Z", "bad_time"),
-    ("\u0662\u0660\u0662\u0666-11-22T10:00:00Z", "bad_time"), ("2026-11-22T1\u0966:00:00Z", "bad_time"),
-    ("2026-02-30T10:00:00Z", "bad_time"), ("2026-11-22 10:00:00Z", "bad_time"),
-    ("2026-11-22T10:00:00+23:59", "accepted"), ("2026-11-22T10:00:00-23:59", "accepted"),
-    ("2026-11-22t10:00:00.123456789z", "accepted"), ("2026-12-31T23:59:60Z", "accepted"),
+    ("2026-11-22T10:00:00+24:00", "bad_time"),
+    ("2026-11-22T10:00:00-00:60", "bad_time"),
+    ("2026-11-22T10:00:00+99:99", "bad_time"),
+    ("9999-12-31T23:59:59-00:01", "bad_time"),
+    ("0001-01-01T00:00:00+00:01", "bad_time"),
+    ("\uff12\uff10\uff12\uff16-11-22T10:00:00Z", "bad_time"),
+    ("\u0662\u0660\u0662\u0666-11-22T10:00:00Z", "bad_time"),
+    ("2026-11-22T1\u0966:00:00Z", "bad_time"),
+    ("2026-02-30T10:00:00Z", "bad_time"),
+    ("2026-11-22 10:00:00Z", "bad_time"),
+    ("2026-11-22T10:00:00+23:59", "accepted"),
+    ("2026-11-22T10:00:00-23:59", "accepted"),
+    ("2026-11-22t10:00:00.123456789z", "accepted"),
+    ("2026-12-31T23:59:60Z", "accepted"),
     ("0001-01-01T00:00:00Z", "accepted"),
 ]
 SURROGATES = st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)
@@ -204,16 +241,29 @@ def specs(draw: st.DrawFn) -> tuple[str, object, dict[str, str], frozenset[str]]
         return kind, item, numbers, frozenset({"bad_time", "accepted"})
     if kind == "duplicate":
         # (the field as first written, the same field written again at the end; Python's json keeps the last)
-        first, last, answer = draw(st.sampled_from([
-            ('"time":"not a time"', f'"time":"{GOOD_TIME}"', "accepted"),
-            (f'"time":"{GOOD_TIME}"', '"time":"2026-11-22T10:00:00+24:00"', "bad_time"),
-            ('"payload":{"v":NaN}', '"payload":{}', "accepted"),
-            ('"payload":{}', '"payload":5', "bad_type"),
-            ('"id":"decoy"', None, "accepted"),
-        ]))
+        first, last, answer = draw(
+            st.sampled_from(
+                [
+                    ('"time":"not a time"', f'"time":"{GOOD_TIME}"', "accepted"),
+                    (f'"time":"{GOOD_TIME}"', '"time":"2026-11-22T10:00:00+24:00"', "bad_time"),
+                    ('"payload":{"v":NaN}', '"payload":{}', "accepted"),
+                    ('"payload":{}', '"payload":5', "bad_type"),
+                    ('"id":"decoy"', None, "accepted"),
+                ]
+            )
+        )
         return kind, (first, last), numbers, frozenset({answer})
-    shape, answer = draw(st.sampled_from([("[1,2]", "not_object"), ('"a record"', "not_object"), ("null", "not_object"),
-                                          ("{}", "missing_field"), ('{"id":"x"}', "missing_field")]))
+    shape, answer = draw(
+        st.sampled_from(
+            [
+                ("[1,2]", "not_object"),
+                ('"a record"', "not_object"),
+                ("null", "not_object"),
+                ("{}", "missing_field"),
+                ('{"id":"x"}', "missing_field"),
+            ]
+        )
+    )
     return kind, shape, numbers, frozenset({answer})
 
 
@@ -222,8 +272,12 @@ def big_specs(draw: st.DrawFn) -> tuple[str, object, dict[str, str], frozenset[s
     """A record near Kinesis's 1 MiB limit: a long string, or many numbers that grow when written back."""
     if draw(st.booleans()):
         pad = draw(st.sampled_from(["x", "\u00e9", "\U0001f600"]))
-        return "long string", (MAX_RECORD_BYTES + draw(st.integers(-400, 100)), pad), {}, frozenset(
-            {"accepted", "too_large"})
+        return (
+            "long string",
+            (MAX_RECORD_BYTES + draw(st.integers(-400, 100)), pad),
+            {},
+            frozenset({"accepted", "too_large"}),
+        )
     count, answer = draw(st.sampled_from([(80_000, "accepted"), (81_000, "too_large")]))
     return "many numbers", count, {}, frozenset({answer})
 
@@ -234,8 +288,13 @@ def build(index: int, spec: tuple, pretty: bool) -> str:
         return shape
     if kind == "duplicate":
         first, last = shape
-        fields = {"id": f'"id":"r-{index}"', "type": '"type":"t"', "source": '"source":"s"',
-                  "time": f'"time":"{GOOD_TIME}"', "payload": '"payload":{}'}
+        fields = {
+            "id": f'"id":"r-{index}"',
+            "type": '"type":"t"',
+            "source": '"source":"s"',
+            "time": f'"time":"{GOOD_TIME}"',
+            "payload": '"payload":{}',
+        }
         fields[first.split(":", 1)[0].strip('"')] = first
         return "{" + ",".join(fields.values()) + "," + (last or f'"id":"r-{index}"') + "}"
     head = f'{{"id":"r-{index}","type":"t","source":"s","time":"{GOOD_TIME}","payload":{{"device_id":"d",'
@@ -292,9 +351,16 @@ def status_for(counts: Counter) -> int:
 
 
 # One moto for the whole test, shared by its examples on purpose; each example makes its own stream.
-@settings(max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                 HealthCheck.data_too_large, HealthCheck.large_base_example])
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.large_base_example,
+    ],
+)
 @given(request=requests(), sample=st.sampled_from(SAMPLES))
 def test_every_record_is_answered_in_order_and_only_accepted_ones_are_stored(kinesis, request, sample):
     data, headers, encoded, allowed = request
@@ -309,7 +375,10 @@ def test_every_record_is_answered_in_order_and_only_accepted_ones_are_stored(kin
             assert result["status"] == "accepted" or isinstance(result["detail"], str)
         counts = Counter(r["status"] for r in results)
         assert (out["accepted"], out["rejected"], out["failed"]) == (
-            counts["accepted"], counts["rejected"], counts["failed"])
+            counts["accepted"],
+            counts["rejected"],
+            counts["failed"],
+        )
         assert status == status_for(counts)
         assert_stream_holds_exactly_the_accepted(kinesis, name, results)
         kinesis.delete_stream(StreamName=name, EnforceConsumerDeletion=True)

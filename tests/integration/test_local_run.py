@@ -32,10 +32,10 @@ FAULT_RUNS = {
 def test_nothing_lost_nothing_duplicated(name, applied_stacks):
     faults = fault_spec.Faults(fault_spec.parse(FAULT_RUNS[name]), seed=3)
     # Timeouts are capped so an injected hang costs seconds, not the declared two minutes.
-    with LocalStack(faults=faults, timeout_cap_s=4, visibility_cap_s=2,
-                    applied=applied_stacks.get("default")) as stack:
-        report = run(stack, Options(records=400, table_changes=200, code_files=20, seed=5, progress=False,
-                                    drain_timeout_s=240))
+    with LocalStack(faults=faults, timeout_cap_s=4, visibility_cap_s=2, applied=applied_stacks.get("default")) as stack:
+        report = run(
+            stack, Options(records=400, table_changes=200, code_files=20, seed=5, progress=False, drain_timeout_s=240)
+        )
     text = summary(report)
     assert report["ok"], text
     assert report["drained"], text
@@ -79,13 +79,20 @@ def test_nothing_lost_nothing_duplicated(name, applied_stacks):
 @pytest.mark.parametrize("paths", ["direct", "fanout"])
 def test_each_table_sync_path_alone_converges_under_faults(paths, applied_stacks):
     faults = fault_spec.Faults(fault_spec.parse(FAULT_RUNS["all"]), seed=11)
-    with LocalStack(faults=faults, timeout_cap_s=4, visibility_cap_s=2, variables={"table_sync_paths": paths},
-                    applied=applied_stacks.get(paths)) as stack:
+    with LocalStack(
+        faults=faults,
+        timeout_cap_s=4,
+        visibility_cap_s=2,
+        variables={"table_sync_paths": paths},
+        applied=applied_stacks.get(paths),
+    ) as stack:
         assert set(stack.functions) >= ({"table_sync"} if paths == "direct" else {"change_publisher", "change_applier"})
-        assert not set(stack.functions) & ({"change_publisher", "change_applier"} if paths == "direct"
-                                           else {"table_sync"})
-        report = run(stack, Options(records=100, table_changes=300, code_files=10, seed=2, progress=False,
-                                    drain_timeout_s=240))
+        assert not set(stack.functions) & (
+            {"change_publisher", "change_applier"} if paths == "direct" else {"table_sync"}
+        )
+        report = run(
+            stack, Options(records=100, table_changes=300, code_files=10, seed=2, progress=False, drain_timeout_s=240)
+        )
     assert report["tables"]["match"], summary(report)
     assert report["tables"]["paths"] == paths
     assert report["iam"]["denied"] == 0, summary(report)
@@ -95,7 +102,11 @@ def test_make_local_command_prints_the_summary_and_leaves_nothing_running(tmp_pa
     env = dict(os.environ)
     result = subprocess.run(
         [sys.executable, "-m", "local", "--records", "200", "--no-progress"],  # the scenario's defaults otherwise
-        cwd=ROOT, capture_output=True, text=True, env=env, timeout=600,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "OK: nothing lost, nothing duplicated" in result.stdout
@@ -114,7 +125,8 @@ def test_make_local_command_prints_the_summary_and_leaves_nothing_running(tmp_pa
 
 def test_a_bad_fault_spec_is_a_usage_error():
     env = dict(os.environ)
-    result = subprocess.run([sys.executable, "-m", "local", "--faults", "meteor:0.5"], cwd=ROOT,
-                            capture_output=True, text=True, env=env)
+    result = subprocess.run(
+        [sys.executable, "-m", "local", "--faults", "meteor:0.5"], cwd=ROOT, capture_output=True, text=True, env=env
+    )
     assert result.returncode == 2
     assert "unknown fault 'meteor'" in result.stderr

@@ -35,14 +35,15 @@ def stack(applied_stacks):
 def tool(stack: LocalStack, module: str, *args: str) -> subprocess.CompletedProcess:
     """A runbook command: the module `make <target>` runs, with the operator's AWS settings."""
     env = {**os.environ, **stack.aws_env, "PYTHONPATH": "layers/common"}
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True,
-                          env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True, env=env, timeout=300
+    )
 
 
 def wait(condition, timeout_s: float = 90.0):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if (value := condition()):
+        if value := condition():
             return value
         time.sleep(0.3)
     raise AssertionError("timed out")
@@ -65,17 +66,25 @@ def test_replay_quarantine_puts_records_back_once(stack):
     bucket = stack.topology.resource("lake_bucket").name
     record = next(synthetic.generate(1, seed=5, malformed=0.0, id_prefix="replayed-")).data
     record_id = json.loads(record)["id"]
-    line = {"reason": "schema_v1", "detail": "payload.kind was required", "shard_id": "shardId-000000000000",
-            "sequence_number": "1", "subsequence": 0, "partition_key": "pk-1", "ingest_time": "2026-11-22T10:00:00Z",
-            "raw_base64": base64.b64encode(record).decode()}
+    line = {
+        "reason": "schema_v1",
+        "detail": "payload.kind was required",
+        "shard_id": "shardId-000000000000",
+        "sequence_number": "1",
+        "subsequence": 0,
+        "partition_key": "pk-1",
+        "ingest_time": "2026-11-22T10:00:00Z",
+        "raw_base64": base64.b64encode(record).decode(),
+    }
     key = "quarantine/dt=2026-11-22/hour=10/shardId-000000000000-1.ndjson.gz"
     s3.put_object(Bucket=bucket, Key=key, Body=gzip.compress(json.dumps(line).encode() + b"\n"))
 
     dry = tool(stack, "tools.replay", "quarantine", "--env", "local", "--from", "2026-11-22T10", "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert '"records_to_replay": 1' in dry.stdout
-    first = tool(stack, "tools.replay", "quarantine", "--env", "local", "--from", "2026-11-22T09", "--to",
-                 "2026-11-22T11")
+    first = tool(
+        stack, "tools.replay", "quarantine", "--env", "local", "--from", "2026-11-22T09", "--to", "2026-11-22T11"
+    )
     assert first.returncode == 0, first.stderr
     assert '"records_replayed": 1' in first.stdout
     wait(lambda: record_id in lake_ids(stack))
@@ -93,10 +102,15 @@ def test_replay_failed_batches_rereads_the_stream_range_without_duplicating_the_
     shard = put["Records"][0]["ShardId"]
     ids = [json.loads(d)["id"] for d in records]
     wait(lambda: all(i in lake_ids(stack) for i in ids))
-    invocation_record = {"KinesisBatchInfo": {
-        "shardId": shard, "startSequenceNumber": put["Records"][0]["SequenceNumber"],
-        "endSequenceNumber": put["Records"][-1]["SequenceNumber"], "batchSize": 3,
-        "streamArn": stack.topology.arns["events_stream"]}}
+    invocation_record = {
+        "KinesisBatchInfo": {
+            "shardId": shard,
+            "startSequenceNumber": put["Records"][0]["SequenceNumber"],
+            "endSequenceNumber": put["Records"][-1]["SequenceNumber"],
+            "batchSize": 3,
+            "streamArn": stack.topology.arns["events_stream"],
+        }
+    }
     sqs = stack.session.client("sqs")
     queue = stack.topology.urls["events_failures_queue"]
     sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(invocation_record))
@@ -106,8 +120,12 @@ def test_replay_failed_batches_rereads_the_stream_range_without_duplicating_the_
     result = tool(stack, "tools.replay", "failed-batches", "--env", "local")
     assert result.returncode == 0, result.stderr
     assert '"records_replayed": 3' in result.stdout
-    assert sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"]
-                                    )["Attributes"]["ApproximateNumberOfMessages"] == "0"
+    assert (
+        sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"][
+            "ApproximateNumberOfMessages"
+        ]
+        == "0"
+    )
     time.sleep(1)
     wait(stack.idle)  # the replayed records are processed and dropped as already written
     found = lake_ids(stack)
@@ -122,10 +140,20 @@ def test_replay_failed_batches_keeps_a_message_whose_records_left_the_stream(sta
     data = next(synthetic.generate(1, seed=13, malformed=0.0, id_prefix="expired-")).data
     put = kinesis.put_record(StreamName=stream, Data=data, PartitionKey="expired")
     # The batch had 5 records; only the one left is still in the stream (retention expired the rest).
-    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps({"KinesisBatchInfo": {
-        "shardId": put["ShardId"], "startSequenceNumber": put["SequenceNumber"],
-        "endSequenceNumber": put["SequenceNumber"], "batchSize": 5,
-        "streamArn": stack.topology.arns["events_stream"]}}))
+    sqs.send_message(
+        QueueUrl=queue,
+        MessageBody=json.dumps(
+            {
+                "KinesisBatchInfo": {
+                    "shardId": put["ShardId"],
+                    "startSequenceNumber": put["SequenceNumber"],
+                    "endSequenceNumber": put["SequenceNumber"],
+                    "batchSize": 5,
+                    "streamArn": stack.topology.arns["events_stream"],
+                }
+            }
+        ),
+    )
     result = tool(stack, "tools.replay", "failed-batches", "--env", "local")
     assert result.returncode == 1
     assert '"records_missing": 4' in result.stdout
@@ -139,13 +167,21 @@ def test_replay_failed_batches_keeps_a_message_whose_records_left_the_stream(sta
 def test_redrive_moves_dead_letters_back_and_the_applier_applies_them(stack):
     table1, table2 = (stack.topology.resource(t).name for t in ("table1", "table2"))
     item = {"pk": "redriven", "sk": "1", "value": 7}
-    record = dynamodb_stream_record("INSERT", ddb.to_item({"pk": "redriven", "sk": "1"}), "900000000000000000001",
-                                    new_image=ddb.to_item(item), stream_arn=stack.topology.arns["table1:stream"],
-                                    created=time.time() - 3600)
+    record = dynamodb_stream_record(
+        "INSERT",
+        ddb.to_item({"pk": "redriven", "sk": "1"}),
+        "900000000000000000001",
+        new_image=ddb.to_item(item),
+        stream_arn=stack.topology.arns["table1:stream"],
+        created=time.time() - 3600,
+    )
     body = replica.to_message(replica.from_stream_record(record))
     sqs = stack.session.client("sqs")
-    sqs.send_message(QueueUrl=stack.topology.urls["changes_queue:dlq"], MessageBody=body,
-                     MessageAttributes={"table": {"DataType": "String", "StringValue": table1}})
+    sqs.send_message(
+        QueueUrl=stack.topology.urls["changes_queue:dlq"],
+        MessageBody=body,
+        MessageAttributes={"table": {"DataType": "String", "StringValue": table1}},
+    )
 
     dry = tool(stack, "tools.redrive", "--env", "local", "--queue", "changes_queue", "--dry-run")
     assert '"messages_waiting": 1' in dry.stdout
@@ -153,8 +189,9 @@ def test_redrive_moves_dead_letters_back_and_the_applier_applies_them(stack):
     assert moved.returncode == 0, moved.stderr
     assert '"moved": 1' in moved.stdout
     dynamodb = stack.session.client("dynamodb")
-    found = wait(lambda: dynamodb.get_item(TableName=table2, Key=ddb.to_item({"pk": "redriven", "sk": "1"}))
-                 .get("Item"))
+    found = wait(
+        lambda: dynamodb.get_item(TableName=table2, Key=ddb.to_item({"pk": "redriven", "sk": "1"})).get("Item")
+    )
     assert replica.user_view(ddb.from_item(found)) == item
 
 
@@ -163,30 +200,44 @@ def test_a_refused_change_lands_in_the_changes_dlq_with_its_reason(stack):
     sqs = stack.session.client("sqs")
     dlq = stack.topology.urls["changes_queue:dlq"]
     other = stack.topology.arns["table1:stream"].replace(stack.topology.resource("table1").name, "someone-elses")
-    record = dynamodb_stream_record("INSERT", ddb.to_item({"pk": "foreign", "sk": "1"}), "900000000000000000002",
-                                    new_image=ddb.to_item({"pk": "foreign", "sk": "1"}), stream_arn=other,
-                                    created=time.time())
+    record = dynamodb_stream_record(
+        "INSERT",
+        ddb.to_item({"pk": "foreign", "sk": "1"}),
+        "900000000000000000002",
+        new_image=ddb.to_item({"pk": "foreign", "sk": "1"}),
+        stream_arn=other,
+        created=time.time(),
+    )
     body = replica.to_message(replica.from_stream_record(record))
     sqs.send_message(QueueUrl=stack.topology.urls["changes_queue"], MessageBody=body)
-    [letter] = wait(lambda: sqs.receive_message(QueueUrl=dlq, MessageAttributeNames=["All"], VisibilityTimeout=60)
-                    .get("Messages"))
+    [letter] = wait(
+        lambda: sqs.receive_message(QueueUrl=dlq, MessageAttributeNames=["All"], VisibilityTimeout=60).get("Messages")
+    )
     assert letter["Body"] == body
     assert letter["MessageAttributes"]["tributary.reason"]["StringValue"] == "wrong_source"
-    assert letter["MessageAttributes"]["tributary.function"]["StringValue"] == stack.topology.function_names[
-        "change_applier"]
+    assert (
+        letter["MessageAttributes"]["tributary.function"]["StringValue"]
+        == stack.topology.function_names["change_applier"]
+    )
     sqs.delete_message(QueueUrl=dlq, ReceiptHandle=letter["ReceiptHandle"])
 
 
 def test_redrive_keeps_a_change_older_than_the_tombstones(stack):
     table1 = stack.topology.resource("table1").name
-    record = dynamodb_stream_record("MODIFY", ddb.to_item({"pk": "stale", "sk": "1"}), "900000000000000000003",
-                                    new_image=ddb.to_item({"pk": "stale", "sk": "1"}),
-                                    stream_arn=stack.topology.arns["table1:stream"], created=time.time() - 8 * 86400)
+    record = dynamodb_stream_record(
+        "MODIFY",
+        ddb.to_item({"pk": "stale", "sk": "1"}),
+        "900000000000000000003",
+        new_image=ddb.to_item({"pk": "stale", "sk": "1"}),
+        stream_arn=stack.topology.arns["table1:stream"],
+        created=time.time() - 8 * 86400,
+    )
     body = replica.to_message(replica.from_stream_record(record))
     sqs = stack.session.client("sqs")
     dlq = stack.topology.urls["changes_queue:dlq"]
-    sqs.send_message(QueueUrl=dlq, MessageBody=body,
-                     MessageAttributes={"table": {"DataType": "String", "StringValue": table1}})
+    sqs.send_message(
+        QueueUrl=dlq, MessageBody=body, MessageAttributes={"table": {"DataType": "String", "StringValue": table1}}
+    )
     kept = tool(stack, "tools.redrive", "--env", "local", "--queue", "changes_queue")
     assert kept.returncode == 1, kept.stdout + kept.stderr
     assert '"kept_older_than_tombstones": 1' in kept.stdout

@@ -28,8 +28,9 @@ def local_post(stack: LocalStack):
     route = stack.topology.functions["ingest_api"].trigger.settings["route"]
 
     def post(body: bytes) -> tuple[int, dict]:
-        invocation = stack.invoke("ingest_api", http_api_event(route, body,
-                                                               headers={"content-type": "application/json"}))
+        invocation = stack.invoke(
+            "ingest_api", http_api_event(route, body, headers={"content-type": "application/json"})
+        )
         assert invocation.ok, invocation.error
         return invocation.payload["statusCode"], json.loads(invocation.payload["body"])
 
@@ -38,14 +39,21 @@ def local_post(stack: LocalStack):
 
 def test_a_record_posted_to_the_ingest_endpoint_reaches_the_lake(stack):
     bucket = stack.topology.resource("lake_bucket").name
-    seen = smoke.record_reaches_the_lake(local_post(stack), stack.session.client("s3"), bucket, "run1",
-                                         timeout_s=120, poll_s=0.5)
+    seen = smoke.record_reaches_the_lake(
+        local_post(stack), stack.session.client("s3"), bucket, "run1", timeout_s=120, poll_s=0.5
+    )
     assert seen["key"].startswith("events/dt=")
 
 
 def test_a_change_to_table1_reaches_table2_and_so_does_its_deletion(stack):
-    seen = smoke.change_reaches_table2(stack.session.client("dynamodb"), stack.topology.resource("table1").name,
-                                       stack.topology.resource("table2").name, "run2", timeout_s=120, poll_s=0.3)
+    seen = smoke.change_reaches_table2(
+        stack.session.client("dynamodb"),
+        stack.topology.resource("table1").name,
+        stack.topology.resource("table2").name,
+        "run2",
+        timeout_s=120,
+        poll_s=0.3,
+    )
     assert seen["deleted_s"] >= seen["copied_s"]
 
 
@@ -60,8 +68,14 @@ def test_a_rejected_record_fails_the_smoke_test(stack):
 def test_a_record_that_never_arrives_fails_after_the_time_limit(stack):
     bucket = stack.topology.resource("lake_bucket").name
     with pytest.raises(smoke.SmokeError, match="is not in s3://"):
-        smoke.record_reaches_the_lake(lambda body: (200, {"accepted": 1}), stack.session.client("s3"), bucket,
-                                      "never-sent", timeout_s=1, poll_s=0.2)
+        smoke.record_reaches_the_lake(
+            lambda body: (200, {"accepted": 1}),
+            stack.session.client("s3"),
+            bucket,
+            "never-sent",
+            timeout_s=1,
+            poll_s=0.2,
+        )
 
 
 def test_the_real_endpoint_gets_a_sigv4_signed_post():
@@ -81,8 +95,9 @@ def test_the_real_endpoint_gets_a_sigv4_signed_post():
     server = HTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        session = boto3.session.Session(aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret",
-                                        region_name="eu-west-1")
+        session = boto3.session.Session(
+            aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret", region_name="eu-west-1"
+        )
         post = smoke.signed_post(f"http://127.0.0.1:{server.server_port}/v1/records", session)
         status, body = post(b'[{"id": "x"}]')
     finally:

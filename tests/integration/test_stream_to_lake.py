@@ -58,8 +58,9 @@ def fail_puts(failing_calls: set[int]):
     def before_call(**kwargs):
         calls["n"] += 1
         if calls["n"] in failing_calls:
-            raise ClientError({"Error": {"Code": "SlowDown", "Message": "Please reduce your request rate."}},
-                              "PutObject")
+            raise ClientError(
+                {"Error": {"Code": "SlowDown", "Message": "Please reduce your request rate."}}, "PutObject"
+            )
 
     clients.client("s3").meta.events.register("before-call.s3.PutObject", before_call)
     return calls
@@ -99,8 +100,8 @@ def test_every_kind_of_bad_record_is_quarantined(lake, monkeypatch, capsys):
     assert emf["RecordsQuarantined"] == len(event["Records"])
     # What the quarantine alarm (terraform/modules/monitoring) watches: namespace, metric, dimension.
     monitoring = (Path(__file__).resolve().parents[2] / "terraform/modules/monitoring/main.tf").read_text()
-    alarm = monitoring[monitoring.index('"quarantine/${key}"'):]
-    alarm = alarm[:alarm.index("} },")]
+    alarm = monitoring[monitoring.index('"quarantine/${key}"') :]
+    alarm = alarm[: alarm.index("} },")]
     directive = emf["_aws"]["CloudWatchMetrics"][0]
     assert f'namespace = "{directive["Namespace"]}"' in alarm
     assert 'metric = "RecordsQuarantined"' in alarm
@@ -151,19 +152,24 @@ def drain(s3_failures: set[int], batch_size: int) -> Counter:
     invocations: Counter = Counter()
     for shard in kinesis.list_shards(StreamName=STREAM)["Shards"]:
         shard_id = shard["ShardId"]
-        iterator = kinesis.get_shard_iterator(StreamName=STREAM, ShardId=shard_id,
-                                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        iterator = kinesis.get_shard_iterator(StreamName=STREAM, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON")[
+            "ShardIterator"
+        ]
         log = []
         while iterator:
             page = kinesis.get_records(ShardIterator=iterator, Limit=10_000)
-            log.extend(StreamRecord(r["Data"], r["PartitionKey"], r["SequenceNumber"],
-                                    r["ApproximateArrivalTimestamp"].timestamp()) for r in page["Records"])
+            log.extend(
+                StreamRecord(
+                    r["Data"], r["PartitionKey"], r["SequenceNumber"], r["ApproximateArrivalTimestamp"].timestamp()
+                )
+                for r in page["Records"]
+            )
             iterator = page.get("NextShardIterator") if page["Records"] else None
         position = 0
         while position < len(log):
             invocations[shard_id] += 1
             assert invocations[shard_id] < 1000
-            batch = log[position:position + batch_size]
+            batch = log[position : position + batch_size]
             response = processor.handle(kinesis_event(batch, shard_id, arn, REGION), None)
             failures = response["batchItemFailures"]
             if not failures:
@@ -183,15 +189,17 @@ def test_producer_cli_to_lake_exactly_once_under_s3_failures(lake, aggregate, ca
     written = lake_lines(lake, "events")
     quarantined = lake_lines(lake, "quarantine")
     assert Counter(r["id"] for r in written) == Counter(
-        json.loads(r.data)["id"] for r in expected if r.malformed is None)
+        json.loads(r.data)["id"] for r in expected if r.malformed is None
+    )
     assert len(quarantined) == sum(1 for r in expected if r.malformed)
     assert all(q["reason"] and q["detail"] for q in quarantined)
 
 
 def test_http_endpoint_to_lake(lake):
     body = "\n".join(json.dumps(generate.envelope(i)) for i in range(40)) + "\n{oops\n"
-    response = ingest_handler.handle(http_api_event("POST /v1/records", body,
-                                                    {"content-type": "application/x-ndjson"}), None)
+    response = ingest_handler.handle(
+        http_api_event("POST /v1/records", body, {"content-type": "application/x-ndjson"}), None
+    )
     result = json.loads(response["body"])
     assert response["statusCode"] == 207
     assert (result["accepted"], result["rejected"]) == (40, 1)
@@ -213,8 +221,10 @@ def test_a_failed_dedupe_state_write_is_retried_without_loss(lake):
     """A batch commits (its state is cached in the warm environment), the next batch's state write
     fails: that batch is reported failed and its retry lands every record once. The cached state
     must not hold ids whose write failed."""
-    records = [StreamRecord(json.dumps(generate.envelope(i)).encode(), f"d{i}", str(500 + i), 1_795_342_530.0)
-               for i in range(20)]
+    records = [
+        StreamRecord(json.dumps(generate.envelope(i)).encode(), f"d{i}", str(500 + i), 1_795_342_530.0)
+        for i in range(20)
+    ]
     arn = kinesis_stream_arn(STREAM, REGION)
     first_half = kinesis_event(records[:10], "shardId-000000000003", arn, REGION)
     second_half = kinesis_event(records[10:], "shardId-000000000003", arn, REGION)
@@ -245,8 +255,10 @@ def test_a_failed_dedupe_state_write_is_retried_without_loss(lake):
 def test_an_unreadable_dedupe_state_is_counted_and_never_blocks_the_shard(lake, capsys, stored):
     shard = "shardId-000000000004"
     lake.put_object(Bucket=BUCKET, Key=f"_state/dedupe/{shard}.json.gz", Body=stored)
-    records = [StreamRecord(json.dumps(generate.envelope(i)).encode(), f"d{i}", str(700 + i), 1_795_342_530.0)
-               for i in range(5)]
+    records = [
+        StreamRecord(json.dumps(generate.envelope(i)).encode(), f"d{i}", str(700 + i), 1_795_342_530.0)
+        for i in range(5)
+    ]
     event = kinesis_event(records, shard, kinesis_stream_arn(STREAM, REGION), REGION)
     assert processor.handle(event, None) == {"batchItemFailures": []}
     out = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
@@ -254,8 +266,9 @@ def test_an_unreadable_dedupe_state_is_counted_and_never_blocks_the_shard(lake, 
     assert any(line.get("DedupeStateUnreadable") == 1 for line in out)
     assert len(lake_lines(lake, "events")) == 5
     # The state was replaced with one this version reads: a resend is dropped again.
-    resend = kinesis_event([StreamRecord(records[2].data, "d2", "800", 1_795_342_540.0)], shard,
-                           kinesis_stream_arn(STREAM, REGION), REGION)
+    resend = kinesis_event(
+        [StreamRecord(records[2].data, "d2", "800", 1_795_342_540.0)], shard, kinesis_stream_arn(STREAM, REGION), REGION
+    )
     processor.reset()
     assert processor.handle(resend, None) == {"batchItemFailures": []}
     assert len(lake_lines(lake, "events")) == 5

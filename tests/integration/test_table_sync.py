@@ -41,30 +41,42 @@ def deliver_queue(stack) -> list[dict]:
     """Everything the subscription delivered, as one SQS event per receive."""
     events = []
     while True:
-        got = stack["sqs"].receive_message(QueueUrl=stack["queue"], MaxNumberOfMessages=10,
-                                           AttributeNames=["All"], MessageAttributeNames=["All"]).get("Messages", [])
+        got = (
+            stack["sqs"]
+            .receive_message(
+                QueueUrl=stack["queue"], MaxNumberOfMessages=10, AttributeNames=["All"], MessageAttributeNames=["All"]
+            )
+            .get("Messages", [])
+        )
         if not got:
             return events
         events.append(sqs_event(got, stack["queue_arn"], REGION))
-        stack["sqs"].delete_message_batch(QueueUrl=stack["queue"], Entries=[
-            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)])
+        stack["sqs"].delete_message_batch(
+            QueueUrl=stack["queue"],
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)],
+        )
 
 
 def messages(sqs, url: str) -> list[dict]:
     out = []
-    while got := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
-                                     ).get("Messages"):
+    while got := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]).get(
+        "Messages"
+    ):
         out += got
-        sqs.delete_message_batch(QueueUrl=url, Entries=[
-            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)])
+        sqs.delete_message_batch(
+            QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)]
+        )
     return out
 
 
 def test_direct_path_applies_the_documented_stream_event(stack, monkeypatch):
     event = load_event("dynamodb-stream.json")
-    stack["dynamodb"].create_table(TableName="t2", BillingMode="PAY_PER_REQUEST",
-                                   KeySchema=[{"AttributeName": "Id", "KeyType": "HASH"}],
-                                   AttributeDefinitions=[{"AttributeName": "Id", "AttributeType": "N"}])
+    stack["dynamodb"].create_table(
+        TableName="t2",
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "Id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "Id", "AttributeType": "N"}],
+    )
     monkeypatch.setenv("TARGET_TABLE", "t2")
     monkeypatch.setenv("SOURCE_TABLE", "ExampleTableWithStream")  # the table the documented event comes from
     assert direct.handle({"Records": event["Records"][:2]}, None) == {"batchItemFailures": []}
@@ -76,8 +88,12 @@ def test_direct_path_applies_the_documented_stream_event(stack, monkeypatch):
 
 
 def test_direct_path_parks_a_poison_change_and_applies_the_changes_behind_it(stack):
-    poison = dynamodb_stream_record("INSERT", {"pk": {"S": "p"}, "sk": {"S": "s"}}, "20",
-                                    new_image={"pk": {"S": "p"}, "sk": {"S": "s"}, replica.VERSION: {"N": "1"}})
+    poison = dynamodb_stream_record(
+        "INSERT",
+        {"pk": {"S": "p"}, "sk": {"S": "s"}},
+        "20",
+        new_image={"pk": {"S": "p"}, "sk": {"S": "s"}, replica.VERSION: {"N": "1"}},
+    )
     event = dynamodb_event([change("INSERT", "a", 10, {"v": "1"}), poison, change("INSERT", "b", 30, {"v": "2"})])
     assert direct.handle(event, None) == {"batchItemFailures": []}
     assert table2(stack["dynamodb"]) == {"a": {"pk": "a", "sk": "s", "v": "1"}, "b": {"pk": "b", "sk": "s", "v": "2"}}
@@ -86,10 +102,14 @@ def test_direct_path_parks_a_poison_change_and_applies_the_changes_behind_it(sta
 
 
 def test_fanout_path_publishes_through_the_filter_and_applies(stack):
-    event = dynamodb_event([change("INSERT", "a", 10, {"n": Decimal(1), "b": b"\x00"}),
-                            change("MODIFY", "a", 11, {"n": Decimal(2), "b": b"\x01"}),
-                            change("INSERT", "c", 12, {"s": {"x", "y"}}),
-                            change("REMOVE", "c", 13)])
+    event = dynamodb_event(
+        [
+            change("INSERT", "a", 10, {"n": Decimal(1), "b": b"\x00"}),
+            change("MODIFY", "a", 11, {"n": Decimal(2), "b": b"\x01"}),
+            change("INSERT", "c", 12, {"s": {"x", "y"}}),
+            change("REMOVE", "c", 13),
+        ]
+    )
     assert publisher.handle(event, None) == {"batchItemFailures": []}
     events = deliver_queue(stack)
     bodies = [json.loads(r["body"]) for e in events for r in e["Records"]]
@@ -120,12 +140,19 @@ def test_a_change_too_big_for_sns_travels_as_a_reference(stack):
 
 def test_applier_dead_letters_only_the_bad_messages(stack):
     good = replica.to_message(replica.from_stream_record(change("INSERT", "a", 10, {"v": "1"})))
-    event = sqs_event([
-        {"MessageId": "m1", "ReceiptHandle": "h1", "Body": good},
-        {"MessageId": "m2", "ReceiptHandle": "h2", "Body": "not a change"},
-        {"MessageId": "m3", "ReceiptHandle": "h3",  # an SNS envelope (raw delivery off)
-         "Body": json.dumps({"Type": "Notification", "TopicArn": stack["topic"], "Message": good})},
-    ], "arn:aws:sqs:eu-west-1:123456789012:changes", REGION)
+    event = sqs_event(
+        [
+            {"MessageId": "m1", "ReceiptHandle": "h1", "Body": good},
+            {"MessageId": "m2", "ReceiptHandle": "h2", "Body": "not a change"},
+            {
+                "MessageId": "m3",
+                "ReceiptHandle": "h3",  # an SNS envelope (raw delivery off)
+                "Body": json.dumps({"Type": "Notification", "TopicArn": stack["topic"], "Message": good}),
+            },
+        ],
+        "arn:aws:sqs:eu-west-1:123456789012:changes",
+        REGION,
+    )
     assert applier.handle(event, None) == {"batchItemFailures": []}
     assert table2(stack["dynamodb"]) == {"a": {"pk": "a", "sk": "s", "v": "1"}}
     [letter] = messages(stack["sqs"], stack["dlq"])
@@ -177,8 +204,12 @@ def test_verify_finds_a_hand_made_drift_and_repair_fixes_it(stack, capsys):
     assert tables.main(["verify", "--source", "table1", "--target", "table2"]) == 0
     capsys.readouterr()
     # Drift by hand: one item changed, one deleted, one extra, all behind the stream's back.
-    client.update_item(TableName="table2", Key={"pk": {"S": "k3"}, "sk": {"S": "s"}},
-                       UpdateExpression="SET v = :x", ExpressionAttributeValues={":x": {"S": "tampered"}})
+    client.update_item(
+        TableName="table2",
+        Key={"pk": {"S": "k3"}, "sk": {"S": "s"}},
+        UpdateExpression="SET v = :x",
+        ExpressionAttributeValues={":x": {"S": "tampered"}},
+    )
     client.delete_item(TableName="table2", Key={"pk": {"S": "k4"}, "sk": {"S": "s"}})
     client.put_item(TableName="table2", Item=ddb.to_item({"pk": "ghost", "sk": "s", "v": "boo"}))
     assert tables.main(["verify", "--source", "table1", "--target", "table2"]) == 1
@@ -212,8 +243,9 @@ def stream_of(client, table: str = "table1") -> list[dict]:
     arn = client.describe_table(TableName=table)["Table"]["LatestStreamArn"]
     records = []
     for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
-        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"],
-                                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        iterator = streams.get_shard_iterator(
+            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
         for record in streams.get_records(ShardIterator=iterator)["Records"]:
             image = record["dynamodb"]
             image["ApproximateCreationDateTime"] = image["ApproximateCreationDateTime"].timestamp()
@@ -259,8 +291,12 @@ def test_repair_racing_a_modify_never_leaves_an_older_value_under_a_newer_versio
     client = stack["dynamodb"]
     put_items(client, "table1", {"k": {"v": "1"}, "other": {"v": "x"}})
     deliver(stack, stream_of(client), "direct")
-    client.update_item(TableName="table2", Key={"pk": {"S": "k"}, "sk": {"S": "s"}},  # drift by hand
-                       UpdateExpression="SET v = :x", ExpressionAttributeValues={":x": {"S": "tampered"}})
+    client.update_item(
+        TableName="table2",
+        Key={"pk": {"S": "k"}, "sk": {"S": "s"}},  # drift by hand
+        UpdateExpression="SET v = :x",
+        ExpressionAttributeValues={":x": {"S": "tampered"}},
+    )
 
     def live():  # table1 changes, and the stream applies the change
         put_items(client, "table1", {"k": {"v": "2"}})
@@ -312,6 +348,7 @@ class Interleaved:
                 self._done = True
                 self._live()
             return attribute(**kwargs)
+
         return call
 
 
@@ -319,8 +356,7 @@ def test_backfill_never_brings_back_an_item_deleted_after_the_scan(stack):
     client = stack["dynamodb"]
     put_items(client, "table1", {"k": {"v": "1"}})
     # Deleted between the scan and the write; the delete's stream record is still on its way.
-    live = Interleaved(client, lambda: client.delete_item(TableName="table1",
-                                                          Key={"pk": {"S": "k"}, "sk": {"S": "s"}}))
+    live = Interleaved(client, lambda: client.delete_item(TableName="table1", Key={"pk": {"S": "k"}, "sk": {"S": "s"}}))
     tables.backfill(live, "table1", "table2", segments=1)
     assert table2(client) == {}
     deliver(stack, stream_of(client), "direct")

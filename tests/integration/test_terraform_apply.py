@@ -59,9 +59,13 @@ def _check_queues(client: Any, topology: topo.Topology, outputs: dict[str, Any])
             dlq_url = sqs.get_queue_url(QueueName=f"{resource.name}-dlq")["QueueUrl"]
             dlq = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["All"])["Attributes"]
             assert json.loads(attributes["RedrivePolicy"]) == {
-                "deadLetterTargetArn": dlq["QueueArn"], "maxReceiveCount": resource.settings["max_receive_count"]}
+                "deadLetterTargetArn": dlq["QueueArn"],
+                "maxReceiveCount": resource.settings["max_receive_count"],
+            }
             assert json.loads(dlq["RedriveAllowPolicy"]) == {
-                "redrivePermission": "byQueue", "sourceQueueArns": [attributes["QueueArn"]]}
+                "redrivePermission": "byQueue",
+                "sourceQueueArns": [attributes["QueueArn"]],
+            }
     assert outputs["events_failures_queue_url"] == urls["events_failures_queue"]
     assert outputs["table_failures_queue_url"] == urls["table_failures_queue"]
     return urls
@@ -91,17 +95,26 @@ def _check_changes_pass_the_subscription_filter(client: Any, topology: topo.Topo
     from stack.events import dynamodb_stream_record
 
     lam, sns = client("lambda"), client("sns")
-    sources = {name: lam.get_function_configuration(FunctionName=outputs["function_names"][name])["Environment"][
-        "Variables"]["SOURCE_TABLE"] for name in ("change_publisher", "change_applier", "table_sync")}
+    sources = {
+        name: lam.get_function_configuration(FunctionName=outputs["function_names"][name])["Environment"]["Variables"][
+            "SOURCE_TABLE"
+        ]
+        for name in ("change_publisher", "change_applier", "table_sync")
+    }
     table = topology.resource("table1").name
     assert set(sources.values()) == {table}, sources
     (subscription,) = sns.list_subscriptions_by_topic(TopicArn=outputs["changes_topic_arn"])["Subscriptions"]
     attributes = sns.get_subscription_attributes(SubscriptionArn=subscription["SubscriptionArn"])["Attributes"]
     matcher = FilterPolicyMatcher(json.loads(attributes["FilterPolicy"]), attributes.get("FilterPolicyScope"))
     stream = f"arn:aws:dynamodb:{topology.region}:{topo.ACCOUNT_ID}:table/{table}/stream/2026-01-01T00:00:00.000"
-    record = dynamodb_stream_record("INSERT", {"pk": {"S": "a"}, "sk": {"S": "b"}}, "100",
-                                    new_image={"pk": {"S": "a"}, "sk": {"S": "b"}}, stream_arn=stream,
-                                    region=topology.region)
+    record = dynamodb_stream_record(
+        "INSERT",
+        {"pk": {"S": "a"}, "sk": {"S": "b"}},
+        "100",
+        new_image={"pk": {"S": "a"}, "sk": {"S": "b"}},
+        stream_arn=stream,
+        region=topology.region,
+    )
     entry = publish._entry(0, record, sources["change_publisher"])
 
     def sent(entry_attributes: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
@@ -116,8 +129,13 @@ def test_the_stack_applies_into_the_embedded_aws_plans_no_changes_and_destroys(t
     assert tf.reachable(), "the AWS provider is needed: a mirror (TF_PROVIDER_MIRROR) or the registry"
     topology = topo.load("local")
     applied = applied_stacks.get("default")
-    shutil.copytree(applied_stacks.directory("default") / "terraform-state", tmp_path, dirs_exist_ok=True,
-                    symlinks=True, ignore=shutil.ignore_patterns(".terraform"))
+    shutil.copytree(
+        applied_stacks.directory("default") / "terraform-state",
+        tmp_path,
+        dirs_exist_ok=True,
+        symlinks=True,
+        ignore=shutil.ignore_patterns(".terraform"),
+    )
     outputs = applied.outputs
     with EmbeddedAws(port=applied.port) as aws:
         applied.restore()

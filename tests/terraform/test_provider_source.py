@@ -52,8 +52,9 @@ def test_a_given_mirror_without_the_provider_is_an_error(clean, monkeypatch):
         tf.provider_source()
 
 
-@pytest.mark.parametrize("where", [("home", ".terraform.d", "plugins"), ("data", "terraform", "plugins"),
-                                   ("shared", "terraform", "plugins")])
+@pytest.mark.parametrize(
+    "where", [("home", ".terraform.d", "plugins"), ("data", "terraform", "plugins"), ("shared", "terraform", "plugins")]
+)
 @pytest.mark.parametrize("packed", [False, True])
 def test_terraforms_implied_mirrors_come_next(clean, where, packed):
     found = mirror(clean.joinpath(*where), packed)
@@ -76,7 +77,8 @@ def test_otherwise_the_public_registry(clean):
 
 def test_a_directory_without_the_aws_provider_is_no_mirror(clean):
     (clean / "home" / ".terraform.d" / "plugins" / "registry.terraform.io" / "hashicorp" / "random" / "3.0.0").mkdir(
-        parents=True)
+        parents=True
+    )
     assert tf.provider_source().kind == "registry"
 
 

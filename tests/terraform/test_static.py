@@ -28,7 +28,7 @@ def blocks(text: str, kind: str) -> dict[str, str]:
         while depth:
             depth += {"{": 1, "}": -1}.get(text[i], 0)
             i += 1
-        found[match.group(1)] = text[match.end():i - 1]
+        found[match.group(1)] = text[match.end() : i - 1]
     return found
 
 
@@ -137,9 +137,19 @@ def test_checkov_finds_nothing():
     checkov = ROOT / ".venv-checkov" / "bin" / "checkov"
     assert checkov.is_file(), "run `make lint` (or `make test`), which creates the checkov environment"
     result = subprocess.run(
-        [str(checkov), "--directory", str(TERRAFORM), "--framework", "terraform", "--output", "json",
-         "--quiet", "--skip-download"],
-        capture_output=True, text=True,
+        [
+            str(checkov),
+            "--directory",
+            str(TERRAFORM),
+            "--framework",
+            "terraform",
+            "--output",
+            "json",
+            "--quiet",
+            "--skip-download",
+        ],
+        capture_output=True,
+        text=True,
     )
     report = json.loads(result.stdout)
     summary = report["summary"] if isinstance(report, dict) else report[0]["summary"]
@@ -155,8 +165,8 @@ BOOTSTRAP = (TERRAFORM / "bootstrap" / "main.tf").read_text()
 
 def test_the_bootstrap_state_bucket_is_the_secure_bucket_with_the_state_key():
     # Text: a test of the bootstrap sees module.state_bucket's outputs only, not its source or inputs.
-    block = BOOTSTRAP[BOOTSTRAP.index('module "state_bucket" {'):]
-    block = block[:block.index("\n}\n")]
+    block = BOOTSTRAP[BOOTSTRAP.index('module "state_bucket" {') :]
+    block = block[: block.index("\n}\n")]
     assert re.search(r'^\s*source\s*=\s*"\.\./modules/lake_bucket"$', block, re.MULTILINE)
     assert re.search(r"^\s*kms_key_arn\s*=\s*aws_kms_key\.state\.arn$", block, re.MULTILINE)
 
@@ -164,12 +174,14 @@ def test_the_bootstrap_state_bucket_is_the_secure_bucket_with_the_state_key():
 def test_every_role_the_stack_creates_is_given_the_boundary():
     # Text: a root plan does not show a child module's inputs, and a test cannot list a module's roles.
     main = (TERRAFORM / "main.tf").read_text()
-    assert len(re.findall(r"^\s*permissions_boundary_arn\s*=\s*local\.permissions_boundary_arn$", main,
-                          re.MULTILINE)) == 2  # module "function" and module "git_mirror"
+    assert (
+        len(re.findall(r"^\s*permissions_boundary_arn\s*=\s*local\.permissions_boundary_arn$", main, re.MULTILINE)) == 2
+    )  # module "function" and module "git_mirror"
     for module in ("function", "git_mirror"):
         text = (TERRAFORM / "modules" / module / "main.tf").read_text()
         roles = blocks(text, 'resource "aws_iam_role"')
         assert roles, module
         for name, body in roles.items():
-            assert re.search(r"^\s*permissions_boundary\s*=\s*var\.permissions_boundary_arn$", body,
-                             re.MULTILINE), f"{module}: aws_iam_role.{name}"
+            assert re.search(r"^\s*permissions_boundary\s*=\s*var\.permissions_boundary_arn$", body, re.MULTILINE), (
+                f"{module}: aws_iam_role.{name}"
+            )

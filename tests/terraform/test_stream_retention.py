@@ -35,8 +35,9 @@ def stack(tmp_path: Path, max_record_age_s: int | None = None) -> Path:
 
 
 def plan(directory: Path, *args: str) -> tuple[bool, str]:
-    code, output = tf.run(["plan", "-no-color", "-input=false", *args], directory,
-                          {"TF_DATA_DIR": str(directory.parent / ".tf")})
+    code, output = tf.run(
+        ["plan", "-no-color", "-input=false", *args], directory, {"TF_DATA_DIR": str(directory.parent / ".tf")}
+    )
     return code == 0, " ".join(output.split())
 
 
@@ -55,8 +56,9 @@ def test_retention_must_exceed_the_processors_maximum_record_age(tmp_path, hours
         assert f"stream_retention_hours ({hours} h) {MESSAGE}" in output
 
 
-@pytest.mark.parametrize(("age_s", "hours", "accepted"),
-                         [(172800, 48, False), (172800, 49, True), (3600, 24, True), (-1, 8760, False)])
+@pytest.mark.parametrize(
+    ("age_s", "hours", "accepted"), [(172800, 48, False), (172800, 49, True), (3600, 24, True), (-1, 8760, False)]
+)
 def test_the_validation_follows_the_declaration(tmp_path, age_s, hours, accepted):
     """A longer maximum record age needs a longer retention; -1 (retry until the record expires) never passes."""
     ok, output = plan(stack(tmp_path, age_s), "-var", "environment=dev", "-var", f"stream_retention_hours={hours}")

@@ -25,7 +25,7 @@ def _locals_line(name: str) -> str:
 
 
 def _function_name_expression() -> str:
-    block = MAIN[MAIN.index('module "function" {'):]
+    block = MAIN[MAIN.index('module "function" {') :]
     return re.search(r"^\s+name\s+=\s+(.+)$", block, re.MULTILINE).group(1)
 
 
@@ -47,25 +47,28 @@ output "functions" {{ value = {{ for fn in {json.dumps(functions)} : fn => {func
 output "layer" {{ value = {_layer_name_expression()} }}
 """)
     env = {"TF_DATA_DIR": str(tmp_path / ".terraform")}
-    for command in (["init", "-no-color", "-input=false"], ["apply", "-no-color", "-auto-approve", "-input=false",
-                                                            f"-state={tmp_path / 'state'}"]):
+    for command in (
+        ["init", "-no-color", "-input=false"],
+        ["apply", "-no-color", "-auto-approve", "-input=false", f"-state={tmp_path / 'state'}"],
+    ):
         code, output = tf.run(command, tmp_path, env)
         assert code == 0, output
     code, output = tf.run(["output", "-json", f"-state={tmp_path / 'state'}"], tmp_path, env)
     assert code == 0, output
-    return {k: v["value"] for k, v in json.loads(output[output.index("{"):]).items()}
+    return {k: v["value"] for k, v in json.loads(output[output.index("{") :]).items()}
 
 
 def _layer_name_expression() -> str:
-    block = MAIN[MAIN.index('module "layer" {'):]
+    block = MAIN[MAIN.index('module "layer" {') :]
     return re.search(r"^\s+name\s+=\s+(.+)$", block, re.MULTILINE).group(1)
 
 
 @pytest.mark.parametrize("environment", ["local", "dev", "prod"])
 def test_local_and_terraform_name_every_resource_the_same(tmp_path, environment):
     local = topology.load(environment)
-    evaluated = evaluate_terraform_names(tmp_path, local.prefix, topology.ACCOUNT_ID, local.region,
-                                         sorted(local.functions))
+    evaluated = evaluate_terraform_names(
+        tmp_path, local.prefix, topology.ACCOUNT_ID, local.region, sorted(local.functions)
+    )
     assert evaluated["names"] == {k: r.name for k, r in local.resources.items()}
     assert evaluated["functions"] == local.function_names
     assert evaluated["layer"] == local.layer_name
@@ -74,12 +77,17 @@ def test_local_and_terraform_name_every_resource_the_same(tmp_path, environment)
 def test_every_topology_resource_is_deployed_by_name_in_the_stack():
     resources = topology.load("local").resources
     # A name may also come through another resource's setting, e.g. the mirror's source_repository.
-    indirect = {resources[owner].settings[setting] for owner, setting in re.findall(
-        r"^\s+[a-z_]*name\s+=\s+local\.names\[local\.topology\.(\w+)\.(\w+)\]\s*$", MAIN, re.MULTILINE)}
+    indirect = {
+        resources[owner].settings[setting]
+        for owner, setting in re.findall(
+            r"^\s+[a-z_]*name\s+=\s+local\.names\[local\.topology\.(\w+)\.(\w+)\]\s*$", MAIN, re.MULTILINE
+        )
+    }
     assert indirect == {"repo1", "repo2"}
     for logical in resources:
         assert logical in indirect or re.search(
-            rf"^\s+[a-z_]*name\s+=\s+local\.names\.{logical}\s*$", MAIN, re.MULTILINE), logical
+            rf"^\s+[a-z_]*name\s+=\s+local\.names\.{logical}\s*$", MAIN, re.MULTILINE
+        ), logical
 
 
 def test_event_rules_target_what_the_stack_targets():
@@ -93,7 +101,10 @@ def test_event_rules_target_what_the_stack_targets():
     assert rules["git_mirror_nightly"].settings["schedule_variable"] == "git_mirror_schedule"
     assert rules["code_sync_reconcile"].settings["schedule_variable"] == "code_sync_schedule"
     assert rules["git_mirror_push"].settings["event_pattern"]["detail"]["event"] == [
-        "referenceCreated", "referenceUpdated", "referenceDeleted"]
+        "referenceCreated",
+        "referenceUpdated",
+        "referenceDeleted",
+    ]
     module = (ROOT / "terraform" / "modules" / "git_mirror" / "main.tf").read_text()
     assert "merge(var.push_event_pattern, { resources = [aws_codecommit_repository.source.arn] })" in module
 
@@ -139,6 +150,17 @@ def test_other_readers_of_table1s_stream_are_a_whole_count(tmp_path, extra, acce
     env = {"TF_DATA_DIR": str(tmp_path / ".terraform")}
     code, output = tf.run(["init", "-no-color", "-input=false"], tmp_path, env)
     assert code == 0, output
-    code, output = tf.run(["plan", "-no-color", "-input=false", "-var", "environment=dev",
-                           "-var", f"table1_extra_stream_readers={extra}"], tmp_path, env)
+    code, output = tf.run(
+        [
+            "plan",
+            "-no-color",
+            "-input=false",
+            "-var",
+            "environment=dev",
+            "-var",
+            f"table1_extra_stream_readers={extra}",
+        ],
+        tmp_path,
+        env,
+    )
     assert (code == 0) == accepted, output

@@ -17,24 +17,36 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_bench_runs_every_benchmark_and_writes_json(tmp_path):
     out = tmp_path / "bench.json"
     env = {**os.environ, "PYTHONPATH": str(ROOT / "layers" / "common")}
-    result = subprocess.run([sys.executable, "-m", "bench", "--quick", "--source", "--out", str(out)],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--source", "--out", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "floor / processor" in result.stdout
     document = json.loads(out.read_text())
     assert document["settings"]["quick"] is True
     names = {r["name"] for r in document["results"]}
-    assert {"floor / processor", "naive CPU / processor CPU", "peak above baseline",
-            "TypeDeserializer / tributary.ddb", "records per PutRecords call, aggregated",
-            "Firehose (partitioned by event time) / tributary"} <= names
+    assert {
+        "floor / processor",
+        "naive CPU / processor CPU",
+        "peak above baseline",
+        "TypeDeserializer / tributary.ddb",
+        "records per PutRecords call, aggregated",
+        "Firehose (partitioned by event time) / tributary",
+    } <= names
     for result_ in document["results"]:
         assert isinstance(result_["figure"], (int, float)), result_
         assert result_["unit"] is not None
         assert all({"name", "figure", "unit"} <= set(c) for c in result_["compared_with"])
         assert result_["met"] in (True, False, None)
     prices = document["detail"]["6. cost per million 1 KB records (stream → lake)"]["prices"]
-    assert all(p["source"] and p["confidence"] in {"aws", "derived", "third-party", "unverified"}
-               for p in prices.values())
+    assert all(
+        p["source"] and p["confidence"] in {"aws", "derived", "third-party", "unverified"} for p in prices.values()
+    )
 
 
 def _measured(**changes):
@@ -42,12 +54,25 @@ def _measured(**changes):
 
     from bench.cost import Measured
 
-    base = Measured(fixed_cpu_s=0.01, cpu_s_per_record=60e-6, record_bytes=1000.0, entry_overhead_bytes=551,
-                    puts_per_invocation=2, gets_per_invocation=1, stored_bytes_per_record=300.0,
-                    state_bytes_per_invocation=1_500_000, memory_mb=1024, declared_batch_size=10_000,
-                    declared_window_s=10.0, dedupe_window_s=300.0, dedupe_max_ids=100_000,
-                    aggregated_records_per_invocation=4600, aggregated_cpu_s_per_record=61e-6,
-                    level_1_saves_s_per_record=37e-6, level_1_stored_bytes_per_record=370.0)
+    base = Measured(
+        fixed_cpu_s=0.01,
+        cpu_s_per_record=60e-6,
+        record_bytes=1000.0,
+        entry_overhead_bytes=551,
+        puts_per_invocation=2,
+        gets_per_invocation=1,
+        stored_bytes_per_record=300.0,
+        state_bytes_per_invocation=1_500_000,
+        memory_mb=1024,
+        declared_batch_size=10_000,
+        declared_window_s=10.0,
+        dedupe_window_s=300.0,
+        dedupe_max_ids=100_000,
+        aggregated_records_per_invocation=4600,
+        aggregated_cpu_s_per_record=61e-6,
+        level_1_saves_s_per_record=37e-6,
+        level_1_stored_bytes_per_record=370.0,
+    )
     return replace(base, **changes)
 
 

@@ -40,7 +40,9 @@ def _checkout(where: Path) -> tuple[Path, Path]:
     python = root / ".venv" / "bin" / "python"
     purelib = subprocess.run(
         [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.strip()
     # The copy's venv borrows this environment's packages (pip among them) instead of installing them.
     (Path(purelib) / "borrowed.pth").write_text(sysconfig.get_path("purelib") + "\n")

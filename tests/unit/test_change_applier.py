@@ -29,20 +29,32 @@ MOTO_MAX_ITEM_BYTES = 405_000
 def stack(aws, monkeypatch):
     dynamodb, sqs, sns = boto3.client("dynamodb"), boto3.client("sqs"), boto3.client("sns")
     for name in ("table1", "table2"):
-        dynamodb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
-                              KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                                         {"AttributeName": "sk", "KeyType": "RANGE"}],
-                              AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                                    {"AttributeName": "sk", "AttributeType": "S"}])
+        dynamodb.create_table(
+            TableName=name,
+            BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+        )
     topic = sns.create_topic(Name="changes")["TopicArn"]
     dlq = sqs.create_queue(QueueName="changes-dlq", Attributes={"MaximumMessageSize": "262144"})["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    queue = sqs.create_queue(QueueName="changes", Attributes={
-        "MaximumMessageSize": "262144",
-        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5})})["QueueUrl"]
+    queue = sqs.create_queue(
+        QueueName="changes",
+        Attributes={
+            "MaximumMessageSize": "262144",
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5}),
+        },
+    )["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    for key, value in {"TARGET_TABLE": "table2", "SOURCE_TABLE": "table1", "TOPIC_ARN": topic,
-                       "AWS_LAMBDA_FUNCTION_NAME": "tributary-test-change-applier"}.items():
+    for key, value in {
+        "TARGET_TABLE": "table2",
+        "SOURCE_TABLE": "table1",
+        "TOPIC_ARN": topic,
+        "AWS_LAMBDA_FUNCTION_NAME": "tributary-test-change-applier",
+    }.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setattr(apply, "_dead_letter_queues", {}, raising=False)
     return {"dynamodb": dynamodb, "sqs": sqs, "topic": topic, "queue": queue, "queue_arn": queue_arn, "dlq": dlq}
@@ -51,13 +63,19 @@ def stack(aws, monkeypatch):
 def change(pk: str, seq: int, attrs: dict | None = None, stream_arn: str = STREAM_ARN) -> str:
     keys = ddb.to_item({"pk": pk, "sk": "s"}, "base64")
     image = ddb.to_item({"pk": pk, "sk": "s", **(attrs or {})}, "base64")
-    return replica.to_message(replica.from_stream_record(
-        dynamodb_stream_record("INSERT", keys, str(seq), new_image=image, stream_arn=stream_arn)))
+    return replica.to_message(
+        replica.from_stream_record(
+            dynamodb_stream_record("INSERT", keys, str(seq), new_image=image, stream_arn=stream_arn)
+        )
+    )
 
 
 def event(stack, *bodies: str) -> dict:
-    return sqs_event([{"MessageId": f"m{i}", "ReceiptHandle": f"h{i}", "Body": b} for i, b in enumerate(bodies)],
-                     stack["queue_arn"], REGION)
+    return sqs_event(
+        [{"MessageId": f"m{i}", "ReceiptHandle": f"h{i}", "Body": b} for i, b in enumerate(bodies)],
+        stack["queue_arn"],
+        REGION,
+    )
 
 
 def on_queue(stack, sample: dict) -> dict:
@@ -75,11 +93,16 @@ def table2(client) -> dict:
 
 def dead_letters(stack) -> list[dict]:
     out = []
-    while got := stack["sqs"].receive_message(QueueUrl=stack["dlq"], MaxNumberOfMessages=10,
-                                              MessageAttributeNames=["All"]).get("Messages"):
+    while (
+        got := stack["sqs"]
+        .receive_message(QueueUrl=stack["dlq"], MaxNumberOfMessages=10, MessageAttributeNames=["All"])
+        .get("Messages")
+    ):
         out += got
-        stack["sqs"].delete_message_batch(QueueUrl=stack["dlq"], Entries=[
-            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)])
+        stack["sqs"].delete_message_batch(
+            QueueUrl=stack["dlq"],
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)],
+        )
     return out
 
 
@@ -130,7 +153,8 @@ def test_an_envelope_from_the_changes_topic_applies(stack):
 def test_a_raw_change_from_another_source_is_refused(stack, source):
     ok = change("a", 10, {"v": "1"})
     assert handler.handle(event(stack, change("x", 11, {"v": "2"}, stream_arn=source), ok), None) == {
-        "batchItemFailures": []}
+        "batchItemFailures": []
+    }
     assert table2(stack["dynamodb"]) == {"a": {"pk": "a", "sk": "s", "v": "1"}}
     assert reasons(dead_letters(stack)) == ["wrong_source"]
 
@@ -163,12 +187,14 @@ def test_an_item_the_bookkeeping_pushes_over_the_size_limit_goes_to_the_dlq(stac
 def test_without_a_dead_letter_queue_a_refused_message_is_left_to_sqs(stack):
     stack["sqs"].set_queue_attributes(QueueUrl=stack["queue"], Attributes={"RedrivePolicy": ""})
     assert handler.handle(event(stack, "not a change", change("a", 10, {"v": "1"})), None) == {
-        "batchItemFailures": [{"itemIdentifier": "m0"}]}
+        "batchItemFailures": [{"itemIdentifier": "m0"}]
+    }
     assert table2(stack["dynamodb"]) == {"a": {"pk": "a", "sk": "s", "v": "1"}}
 
 
 def test_a_message_too_large_to_carry_its_reason_is_left_to_sqs(stack):
     body = "x" * (262_144 - 10)
     assert handler.handle(event(stack, body, "not a change either"), None) == {
-        "batchItemFailures": [{"itemIdentifier": "m0"}]}
+        "batchItemFailures": [{"itemIdentifier": "m0"}]
+    }
     assert [m["Body"] for m in dead_letters(stack)] == ["not a change either"]

@@ -25,9 +25,13 @@ TABLE = "table1"
 
 def change(pk: str, seq: int | str, size: int = 0, event_name: str = "INSERT", table: str = TABLE) -> dict:
     image = {"pk": pk, "sk": "s", **({"payload": "x" * size} if size else {})}
-    return dynamodb_stream_record(event_name, ddb.to_item({"pk": pk, "sk": "s"}, "base64"), str(seq),
-                                  new_image=ddb.to_item(image, "base64"),
-                                  stream_arn=f"arn:aws:dynamodb:eu-west-1:123456789012:table/{table}/stream/2026")
+    return dynamodb_stream_record(
+        event_name,
+        ddb.to_item({"pk": pk, "sk": "s"}, "base64"),
+        str(seq),
+        new_image=ddb.to_item(image, "base64"),
+        stream_arn=f"arn:aws:dynamodb:eu-west-1:123456789012:table/{table}/stream/2026",
+    )
 
 
 def reserved(seq: int | str) -> dict:
@@ -48,12 +52,23 @@ def stack(aws, monkeypatch):
     topic = sns.create_topic(Name="changes")["TopicArn"]
     changes = sqs.create_queue(QueueName="changes")["QueueUrl"]
     changes_arn = sqs.get_queue_attributes(QueueUrl=changes, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=changes_arn, Attributes={
-        "RawMessageDelivery": "true", "FilterPolicy": json.dumps({"table": [TABLE]}),
-        "FilterPolicyScope": "MessageAttributes"})
+    sns.subscribe(
+        TopicArn=topic,
+        Protocol="sqs",
+        Endpoint=changes_arn,
+        Attributes={
+            "RawMessageDelivery": "true",
+            "FilterPolicy": json.dumps({"table": [TABLE]}),
+            "FilterPolicyScope": "MessageAttributes",
+        },
+    )
     parked = sqs.create_queue(QueueName="table-failures")["QueueUrl"]
-    for key, value in {"TOPIC_ARN": topic, "SOURCE_TABLE": TABLE, "PARKED_QUEUE_URL": parked,
-                       "AWS_LAMBDA_FUNCTION_NAME": "tributary-change-publisher"}.items():
+    for key, value in {
+        "TOPIC_ARN": topic,
+        "SOURCE_TABLE": TABLE,
+        "PARKED_QUEUE_URL": parked,
+        "AWS_LAMBDA_FUNCTION_NAME": "tributary-change-publisher",
+    }.items():
         monkeypatch.setenv(key, value)
     return {"sqs": sqs, "changes": changes, "parked": parked, "limits": SnsLimits(sns)}
 
@@ -67,8 +82,10 @@ def drain(stack, queue: str) -> list[dict]:
     out = []
     while got := stack["sqs"].receive_message(QueueUrl=stack[queue], MaxNumberOfMessages=10).get("Messages"):
         out += [json.loads(m["Body"]) for m in got]
-        stack["sqs"].delete_message_batch(QueueUrl=stack[queue], Entries=[
-            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)])
+        stack["sqs"].delete_message_batch(
+            QueueUrl=stack[queue],
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)],
+        )
     return out
 
 
@@ -163,11 +180,31 @@ def test_a_clean_batch_reports_no_error(stack, capsys):
     response, batch, emf, _ = invoke([change("a", 1), change("b", 2, event_name="MODIFY")], capsys)
     assert response == {"batchItemFailures": []}
     assert (batch["level"], batch["checkpoint"], batch["publish_error_code"], batch["parking_error_code"]) == (
-        "INFO", None, "", "")
-    assert {k: emf[k] for k in ("ChangesReceived", "ChangesPublished", "ChangesParked", "ChangesRetried",
-                                "PublishErrors", "ParkingErrors", "AccountingMismatch")} == {
-        "ChangesReceived": 2, "ChangesPublished": 2, "ChangesParked": 0, "ChangesRetried": 0, "PublishErrors": 0,
-        "ParkingErrors": 0, "AccountingMismatch": 0}
+        "INFO",
+        None,
+        "",
+        "",
+    )
+    assert {
+        k: emf[k]
+        for k in (
+            "ChangesReceived",
+            "ChangesPublished",
+            "ChangesParked",
+            "ChangesRetried",
+            "PublishErrors",
+            "ParkingErrors",
+            "AccountingMismatch",
+        )
+    } == {
+        "ChangesReceived": 2,
+        "ChangesPublished": 2,
+        "ChangesParked": 0,
+        "ChangesRetried": 0,
+        "PublishErrors": 0,
+        "ParkingErrors": 0,
+        "AccountingMismatch": 0,
+    }
 
 
 # --- poison: parked, never holding back the changes behind it -----------------------------------
@@ -180,13 +217,21 @@ def test_a_poison_change_is_parked_and_the_changes_behind_it_publish(stack, caps
     assert response == {"batchItemFailures": []}
     assert sorted(m["keys"]["pk"]["S"] for m in drain(stack, "changes")) == ["a", "b", "c"]
     parked = drain(stack, "parked")
-    assert [(p["reason"], p["record"]) for p in parked] == [("reserved_attribute", records[1]),
-                                                            ("bad_event", not_a_change)]
-    assert all(p["format"] == parking.FORMAT and p["function"] == "tributary-change-publisher"
-               and p["sourceArn"] == records[0]["eventSourceARN"] for p in parked)
+    assert [(p["reason"], p["record"]) for p in parked] == [
+        ("reserved_attribute", records[1]),
+        ("bad_event", not_a_change),
+    ]
+    assert all(
+        p["format"] == parking.FORMAT
+        and p["function"] == "tributary-change-publisher"
+        and p["sourceArn"] == records[0]["eventSourceARN"]
+        for p in parked
+    )
     assert replica.VERSION in parked[0]["detail"]
-    assert [(line["sequence_number"], line["reason"]) for line in parked_lines] == [("11", "reserved_attribute"),
-                                                                                   ("13", "bad_event")]
+    assert [(line["sequence_number"], line["reason"]) for line in parked_lines] == [
+        ("11", "reserved_attribute"),
+        ("13", "bad_event"),
+    ]
     assert counts(batch) == (5, 3, 2, 0)
     assert emf["ChangesParked"] == 2
 
@@ -210,11 +255,16 @@ def test_a_record_without_a_sequence_number_is_parked_not_a_function_error(stack
     assert counts(batch) == (3, 2, 1, 0)
 
 
-@pytest.mark.parametrize(("malformed", "reason"), [
-    (None, "bad_record"), ("text", "bad_record"), ({"eventName": "INSERT", "dynamodb": None}, "bad_record"),
-    ({"eventName": "INSERT", "dynamodb": {"SequenceNumber": "11"}}, "no_new_image"),
-    ({"eventName": "REMOVE", "dynamodb": {"SequenceNumber": "11"}}, "bad_record"),
-])
+@pytest.mark.parametrize(
+    ("malformed", "reason"),
+    [
+        (None, "bad_record"),
+        ("text", "bad_record"),
+        ({"eventName": "INSERT", "dynamodb": None}, "bad_record"),
+        ({"eventName": "INSERT", "dynamodb": {"SequenceNumber": "11"}}, "no_new_image"),
+        ({"eventName": "REMOVE", "dynamodb": {"SequenceNumber": "11"}}, "bad_record"),
+    ],
+)
 def test_any_malformed_record_is_parked(stack, capsys, malformed, reason):
     response, batch, _, _ = invoke([change("a", 10), malformed, change("b", 12)], capsys)
     assert response == {"batchItemFailures": []}
@@ -274,15 +324,22 @@ kinds = st.sampled_from(["small", "big", "huge", "reserved", "unnamed", "not_a_c
 
 def build(kind: str, position: int) -> Any:
     seq = 1000 + position
-    return {"small": lambda: change(f"k{position}", seq), "big": lambda: change(f"k{position}", seq, size=60_000),
-            "huge": lambda: change(f"k{position}", seq, size=300_000), "reserved": lambda: reserved(seq),
-            "unnamed": unnamed, "not_a_change": lambda: {"eventName": "INSERT"}}[kind]()
+    return {
+        "small": lambda: change(f"k{position}", seq),
+        "big": lambda: change(f"k{position}", seq, size=60_000),
+        "huge": lambda: change(f"k{position}", seq, size=300_000),
+        "reserved": lambda: reserved(seq),
+        "unnamed": unnamed,
+        "not_a_change": lambda: {"eventName": "INSERT"},
+    }[kind]()
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(kinds, max_size=30),
-       st.lists(st.one_of(st.none(), st.just("throttle"), st.integers(0, 9)), max_size=6),
-       st.booleans())
+@given(
+    st.lists(kinds, max_size=30),
+    st.lists(st.one_of(st.none(), st.just("throttle"), st.integers(0, 9)), max_size=6),
+    st.booleans(),
+)
 def test_every_record_is_published_parked_or_retried_exactly_once(kinds_drawn, faults, parking_fails):
     records = [build(kind, i) for i, kind in enumerate(kinds_drawn)]
     batch = read(records, TABLE)
@@ -297,8 +354,10 @@ def test_every_record_is_published_parked_or_retried_exactly_once(kinds_drawn, f
             raise ClientError({"Error": {"Code": "Throttled", "Message": "Rate exceeded"}}, "PublishBatch")
         failed = [e["Id"] for e in request if fault is not None and e["Id"] == str(fault)]
         published.extend(e["Message"] for e in request if e["Id"] not in failed)
-        return {"Successful": [{"Id": e["Id"], "MessageId": "m"} for e in request if e["Id"] not in failed],
-                "Failed": [{"Id": i, "Code": "InternalError", "SenderFault": False} for i in failed]}
+        return {
+            "Successful": [{"Id": e["Id"], "MessageId": "m"} for e in request if e["Id"] not in failed],
+            "Failed": [{"Id": i, "Code": "InternalError", "SenderFault": False} for i in failed],
+        }
 
     def send(bodies):
         if parking_fails:
@@ -321,8 +380,9 @@ def test_every_record_is_published_parked_or_retried_exactly_once(kinds_drawn, f
         assert not outcome.whole_batch
 
 
-def assert_settled(batch: Batch, records: list, retry_from: int, checkpoint: str | None, published: list[str],
-                   parked: list[dict]) -> None:
+def assert_settled(
+    batch: Batch, records: list, retry_from: int, checkpoint: str | None, published: list[str], parked: list[dict]
+) -> None:
     """Everything before the retry point reached SNS or the parked queue; the checkpoint names the retry point."""
     if checkpoint is not None:
         assert batch.identifiers[retry_from] == checkpoint

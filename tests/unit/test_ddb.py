@@ -163,7 +163,16 @@ STORABLE = [
     "-1E-130",
     "0.0000000001E-120",
     "1.2345678901234567890123456789012345678E-130",  # 38 digits at the smallest magnitude
-    "1e5", "1E5", "1e+5", "1E+005", "12.5e-3", "-17.4E37", "+3", ".123", "0001.23", "1.50",
+    "1e5",
+    "1E5",
+    "1e+5",
+    "1E+005",
+    "12.5e-3",
+    "-17.4E37",
+    "+3",
+    ".123",
+    "0001.23",
+    "1.50",
 ]
 ZEROS = ["0", "-0", "0.000", "0E+1000", "-0E-1000", "000"]
 NOT_STORABLE = [
@@ -213,8 +222,9 @@ def test_integers_are_judged_by_their_significant_digits(value, written):
     assert ddb.to_attribute_value(value) == {"N": written}
 
 
-@pytest.mark.parametrize("value", [10**38 + 1, 10**126, -(10**126), 10**5000], ids=["39-digits", "1E+126", "-1E+126",
-                                                                                 "1E+5000"])
+@pytest.mark.parametrize(
+    "value", [10**38 + 1, 10**126, -(10**126), 10**5000], ids=["39-digits", "1E+126", "-1E+126", "1E+5000"]
+)
 def test_integers_dynamodb_refuses_are_refused(value):
     with pytest.raises(ddb.AttributeValueError):
         ddb.to_attribute_value(value)
@@ -227,8 +237,13 @@ def test_numbers_that_are_not_finite_are_refused(text):
 
 
 def test_digest_of_an_item_with_a_number_written_in_full():
-    item = ddb.from_item({"pk": {"S": "a"}, "n": {"N": "110111111111111110000000000000000000000"},
-                          "ns": {"NS": ["100000000000000000000000000000000000000", "1." + "0" * 40]}})
+    item = ddb.from_item(
+        {
+            "pk": {"S": "a"},
+            "n": {"N": "110111111111111110000000000000000000000"},
+            "ns": {"NS": ["100000000000000000000000000000000000000", "1." + "0" * 40]},
+        }
+    )
     same = {"pk": "a", "n": Decimal("1.1011111111111111E+38"), "ns": {Decimal("1E+38"), Decimal(1)}}
     assert ddb.item_digest(item) == ddb.item_digest(same)
     assert ddb.item_digest(item) != ddb.item_digest({**same, "n": Decimal("1.1011111111111112E+38")})

@@ -149,12 +149,17 @@ def number_texts(draw, significant: tuple[int, int] = (1, 38), power: tuple[int,
     return f"{sign}{body}{mark}{plus}{padded}"
 
 
-zero_texts = st.sampled_from(["0", "-0", "+0", "0.000", ".0", "000", "0E+1000", "-0e-1000", "0.00E5", "0E+126",
-                              "0E-165", "0E+127", "0E-166"])
+zero_texts = st.sampled_from(
+    ["0", "-0", "+0", "0.000", ".0", "000", "0E+1000", "-0e-1000", "0.00E5", "0E+126", "0E-165", "0E+127", "0E-166"]
+)
 # Just inside DynamoDB's limits and just outside them (39 or 40 significant digits, magnitudes
 # past 1E+125 and below 1E-130), in every notation.
-any_number_texts = st.one_of(number_texts(), number_texts((37, 40), (-135, 130)), zero_texts,
-                             st.sampled_from(["NaN", "-NaN", "sNaN", "Infinity", "-Infinity"]))
+any_number_texts = st.one_of(
+    number_texts(),
+    number_texts((37, 40), (-135, 130)),
+    zero_texts,
+    st.sampled_from(["NaN", "-NaN", "sNaN", "Infinity", "-Infinity"]),
+)
 legal_numbers = st.one_of(number_texts(), zero_texts).map(Decimal)
 
 
@@ -261,9 +266,11 @@ def deep(draw) -> Any:
 
 values = st.one_of(
     deep(),
-    st.recursive(st.one_of(scalars, sets),
-                 lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(names, inner, max_size=4)),
-                 max_leaves=12),
+    st.recursive(
+        st.one_of(scalars, sets),
+        lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(names, inner, max_size=4)),
+        max_leaves=12,
+    ),
 )
 items = st.dictionaries(names, values, min_size=1, max_size=5)
 

@@ -21,8 +21,11 @@ from tools import deploy
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKE = ROOT / "tests" / "fixtures" / "terraform"
-NO_CREDENTIALS = {"AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-                  "AWS_EC2_METADATA_DISABLED": "true"}
+NO_CREDENTIALS = {
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
 
 
 @pytest.fixture
@@ -41,17 +44,30 @@ def sts():
     server.stop()
 
 
-def run(command: str, dist: Path, *extra: str, credentials: bool = True, endpoint: str = "",
-        **env: str) -> subprocess.CompletedProcess:
+def run(
+    command: str, dist: Path, *extra: str, credentials: bool = True, endpoint: str = "", **env: str
+) -> subprocess.CompletedProcess:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     environment.update({"DIST_DIR": str(dist), "FAKE_TF_LOG": str(dist / "terraform.log"), **env})
     if credentials:
-        environment.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                            "AWS_DEFAULT_REGION": "eu-west-1", "AWS_ENDPOINT_URL": endpoint})
+        environment.update(
+            {
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_DEFAULT_REGION": "eu-west-1",
+                "AWS_ENDPOINT_URL": endpoint,
+            }
+        )
     else:
         environment.update(NO_CREDENTIALS)
-    return subprocess.run([sys.executable, "-m", "tools.deploy", command, "--env", "dev", *extra], cwd=ROOT,
-                          capture_output=True, text=True, env=environment, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "tools.deploy", command, "--env", "dev", *extra],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=120,
+    )
 
 
 def one_sentence(result: subprocess.CompletedProcess, starts: str) -> str:
@@ -123,8 +139,9 @@ def test_plan_saves_the_plan_a_summary_and_a_manifest_then_deploy_applies_it_onc
     assert applied.returncode == 0, applied.stderr
     assert "Apply complete" in applied.stdout
     assert 'lake_bucket = "tributary-dev-lake-123456789012"' in applied.stdout
-    assert f"apply -input=false -no-color -lock-timeout=5m {plan_dir}/dev.tfplan" in (
-        dist / "terraform.log").read_text()
+    assert (
+        f"apply -input=false -no-color -lock-timeout=5m {plan_dir}/dev.tfplan" in (dist / "terraform.log").read_text()
+    )
     again = run("apply", dist, endpoint=sts, TERRAFORM=str(FAKE))
     assert again.returncode == 2
     assert "There is no saved plan" in again.stderr
@@ -155,8 +172,13 @@ def test_a_failed_plan_is_reported_without_a_traceback(dist, sts):
 
 
 def test_an_unknown_environment_is_a_usage_error(dist):
-    result = subprocess.run([sys.executable, "-m", "tools.deploy", "plan", "--env", "nope"], cwd=ROOT,
-                            capture_output=True, text=True, env={**os.environ, "DIST_DIR": str(dist)})
+    result = subprocess.run(
+        [sys.executable, "-m", "tools.deploy", "plan", "--env", "nope"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DIST_DIR": str(dist)},
+    )
     assert result.returncode == 2
     assert "terraform/environments/nope.tfvars.json" in result.stderr
 
@@ -167,7 +189,9 @@ def test_stale_reasons_name_each_difference():
     assert deploy.stale_reasons(manifest, "q", {"a.zip": "1", "c.zip": "3"}, "d") == [
         "the plan file is not the one this manifest describes",
         "the Terraform configuration, tfvars or function declarations changed",
-        "dist/b.zip changed", "dist/c.zip changed"]
+        "dist/b.zip changed",
+        "dist/c.zip changed",
+    ]
 
 
 def test_a_plan_made_from_another_tree_is_stale():
@@ -187,6 +211,7 @@ def test_summary_counts_replacements_and_says_when_nothing_changes():
 
 # --- the state bucket: the bootstrap's default, found in the signed-in account ---------------------
 
+
 def _bootstrap_bucket(tmp_path: Path, account_id: str) -> str:
     """The bootstrap's own expression for its bucket, evaluated by Terraform with its variables' defaults."""
     bootstrap = ROOT / "terraform" / "bootstrap"
@@ -201,9 +226,11 @@ output "bucket" {{ value = local.bucket }}
 """)
     env = {"TF_DATA_DIR": str(tmp_path / ".terraform")}
     state = f"-state={tmp_path / 'state'}"
-    for command in (["init", "-no-color", "-input=false"],
-                    ["apply", "-no-color", "-auto-approve", "-input=false", "-var", "github_repository=o/r", state],
-                    ["output", "-no-color", "-raw", state, "bucket"]):
+    for command in (
+        ["init", "-no-color", "-input=false"],
+        ["apply", "-no-color", "-auto-approve", "-input=false", "-var", "github_repository=o/r", state],
+        ["output", "-no-color", "-raw", state, "bucket"],
+    ):
         code, output = tf.run(command, tmp_path, env)
         assert code == 0, output
     return output.strip().splitlines()[-1]
@@ -231,19 +258,31 @@ def test_the_backend_files_leave_the_bucket_to_make_plan(environment):
 
 # --- after a merge: a fresh plan, compared with the reviewed one -------------------------------------
 
+
 def _plan(*changes: dict, outputs: dict | None = None) -> dict:
     return {"resource_changes": list(changes), "output_changes": outputs or {}}
 
 
 def _change(address: str, actions: list[str], before=None, after=None) -> dict:
-    return {"address": address, "change": {"actions": actions, "before": before, "after": after,
-                                           "after_unknown": {}, "before_sensitive": {}, "after_sensitive": {}}}
+    return {
+        "address": address,
+        "change": {
+            "actions": actions,
+            "before": before,
+            "after": after,
+            "after_unknown": {},
+            "before_sensitive": {},
+            "after_sensitive": {},
+        },
+    }
 
 
 def _manifest(plan: dict, dist: Path = Path("/work/dist")) -> dict:
     changes = deploy.planned_changes(plan)
-    return {"changes": len(changes["resources"]) + len(changes["outputs"]),
-            "changes_sha256": deploy.changes_digest(changes, dist)}
+    return {
+        "changes": len(changes["resources"]) + len(changes["outputs"]),
+        "changes_sha256": deploy.changes_digest(changes, dist),
+    }
 
 
 FUNCTION = 'module.function["ingest_api"].aws_lambda_function.this'
@@ -255,13 +294,17 @@ def test_the_second_of_two_merged_pull_requests_deploys_without_a_new_approval()
     stream = "module.events_stream.aws_kinesis_stream.this"
     second = _change(FUNCTION, ["update"], {"memory_size": 512}, {"memory_size": 1024})
     # Planned on its pull request, before the first merge: the stream is as the state had it.
-    reviewed_second = _manifest(_plan(second, _change(stream, ["no-op"], {"retention_period": 24},
-                                                      {"retention_period": 24})))
+    reviewed_second = _manifest(
+        _plan(second, _change(stream, ["no-op"], {"retention_period": 24}, {"retention_period": 24}))
+    )
     # Planned again after the first merge was applied: the stream has the first's change, in the state too.
-    after_the_first_is_applied = _manifest(_plan(second, _change(stream, ["no-op"], {"retention_period": 48},
-                                                                 {"retention_period": 48})))
+    after_the_first_is_applied = _manifest(
+        _plan(second, _change(stream, ["no-op"], {"retention_period": 48}, {"retention_period": 48}))
+    )
     assert deploy.review(after_the_first_is_applied, reviewed_second) == (
-        "reviewed", "the plan makes exactly the changes reviewed on the pull request")
+        "reviewed",
+        "the plan makes exactly the changes reviewed on the pull request",
+    )
 
 
 def test_a_fresh_plan_that_differs_from_the_reviewed_one_needs_approval():
@@ -271,24 +314,38 @@ def test_a_fresh_plan_that_differs_from_the_reviewed_one_needs_approval():
     assert deploy.review(moved, reviewed)[0] == "unreviewed"
     replaced = _manifest(_plan(_change(FUNCTION, ["delete", "create"], {"memory_size": 512}, {"memory_size": 1024})))
     assert deploy.review(replaced, reviewed)[0] == "unreviewed"
-    more = _manifest(_plan(_change(FUNCTION, ["update"], {"memory_size": 512}, {"memory_size": 1024}),
-                           _change("aws_sqs_queue.extra", ["create"], None, {"name": "x"})))
+    more = _manifest(
+        _plan(
+            _change(FUNCTION, ["update"], {"memory_size": 512}, {"memory_size": 1024}),
+            _change("aws_sqs_queue.extra", ["create"], None, {"name": "x"}),
+        )
+    )
     assert deploy.review(more, reviewed)[0] == "unreviewed"
     assert deploy.review(reviewed, None) == ("unreviewed", "no plan was reviewed for this commit")
     assert deploy.review(reviewed, {"plan_sha256": "p"})[0] == "unreviewed"  # a plan made before changes_sha256
 
 
 def test_a_plan_that_changes_nothing_needs_nothing():
-    plan = _plan(_change(FUNCTION, ["no-op"]), _change("data.aws_iam_policy_document.x", ["read"]),
-                 outputs={"lake_bucket": {"actions": ["no-op"]}})
+    plan = _plan(
+        _change(FUNCTION, ["no-op"]),
+        _change("data.aws_iam_policy_document.x", ["read"]),
+        outputs={"lake_bucket": {"actions": ["no-op"]}},
+    )
     assert deploy.review(_manifest(plan), None)[0] == "nothing"
     assert deploy.review(_manifest(_plan(outputs={"lake_bucket": {"actions": ["update"]}})), None)[0] == "unreviewed"
 
 
 def test_where_dist_was_does_not_change_the_changes():
     def zip_update(dist: str) -> dict:
-        return _plan(_change(FUNCTION, ["update"], {"filename": f"{dist}/functions/ingest_api.zip", "hash": "a"},
-                             {"filename": f"{dist}/functions/ingest_api.zip", "hash": "b"}))
+        return _plan(
+            _change(
+                FUNCTION,
+                ["update"],
+                {"filename": f"{dist}/functions/ingest_api.zip", "hash": "a"},
+                {"filename": f"{dist}/functions/ingest_api.zip", "hash": "b"},
+            )
+        )
+
     on_the_pull_request = _manifest(zip_update("/runner/a/dist"), Path("/runner/a/dist"))
     after_the_merge = _manifest(zip_update("/runner/b/dist"), Path("/runner/b/dist"))
     assert deploy.review(after_the_merge, on_the_pull_request)[0] == "reviewed"
@@ -300,12 +357,20 @@ def test_compare_prints_the_decision_for_the_workflow(dist, sts, tmp_path):
     environment = {**os.environ, "DIST_DIR": str(dist)}
 
     def compare() -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "tools.deploy", "compare", "--env", "dev", "--reviewed",
-                               str(reviewed)], cwd=ROOT, capture_output=True, text=True, env=environment)
+        return subprocess.run(
+            [sys.executable, "-m", "tools.deploy", "compare", "--env", "dev", "--reviewed", str(reviewed)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            env=environment,
+        )
 
     result = compare()
     assert (result.returncode, result.stdout, result.stderr) == (
-        0, "unreviewed\n", "dev: no plan was reviewed for this commit.\n")
+        0,
+        "unreviewed\n",
+        "dev: no plan was reviewed for this commit.\n",
+    )
     reviewed.mkdir()
     shutil.copy(dist / "plan" / "dev.manifest.json", reviewed / "dev.manifest.json")
     assert compare().stdout == "reviewed\n"

@@ -52,6 +52,7 @@ def test_invalid_records_say_why(record, reason):
 
 # --- RFC 3339, as the RFC writes it and as producers in other languages send it ------------------
 
+
 @pytest.mark.parametrize(
     ("sent", "normalised"),
     [

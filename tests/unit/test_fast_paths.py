@@ -30,6 +30,7 @@ ARN = kinesis_stream_arn("events", "eu-west-1")
 
 # --- Kinesis records ------------------------------------------------------------------------
 
+
 def general_path(raw_records):
     good, bad = [], []
     for raw in raw_records:
@@ -52,8 +53,9 @@ base64_text = st.one_of(
 @settings(max_examples=300, deadline=None)
 @given(st.lists(base64_text, max_size=6))
 def test_batch_decoding_agrees_with_decoding_record_by_record(datas):
-    event = kinesis_event([StreamRecord(b"", f"k{i}", str(100 + i), 1.5 + i) for i in range(len(datas))],
-                          SHARD, ARN, "eu-west-1")
+    event = kinesis_event(
+        [StreamRecord(b"", f"k{i}", str(100 + i), 1.5 + i) for i in range(len(datas))], SHARD, ARN, "eu-west-1"
+    )
     for raw, data in zip(event["Records"], datas, strict=True):
         raw["kinesis"]["data"] = data
     assert kinesis.decode_batch(event["Records"]) == general_path(event["Records"])
@@ -68,8 +70,10 @@ def test_a_record_that_is_not_kinesis_still_raises():
 
 # --- the envelope ----------------------------------------------------------------------------
 
-_TIME = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]{1,9})?"
-                   r"([Zz]|([+-])([0-9]{2}):([0-9]{2}))\Z")
+_TIME = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]{1,9})?"
+    r"([Zz]|([+-])([0-9]{2}):([0-9]{2}))\Z"
+)
 
 
 def reference_time(value: str) -> str | None:
@@ -100,11 +104,18 @@ def reference_time(value: str) -> str | None:
 two = st.integers(0, 99).map(lambda n: f"{n:02d}")
 times = st.builds(
     lambda y, mo, d, t, h, mi, s, frac, zone: f"{y:04d}-{mo}-{d}{t}{h}:{mi}:{s}{frac}{zone}",
-    st.sampled_from([0, 1, 999, 1900, 2000, 2024, 2026, 9999]), two, two, st.sampled_from(["T", "t"]),
-    two, two, st.one_of(two, st.just("60")),
+    st.sampled_from([0, 1, 999, 1900, 2000, 2024, 2026, 9999]),
+    two,
+    two,
+    st.sampled_from(["T", "t"]),
+    two,
+    two,
+    st.one_of(two, st.just("60")),
     st.sampled_from(["", ".5", ".123456", ".1234567", ".123456789", ".1234567890"]),
-    st.one_of(st.sampled_from(["Z", "z", "+02:00", "-11:30", "+00:00", "-00:00"]),
-              st.builds(lambda sign, h, m: f"{sign}{h}:{m}", st.sampled_from("+-"), two, two)),
+    st.one_of(
+        st.sampled_from(["Z", "z", "+02:00", "-11:30", "+00:00", "-00:00"]),
+        st.builds(lambda sign, h, m: f"{sign}{h}:{m}", st.sampled_from("+-"), two, two),
+    ),
 )
 
 
@@ -141,16 +152,24 @@ def reference_validate(obj):
     return reference_time(obj["time"])
 
 
-field_values = st.one_of(st.text(max_size=3), st.sampled_from(["", "x" * 128, "x" * 129, "x" * 257]),
-                         st.integers(), st.none(), st.just({}))
+field_values = st.one_of(
+    st.text(max_size=3), st.sampled_from(["", "x" * 128, "x" * 129, "x" * 257]), st.integers(), st.none(), st.just({})
+)
 
 
 @settings(max_examples=500, deadline=None)
-@given(st.fixed_dictionaries(
-    {"id": field_values, "type": field_values, "source": field_values,
-     "time": st.one_of(times, field_values), "payload": st.one_of(st.just({"a": 1}), field_values)},
-    optional={"extra": st.just(1)},
-).map(lambda d: {k: v for k, v in d.items() if not (k == "source" and v is None)}))
+@given(
+    st.fixed_dictionaries(
+        {
+            "id": field_values,
+            "type": field_values,
+            "source": field_values,
+            "time": st.one_of(times, field_values),
+            "payload": st.one_of(st.just({"a": 1}), field_values),
+        },
+        optional={"extra": st.just(1)},
+    ).map(lambda d: {k: v for k, v in d.items() if not (k == "source" and v is None)})
+)
 def test_the_envelope_gives_the_same_reason_as_field_by_field(obj):
     def outcome(check):
         try:
@@ -164,13 +183,14 @@ def test_the_envelope_gives_the_same_reason_as_field_by_field(obj):
 
 # --- the dedupe state -------------------------------------------------------------------------
 
+
 def reference_decisions(log, window_s, max_ids):
     """The dedupe rule over a whole shard, record by record, with every entry kept."""
     entries, decisions, newest = [], [], None
     for fingerprint, arrival in log:
         second = int(arrival)
         newest = second if newest is None else max(newest, second)
-        recent = entries[max(0, len(entries) - max_ids):]
+        recent = entries[max(0, len(entries) - max_ids) :]
         duplicate = any(fp == fingerprint and newest - s <= window_s for fp, s in recent)
         decisions.append(duplicate)
         if not duplicate:
@@ -235,15 +255,24 @@ def test_a_version_1_state_is_read_and_an_unreadable_one_is_refused():
     state = ShardState.decode(old)
     assert (state.next_ordinal, state.newest_second, len(state.index())) == (2, 1000, 1)
     damaged = [
-        b"not gzip", gzip.compress(b'{"version": 3}'), gzip.compress(b"[]"), gzip.compress(b'{"version":2}'),
+        b"not gzip",
+        gzip.compress(b'{"version": 3}'),
+        gzip.compress(b"[]"),
+        gzip.compress(b'{"version":2}'),
         gzip.compress(b'{"version":2,"next":1e999,"newest":null,"windows":[]}'),
         gzip.compress(b'{"version":1,"windows":[[1e999,""]]}'),
         gzip.compress(b"[" * 100_000 + b"]" * 100_000),
         # A run of -1 entries, and a next ordinal that does not follow the last window.
-        gzip.compress(b'{"version":2,"next":0,"newest":5,"windows":[["1","2",0,"","[[5,-1],[5,1]]",null,5]]}'
-                      .replace(b'"[[5,-1],[5,1]]"', b"[[5,-1],[5,1]]")),
-        gzip.compress(b'{"version":2,"next":9,"newest":5,"windows":[["1","2",0,"' + base64.b64encode(b"a" * 16)
-                      + b'",[[5,1]],null,5]]}'),
+        gzip.compress(
+            b'{"version":2,"next":0,"newest":5,"windows":[["1","2",0,"","[[5,-1],[5,1]]",null,5]]}'.replace(
+                b'"[[5,-1],[5,1]]"', b"[[5,-1],[5,1]]"
+            )
+        ),
+        gzip.compress(
+            b'{"version":2,"next":9,"newest":5,"windows":[["1","2",0,"'
+            + base64.b64encode(b"a" * 16)
+            + b'",[[5,1]],null,5]]}'
+        ),
     ]
     for blob in damaged:
         with pytest.raises(UnreadableStateError):
@@ -252,19 +281,25 @@ def test_a_version_1_state_is_read_and_an_unreadable_one_is_refused():
 
 # --- the whole batch, with either JSON backend ------------------------------------------------
 
+
 def lake_objects(records, settings_):
     event = kinesis_event(records, SHARD, ARN, "eu-west-1")
     objects = {}
-    outcome = commit(plan_batch(event["Records"], settings_, enrich, ShardState().batch(300.0, 1000)),
-                     lambda key, body, meta: objects.__setitem__(key, body), settings_, lambda state: None)
+    outcome = commit(
+        plan_batch(event["Records"], settings_, enrich, ShardState().batch(300.0, 1000)),
+        lambda key, body, meta: objects.__setitem__(key, body),
+        settings_,
+        lambda state: None,
+    )
     assert outcome.checkpoint is None
     return {key: [json.loads(line) for line in lake.gunzip_bytes(body).splitlines()] for key, body in objects.items()}
 
 
 def test_the_lake_holds_the_same_records_with_orjson_and_with_the_standard_library(monkeypatch):
     generated = list(synthetic.generate(300, seed=4, malformed=0.1, start=1_795_338_005.0))
-    records = [StreamRecord(r.data, r.device_id, str(10**20 + i), 1_795_338_005.0 + i / 10)
-               for i, r in enumerate(generated)]
+    records = [
+        StreamRecord(r.data, r.device_id, str(10**20 + i), 1_795_338_005.0 + i / 10) for i, r in enumerate(generated)
+    ]
     # Numbers the compiled parser would round, and values only the standard library reads.
     extra = [
         b'{"id":"big","type":"t","source":"s","time":"2026-11-22T09:00:06Z","payload":{"n":123456789012345678901234567890}}',

@@ -13,15 +13,25 @@ import pytest
 TERRAFORM = Path(__file__).resolve().parents[2] / "terraform"
 SCRIPT = TERRAFORM / "modules" / "git_mirror" / "mirror.sh"
 GIT_ENV = {
-    "GIT_AUTHOR_NAME": "Dev", "GIT_AUTHOR_EMAIL": "dev@example.com",
-    "GIT_COMMITTER_NAME": "Dev", "GIT_COMMITTER_EMAIL": "dev@example.com",
-    "GIT_CONFIG_NOSYSTEM": "1", "HOME": "", "PATH": os.environ["PATH"],
+    "GIT_AUTHOR_NAME": "Dev",
+    "GIT_AUTHOR_EMAIL": "dev@example.com",
+    "GIT_COMMITTER_NAME": "Dev",
+    "GIT_COMMITTER_EMAIL": "dev@example.com",
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "HOME": "",
+    "PATH": os.environ["PATH"],
 }
 
 
 def git(*args: str, cwd: Path | None = None) -> str:
-    result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
-                            env={**GIT_ENV, "HOME": str(cwd or Path.cwd())}, check=True)
+    result = subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**GIT_ENV, "HOME": str(cwd or Path.cwd())},
+        check=True,
+    )
     return result.stdout
 
 
@@ -96,9 +106,11 @@ def test_a_ref_the_target_rejects_fails_loudly_with_the_reason(repos):
     git("push", "--quiet", "origin", "main", cwd=work)
     git("push", "--quiet", "origin", "main:refs/heads/protected", cwd=work)
     hook = repo2 / "hooks" / "pre-receive"
-    hook.write_text("#!/bin/sh\nwhile read old new ref; do\n"
-                    "  [ \"$ref\" = refs/heads/protected ] && { echo 'protected by policy' >&2; exit 1; }\n"
-                    "done\nexit 0\n")
+    hook.write_text(
+        "#!/bin/sh\nwhile read old new ref; do\n"
+        "  [ \"$ref\" = refs/heads/protected ] && { echo 'protected by policy' >&2; exit 1; }\n"
+        "done\nexit 0\n"
+    )
     hook.chmod(0o755)
     result = mirror(repo1, repo2)
     assert result.returncode == 1
@@ -223,8 +235,10 @@ def test_a_push_to_the_source_while_the_mirror_runs_is_mirrored_by_that_run(repo
     later = git("rev-parse", "HEAD", cwd=work).strip()
     # While the mirror pushes to repo2, a developer pushes `later` to repo1's main, once.
     hook = repo2 / "hooks" / "post-receive"
-    hook.write_text(f"#!/bin/sh\ncat >/dev/null\n[ -e {tmp_path}/pushed ] && exit 0\ntouch {tmp_path}/pushed\n"
-                    f"env -i PATH=\"$PATH\" git --git-dir={repo1} update-ref refs/heads/main {later}\n")
+    hook.write_text(
+        f"#!/bin/sh\ncat >/dev/null\n[ -e {tmp_path}/pushed ] && exit 0\ntouch {tmp_path}/pushed\n"
+        f'env -i PATH="$PATH" git --git-dir={repo1} update-ref refs/heads/main {later}\n'
+    )
     hook.chmod(0o755)
     result = mirror(repo1, repo2)
     assert result.returncode == 0, result.stderr
@@ -236,7 +250,7 @@ def test_a_push_to_the_source_while_the_mirror_runs_is_mirrored_by_that_run(repo
 def block(text: str, header: str) -> str:
     """A top-level Terraform block, from its header to its closing brace."""
     start = text.index(header)
-    return text[start:text.index("\n}\n", start) + 2]
+    return text[start : text.index("\n}\n", start) + 2]
 
 
 def test_the_build_downloads_no_source_and_may_set_only_repo2s_default_branch():
@@ -251,11 +265,14 @@ def test_the_build_downloads_no_source_and_may_set_only_repo2s_default_branch():
     assert policy.count("codecommit:") == 3  # GitPull on repo1, GitPush and UpdateDefaultBranch on repo2
 
 
-@pytest.mark.parametrize(("path", "target", "queue"), [
-    ("modules/git_mirror/main.tf", "push", "module.dead_letters.arn"),
-    ("modules/git_mirror/main.tf", "nightly", "module.dead_letters.arn"),
-    ("main.tf", "code_sync_reconcile", "module.code_sync_reconcile_dlq.arn"),
-])
+@pytest.mark.parametrize(
+    ("path", "target", "queue"),
+    [
+        ("modules/git_mirror/main.tf", "push", "module.dead_letters.arn"),
+        ("modules/git_mirror/main.tf", "nightly", "module.dead_letters.arn"),
+        ("main.tf", "code_sync_reconcile", "module.code_sync_reconcile_dlq.arn"),
+    ],
+)
 def test_every_event_target_retries_and_dead_letters_to_a_queue_only_its_rules_may_write(path, target, queue):
     text = (TERRAFORM / path).read_text()
     body = block(text, f'resource "aws_cloudwatch_event_target" "{target}"')
@@ -281,6 +298,9 @@ def test_the_dead_letter_queues_and_the_rules_dead_letter_failures_alarm():
     assert 'for key, rule in var.event_rules : "lost_events/${key}"' in monitoring
     assert 'metric = "InvocationsFailedToBeSentToDlq"' in monitoring
     assert "alarm_actions       = [module.topic.arn]" in monitoring
-    for rule in ("module.git_mirror.rule_names.push", "module.git_mirror.rule_names.nightly",
-                 "aws_cloudwatch_event_rule.code_sync_reconcile.name"):
+    for rule in (
+        "module.git_mirror.rule_names.push",
+        "module.git_mirror.rule_names.nightly",
+        "aws_cloudwatch_event_rule.code_sync_reconcile.name",
+    ):
         assert rule in watched

@@ -31,19 +31,29 @@ def test_a_resource_must_be_of_a_type_the_action_takes():
     # A statement over both kinds is fine as long as each action takes one of its resources.
     assert problems(Action=["s3:GetObject", "s3:ListBucket"], Resource=[BUCKET, f"{BUCKET}/*"]) == []
     # A wildcard in the policy may span what the ARN format separates (":log-stream:").
-    assert problems(Action=["logs:CreateLogStream", "logs:PutLogEvents"],
-                    Resource="arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/f:*") == []
-    assert problems(Action="kinesis:SubscribeToShard",
-                    Resource="arn:aws:kinesis:eu-west-1:123456789012:stream/events") != []
+    assert (
+        problems(
+            Action=["logs:CreateLogStream", "logs:PutLogEvents"],
+            Resource="arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/f:*",
+        )
+        == []
+    )
+    assert (
+        problems(Action="kinesis:SubscribeToShard", Resource="arn:aws:kinesis:eu-west-1:123456789012:stream/events")
+        != []
+    )
 
 
-@pytest.mark.parametrize(("action", "resource"), [
-    ("dynamodb:PutItem", "arn:aws:dynamodb:eu-west-1:123456789012:table/t/index/i"),
-    ("dynamodb:GetItem", STREAM),
-    ("kinesis:GetRecords", "arn:aws:kinesis:eu-west-1:123456789012:stream/s/consumer/c:1"),
-    ("kinesis:PutRecord", "arn:aws:kinesis:eu-west-1:123456789012:stream/"),
-    ("sqs:SendMessage", "arn:aws:sqs:eu-west-1:123456789012:q/x"),
-])
+@pytest.mark.parametrize(
+    ("action", "resource"),
+    [
+        ("dynamodb:PutItem", "arn:aws:dynamodb:eu-west-1:123456789012:table/t/index/i"),
+        ("dynamodb:GetItem", STREAM),
+        ("kinesis:GetRecords", "arn:aws:kinesis:eu-west-1:123456789012:stream/s/consumer/c:1"),
+        ("kinesis:PutRecord", "arn:aws:kinesis:eu-west-1:123456789012:stream/"),
+        ("sqs:SendMessage", "arn:aws:sqs:eu-west-1:123456789012:q/x"),
+    ],
+)
 def test_a_name_holds_only_what_aws_allows_in_it(action, resource):
     """An ARN format's variables are one or more characters, and names hold no "/" (a table, a
     stream, a queue) or ":" (all but the last part): an ARN of another type does not pass."""
@@ -59,18 +69,37 @@ def test_an_action_authorised_against_star_only_is_not_granted_on_an_arn():
 
 def test_condition_keys_must_apply_to_the_action():
     assert problems(Action="s3:ListBucket", Resource=BUCKET, Condition={"StringLike": {"s3:prefix": ["code/*"]}}) == []
-    (problem,) = problems(Action="s3:GetObject", Resource=f"{BUCKET}/*",
-                          Condition={"StringLike": {"s3:prefix": ["code/*"]}})
+    (problem,) = problems(
+        Action="s3:GetObject", Resource=f"{BUCKET}/*", Condition={"StringLike": {"s3:prefix": ["code/*"]}}
+    )
     assert problem == "condition key s3:prefix does not apply to s3:GetObject"
-    assert problems(Action="s3:*", Resource=BUCKET, Effect="Deny",
-                    Condition={"NumericLessThan": {"s3:TlsVersion": "1.2"}, "Bool": {"aws:SecureTransport": "false"}},
-                    Principal="*") == []
-    assert problems(Action="s3:GetObject", Resource=f"{BUCKET}/*",
-                    Condition={"StringEquals": {"s3:ExistingObjectTag/env": "prod"}}) == []
-    # Keys of an identity provider are not IAM's to define.
-    assert problems(Action="sts:AssumeRoleWithWebIdentity", Principal={"Federated": "x"},
-                    Condition={"StringEquals": {"token.actions.githubusercontent.com:sub": "repo:o/r:environment:e"}}) \
+    assert (
+        problems(
+            Action="s3:*",
+            Resource=BUCKET,
+            Effect="Deny",
+            Condition={"NumericLessThan": {"s3:TlsVersion": "1.2"}, "Bool": {"aws:SecureTransport": "false"}},
+            Principal="*",
+        )
         == []
+    )
+    assert (
+        problems(
+            Action="s3:GetObject",
+            Resource=f"{BUCKET}/*",
+            Condition={"StringEquals": {"s3:ExistingObjectTag/env": "prod"}},
+        )
+        == []
+    )
+    # Keys of an identity provider are not IAM's to define.
+    assert (
+        problems(
+            Action="sts:AssumeRoleWithWebIdentity",
+            Principal={"Federated": "x"},
+            Condition={"StringEquals": {"token.actions.githubusercontent.com:sub": "repo:o/r:environment:e"}},
+        )
+        == []
+    )
 
 
 def test_overlap_of_a_policy_pattern_and_an_arn_format():
@@ -83,19 +112,33 @@ def test_overlap_of_a_policy_pattern_and_an_arn_format():
 
 
 def state_with(policy: dict) -> dict:
-    return {"resources": [
-        {"mode": "managed", "type": "aws_iam_role_policy", "name": "access", "module": 'module.function["f"]',
-         "instances": [{"attributes": {"policy": json.dumps(policy)}}]},
-        {"mode": "data", "type": "aws_iam_policy_document", "name": "x",
-         "instances": [{"attributes": {"json": json.dumps(policy)}}]},
-        {"mode": "managed", "type": "aws_sqs_queue", "name": "q", "instances": [{"attributes": {"policy": ""}}]},
-    ]}
+    return {
+        "resources": [
+            {
+                "mode": "managed",
+                "type": "aws_iam_role_policy",
+                "name": "access",
+                "module": 'module.function["f"]',
+                "instances": [{"attributes": {"policy": json.dumps(policy)}}],
+            },
+            {
+                "mode": "data",
+                "type": "aws_iam_policy_document",
+                "name": "x",
+                "instances": [{"attributes": {"json": json.dumps(policy)}}],
+            },
+            {"mode": "managed", "type": "aws_sqs_queue", "name": "q", "instances": [{"attributes": {"policy": ""}}]},
+        ]
+    }
 
 
-@pytest.mark.parametrize(("statement", "code"), [
-    ({"Sid": "Ok", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "arn:aws:sqs:eu-west-1:1:q"}, 0),
-    ({"Sid": "Bad", "Effect": "Allow", "Action": "sqs:SendMessages", "Resource": "*"}, 1),
-])
+@pytest.mark.parametrize(
+    ("statement", "code"),
+    [
+        ({"Sid": "Ok", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "arn:aws:sqs:eu-west-1:1:q"}, 0),
+        ({"Sid": "Bad", "Effect": "Allow", "Action": "sqs:SendMessages", "Resource": "*"}, 1),
+    ],
+)
 def test_the_command_reads_a_state_and_fails_on_a_problem(tmp_path, capsys, statement, code):
     path = tmp_path / "terraform.tfstate"
     path.write_text(json.dumps(state_with({"Version": "2012-10-17", "Statement": [statement]})))

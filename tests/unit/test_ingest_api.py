@@ -18,8 +18,13 @@ ROUTE = "POST /v1/records"
 
 
 def record(i: int, **changes) -> dict:
-    base = {"id": f"r-{i}", "type": "device.reading", "source": f"iot/s{i}", "time": "2026-11-22T10:00:00Z",
-            "payload": {"device_id": f"s{i % 3}", "v": i}}
+    base = {
+        "id": f"r-{i}",
+        "type": "device.reading",
+        "source": f"iot/s{i}",
+        "time": "2026-11-22T10:00:00Z",
+        "payload": {"device_id": f"s{i % 3}", "v": i},
+    }
     base.update(changes)
     return base
 
@@ -125,8 +130,9 @@ def event_with_headers(body: bytes | str, headers: dict[str, str], base64_body: 
     return event
 
 
-def raw_record(i: int, payload: str = '{"device_id":"d"}', time: str = '"2026-11-22T10:00:00Z"',
-               extra: str = "") -> str:
+def raw_record(
+    i: int, payload: str = '{"device_id":"d"}', time: str = '"2026-11-22T10:00:00Z"', extra: str = ""
+) -> str:
     """A record written by hand, for what json.dumps cannot write (NaN, 1e400, duplicate keys)."""
     return f'{{"id":"r-{i}","type":"t","source":"s",{extra}"time":{time},"payload":{payload}}}'
 
@@ -149,8 +155,10 @@ HOSTILE = [
 
 @pytest.mark.parametrize(
     ("content_type", "join"),
-    [("application/json", lambda lines: "[" + ",".join(lines) + "]"),
-     ("application/x-ndjson", lambda lines: "\n".join(lines) + "\n")],
+    [
+        ("application/json", lambda lines: "[" + ",".join(lines) + "]"),
+        ("application/x-ndjson", lambda lines: "\n".join(lines) + "\n"),
+    ],
     ids=["array", "ndjson"],
 )
 def test_every_record_gets_its_own_answer_whatever_it_holds(stream, content_type, join):
@@ -245,7 +253,8 @@ def test_a_stream_the_service_cannot_write_is_its_fault_and_names_no_account(str
     status, body = call(http_api_event(ROUTE, json.dumps([record(1), record(2)])))
     assert status == 503
     assert {(r["status"], r["reason"], r["retryable"]) for r in body["results"]} == {
-        ("failed", "service_unavailable", True)}
+        ("failed", "service_unavailable", True)
+    }
     assert "123456789012" not in json.dumps(body)
 
 
@@ -278,8 +287,9 @@ def test_ndjson_is_split_when_the_content_type_says_so(stream, content_type):
     assert (status, out["accepted"]) == (200, 3)
 
 
-@pytest.mark.parametrize("content_type", [None, "text/plain", "application/octet-stream",
-                                          "application/x-www-form-urlencoded"])
+@pytest.mark.parametrize(
+    "content_type", [None, "text/plain", "application/octet-stream", "application/x-www-form-urlencoded"]
+)
 def test_unlabelled_ndjson_is_still_split(stream, content_type):
     headers = {"content-type": content_type} if content_type else {}
     body = "\n" + "\n".join([json.dumps(record(1)), raw_record(2, payload="{NaN}"), json.dumps(record(3))])
@@ -327,8 +337,9 @@ def test_a_body_that_inflates_past_the_limit_is_413_without_inflating_it_all(str
     assert (status, out["error"]) == (413, "body_too_large")
 
 
-@pytest.mark.parametrize("body", [b"\x1f\x8b not gzip", gzip.compress(ndjson_bytes(record(1)))[:-6]],
-                         ids=["corrupt", "cut-short"])
+@pytest.mark.parametrize(
+    "body", [b"\x1f\x8b not gzip", gzip.compress(ndjson_bytes(record(1)))[:-6]], ids=["corrupt", "cut-short"]
+)
 def test_a_body_that_is_not_gzip_is_400(stream, body):
     status, out = call(http_api_event(ROUTE, body, {"content-encoding": "gzip"}, base64_body=True))
     assert (status, out["error"]) == (400, "bad_body")
@@ -341,12 +352,15 @@ def test_other_content_encodings_are_415(stream, encoding):
     assert read_stream(stream) == []
 
 
-@pytest.mark.parametrize(("content_type", "status"), [
-    ("application/json; charset=utf-8", 200),
-    ('application/json; Charset="UTF-8"', 200),
-    ("application/json; charset=iso-8859-1", 415),
-    ("application/x-ndjson;charset=utf-16", 415),
-])
+@pytest.mark.parametrize(
+    ("content_type", "status"),
+    [
+        ("application/json; charset=utf-8", 200),
+        ('application/json; Charset="UTF-8"', 200),
+        ("application/json; charset=iso-8859-1", 415),
+        ("application/x-ndjson;charset=utf-16", 415),
+    ],
+)
 def test_only_utf_8_is_read(stream, content_type, status):
     got, out = call(event_with_headers(json.dumps([record(1)]), {"Content-Type": content_type}))
     assert got == status

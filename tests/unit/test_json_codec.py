@@ -61,9 +61,13 @@ def test_the_layer_ships_the_compiled_backend():
 
 def test_the_standard_library_can_be_asked_for():
     code = "from tributary import json_codec; print(json_codec.BACKEND, json_codec.dumps({'a': [1, 2.5]}).decode())"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={"PYTHONPATH": str(ROOT / "layers" / "common"), "TRIBUTARY_JSON": "json",
-                              "PATH": "/usr/bin:/bin"}).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": str(ROOT / "layers" / "common"), "TRIBUTARY_JSON": "json", "PATH": "/usr/bin:/bin"},
+    ).stdout
     assert out.split() == ["json", '{"a":[1,2.5]}']
 
 
@@ -72,8 +76,10 @@ def test_the_standard_library_can_be_asked_for():
     [
         (b'{"a": [1, 2.5, "x", null, true]}', {"a": [1, 2.5, "x", None, True]}),
         (b'{"big": 123456789012345678901234567890}', {"big": 123456789012345678901234567890}),
-        (b'{"low": -9223372036854775809, "high": 18446744073709551616}',
-         {"low": -9223372036854775809, "high": 18446744073709551616}),
+        (
+            b'{"low": -9223372036854775809, "high": 18446744073709551616}',
+            {"low": -9223372036854775809, "high": 18446744073709551616},
+        ),
         (b'{"a": 1, "a": 2}', {"a": 2}),
         (b'"\\ud800"', "\ud800"),
         (b"  [1e400]\n", [math.inf]),
@@ -136,8 +142,12 @@ def test_canonical_is_the_same_bytes_with_either_backend(backend):
 
 json_values = st.recursive(
     st.one_of(
-        st.none(), st.booleans(), st.text(), st.floats(),
-        st.integers(), st.integers(min_value=-(2**70), max_value=2**70),
+        st.none(),
+        st.booleans(),
+        st.text(),
+        st.floats(),
+        st.integers(),
+        st.integers(min_value=-(2**70), max_value=2**70),
     ),
     lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
     max_leaves=15,
@@ -155,12 +165,15 @@ def test_both_backends_write_the_same_values_or_refuse_alike(value):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.one_of(
-    st.binary(max_size=40),
-    json_values.map(lambda v: json.dumps(v).encode("utf-8", "surrogatepass")),
-    st.tuples(json_values, st.integers(0, 60), st.binary(max_size=3)).map(
-        lambda t: (lambda doc: doc[:t[1]] + t[2] + doc[t[1]:])(json.dumps(t[0]).encode("utf-8", "surrogatepass"))),
-))
+@given(
+    st.one_of(
+        st.binary(max_size=40),
+        json_values.map(lambda v: json.dumps(v).encode("utf-8", "surrogatepass")),
+        st.tuples(json_values, st.integers(0, 60), st.binary(max_size=3)).map(
+            lambda t: (lambda doc: doc[: t[1]] + t[2] + doc[t[1] :])(json.dumps(t[0]).encode("utf-8", "surrogatepass"))
+        ),
+    )
+)
 def test_both_backends_read_the_same_values_or_refuse_alike(data):
     first, second = both(lambda: json_codec.loads(data))
     assert first[0] == second[0], (data, first, second)
@@ -170,12 +183,13 @@ def test_both_backends_read_the_same_values_or_refuse_alike(data):
 
 # --- I-JSON: what other parsers would refuse or read differently is refused, with its reason -------
 
+
 @pytest.mark.parametrize(
     ("document", "reason"),
     [
         (b'{"a": NaN}', "not_json"),
         (b'{"a": Infinity}', "not_json"),
-        (b'[-Infinity]', "not_json"),
+        (b"[-Infinity]", "not_json"),
         (b'{"a": 1e400}', "not_json"),
         (b'{"a": -1e400}', "not_json"),
         (b'{"a": 1' + b"0" * 5000 + b"}", "not_json"),
@@ -199,8 +213,14 @@ def test_documents_outside_i_json_are_refused_with_a_reason(backend, document, r
 
 @pytest.mark.parametrize(
     "document",
-    [b'"\\ud83d\\ude00"', b'{"a": 1e308}', b'{"n": 1' + b"0" * 37 + b"}", b'{"a": 1, "a": 2}', b"[" * 512 + b"]" * 512,
-     b"[" + b"[]," * 5000 + b"[]]"],
+    [
+        b'"\\ud83d\\ude00"',
+        b'{"a": 1e308}',
+        b'{"n": 1' + b"0" * 37 + b"}",
+        b'{"a": 1, "a": 2}',
+        b"[" * 512 + b"]" * 512,
+        b"[" + b"[]," * 5000 + b"[]]",
+    ],
 )
 def test_documents_within_i_json_are_read(backend, document):
     json_codec.loads(document)

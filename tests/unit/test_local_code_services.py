@@ -20,10 +20,20 @@ from stack import topology
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
-REPO = Repository("repo1", f"arn:aws:codecommit:{REGION}:{ACCOUNT}:repo1", "id-1",
-                  f"https://git-codecommit.{REGION}.amazonaws.com/v1/repos/repo1", Path("/nowhere"))
-REPO2 = Repository("repo2", f"arn:aws:codecommit:{REGION}:{ACCOUNT}:repo2", "id-2",
-                   f"https://git-codecommit.{REGION}.amazonaws.com/v1/repos/repo2", Path("/nowhere"))
+REPO = Repository(
+    "repo1",
+    f"arn:aws:codecommit:{REGION}:{ACCOUNT}:repo1",
+    "id-1",
+    f"https://git-codecommit.{REGION}.amazonaws.com/v1/repos/repo1",
+    Path("/nowhere"),
+)
+REPO2 = Repository(
+    "repo2",
+    f"arn:aws:codecommit:{REGION}:{ACCOUNT}:repo2",
+    "id-2",
+    f"https://git-codecommit.{REGION}.amazonaws.com/v1/repos/repo2",
+    Path("/nowhere"),
+)
 
 
 def wait(condition, timeout_s: float = 30.0) -> None:
@@ -33,12 +43,21 @@ def wait(condition, timeout_s: float = 30.0) -> None:
         time.sleep(0.05)
 
 
-@pytest.mark.parametrize(("old", "new", "ref", "event", "kind", "commits"), [
-    (ZERO, "a" * 40, "refs/heads/main", "referenceCreated", "branch", {"commitId": "a" * 40}),
-    ("a" * 40, "b" * 40, "refs/heads/feature/x", "referenceUpdated", "branch",
-     {"commitId": "b" * 40, "oldCommitId": "a" * 40}),
-    ("a" * 40, ZERO, "refs/tags/v1", "referenceDeleted", "tag", {"oldCommitId": "a" * 40}),
-])
+@pytest.mark.parametrize(
+    ("old", "new", "ref", "event", "kind", "commits"),
+    [
+        (ZERO, "a" * 40, "refs/heads/main", "referenceCreated", "branch", {"commitId": "a" * 40}),
+        (
+            "a" * 40,
+            "b" * 40,
+            "refs/heads/feature/x",
+            "referenceUpdated",
+            "branch",
+            {"commitId": "b" * 40, "oldCommitId": "a" * 40},
+        ),
+        ("a" * 40, ZERO, "refs/tags/v1", "referenceDeleted", "tag", {"oldCommitId": "a" * 40}),
+    ],
+)
 def test_a_ref_change_is_codecommits_state_change_event(old, new, ref, event, kind, commits):
     document = state_change_event(REPO, old, new, ref, REGION, ACCOUNT)
     assert document["source"] == "aws.codecommit"
@@ -64,8 +83,13 @@ def codecommit(tmp_path):
 def developer(tmp_path: Path, codecommit: LocalCodeCommit) -> tuple[dict[str, str], Path]:
     home = tmp_path / "dev"
     codecommit.configure_git(home)
-    env = {**git_environment(home), "GIT_AUTHOR_NAME": "D", "GIT_AUTHOR_EMAIL": "d@example.com",
-           "GIT_COMMITTER_NAME": "D", "GIT_COMMITTER_EMAIL": "d@example.com"}
+    env = {
+        **git_environment(home),
+        "GIT_AUTHOR_NAME": "D",
+        "GIT_AUTHOR_EMAIL": "d@example.com",
+        "GIT_COMMITTER_NAME": "D",
+        "GIT_COMMITTER_EMAIL": "d@example.com",
+    }
     return env, home / "work"
 
 
@@ -73,8 +97,9 @@ def test_a_push_to_the_clone_url_reaches_the_bare_repository_and_emits_one_event
     env, work = developer(tmp_path, codecommit)
 
     def git(*args):
-        subprocess.run(["git", *args], cwd=work if work.exists() else tmp_path, env=env, check=True,
-                       capture_output=True)
+        subprocess.run(
+            ["git", *args], cwd=work if work.exists() else tmp_path, env=env, check=True, capture_output=True
+        )
 
     git("clone", "--quiet", REPO.clone_url_http, str(work))
     git("checkout", "--quiet", "-b", "main")
@@ -87,7 +112,9 @@ def test_a_push_to_the_clone_url_reaches_the_bare_repository_and_emits_one_event
     assert codecommit.poll(events.append) == 3
     assert not codecommit.pending()
     assert [(e["detail"]["event"], e["detail"]["referenceFullName"]) for e in events[1:]] == [
-        ("referenceCreated", "refs/tags/v1"), ("referenceDeleted", "refs/tags/v1")]
+        ("referenceCreated", "refs/tags/v1"),
+        ("referenceDeleted", "refs/tags/v1"),
+    ]
     assert events[0]["detail"]["event"] == "referenceCreated"
     assert set(codecommit.refs("repo1")) == {"refs/heads/main"}
 
@@ -123,23 +150,31 @@ def aws(monkeypatch):
 
 def build_project(session, name: str, buildspec: str, location: str) -> None:
     session.client("codebuild").create_project(
-        name=name, source={"type": "CODECOMMIT", "location": location, "buildspec": buildspec, "gitCloneDepth": 0},
+        name=name,
+        source={"type": "CODECOMMIT", "location": location, "buildspec": buildspec, "gitCloneDepth": 0},
         artifacts={"type": "NO_ARTIFACTS"},
-        environment={"type": "LINUX_CONTAINER", "image": "i", "computeType": "BUILD_GENERAL1_SMALL",
-                     "environmentVariables": [{"name": "GREETING", "value": "hello"}]},
-        serviceRole=f"arn:aws:iam::{ACCOUNT}:role/build")
+        environment={
+            "type": "LINUX_CONTAINER",
+            "image": "i",
+            "computeType": "BUILD_GENERAL1_SMALL",
+            "environmentVariables": [{"name": "GREETING", "value": "hello"}],
+        },
+        serviceRole=f"arn:aws:iam::{ACCOUNT}:role/build",
+    )
 
 
 def worker(session, tmp_path, codecommit) -> LocalCodeBuild:
-    return LocalCodeBuild(session.client("codebuild"), tmp_path / "builds", {}, codecommit.configure_git,
-                          tmp_path / "logs", REGION)
+    return LocalCodeBuild(
+        session.client("codebuild"), tmp_path / "builds", {}, codecommit.configure_git, tmp_path / "logs", REGION
+    )
 
 
 def run_build(aws, tmp_path, codecommit, project: str, buildspec: str):
     """Push a README to repo1, then build ``project`` (whose source is repo1) to the end."""
     env, work = developer(tmp_path, codecommit)
-    subprocess.run(["git", "clone", "--quiet", REPO.clone_url_http, str(work)], env=env, check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["git", "clone", "--quiet", REPO.clone_url_http, str(work)], env=env, check=True, capture_output=True
+    )
     (work / "README").write_text("hi\n")
     for args in (["add", "README"], ["commit", "--quiet", "-m", "r"], ["push", "--quiet", "origin", "HEAD:main"]):
         subprocess.run(["git", *args], cwd=work, env=env, check=True, capture_output=True)
@@ -153,8 +188,10 @@ def run_build(aws, tmp_path, codecommit, project: str, buildspec: str):
 
 def test_a_build_runs_its_phases_in_a_clone_of_the_source_with_codebuilds_variables(aws, tmp_path, codecommit):
     out = tmp_path / "out.txt"
-    spec = ("version: 0.2\nphases:\n  build:\n    commands:\n"
-            f"      - cat README > {out}\n      - echo \"$GREETING $CODEBUILD_BUILD_ID\" >> {out}\n")
+    spec = (
+        "version: 0.2\nphases:\n  build:\n    commands:\n"
+        f'      - cat README > {out}\n      - echo "$GREETING $CODEBUILD_BUILD_ID" >> {out}\n'
+    )
     build = run_build(aws, tmp_path, codecommit, "ok-project", spec)
     assert build.status == "SUCCEEDED", build.log
     assert out.read_text() == f"hi\nhello {build.id}\n"
@@ -163,8 +200,10 @@ def test_a_build_runs_its_phases_in_a_clone_of_the_source_with_codebuilds_variab
 
 def test_a_failed_build_command_fails_the_build_and_post_build_still_runs(aws, tmp_path, codecommit):
     marker = tmp_path / "post.txt"
-    spec = ("version: 0.2\nphases:\n  build:\n    commands:\n      - exit 3\n      - echo never\n"
-            f"  post_build:\n    commands:\n      - touch {marker}\n")
+    spec = (
+        "version: 0.2\nphases:\n  build:\n    commands:\n      - exit 3\n      - echo never\n"
+        f"  post_build:\n    commands:\n      - touch {marker}\n"
+    )
     build = run_build(aws, tmp_path, codecommit, "bad-project", spec)
     assert build.status == "FAILED"
     assert build.phase_status == {"build": "FAILED", "post_build": "SUCCEEDED"}
@@ -173,12 +212,15 @@ def test_a_failed_build_command_fails_the_build_and_post_build_still_runs(aws, t
     assert marker.exists()
 
 
-@pytest.mark.parametrize(("source", "said"), [
-    # A repository that does not exist cannot be cloned.
-    (f"https://git-codecommit.{REGION}.amazonaws.com/v1/repos/missing", ""),
-    # An empty repo1 has no default branch for CodeBuild to check out.
-    (REPO.clone_url_http, "no default branch"),
-])
+@pytest.mark.parametrize(
+    ("source", "said"),
+    [
+        # A repository that does not exist cannot be cloned.
+        (f"https://git-codecommit.{REGION}.amazonaws.com/v1/repos/missing", ""),
+        # An empty repo1 has no default branch for CodeBuild to check out.
+        (REPO.clone_url_http, "no default branch"),
+    ],
+)
 def test_a_source_download_that_fails_fails_the_build(aws, tmp_path, codecommit, source, said):
     build_project(aws, "download-project", "version: 0.2\nphases:\n  build:\n    commands: [true]\n", source)
     builds = worker(aws, tmp_path, codecommit)
@@ -191,18 +233,35 @@ def test_a_source_download_that_fails_fails_the_build(aws, tmp_path, codecommit,
 
 
 def bus(session, invoked, started) -> EventBus:
-    return EventBus(session.client("events"), lambda name, event: invoked.append((name, event)) or "done",
-                    lambda project, trigger: started.append((project, trigger)),
-                    {f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:fn": "fn"}, REGION, ACCOUNT)
+    return EventBus(
+        session.client("events"),
+        lambda name, event: invoked.append((name, event)) or "done",
+        lambda project, trigger: started.append((project, trigger)),
+        {f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:fn": "fn"},
+        REGION,
+        ACCOUNT,
+    )
 
 
 def test_a_matching_event_starts_the_build_target_and_others_do_not(aws):
     events = aws.client("events")
-    pattern = {"source": ["aws.codecommit"], "detail-type": ["CodeCommit Repository State Change"],
-               "resources": [REPO.arn], "detail": {"event": ["referenceCreated", "referenceUpdated"]}}
+    pattern = {
+        "source": ["aws.codecommit"],
+        "detail-type": ["CodeCommit Repository State Change"],
+        "resources": [REPO.arn],
+        "detail": {"event": ["referenceCreated", "referenceUpdated"]},
+    }
     events.put_rule(Name="push", EventPattern=json.dumps(pattern))
-    events.put_targets(Rule="push", Targets=[{"Id": "b", "Arn": f"arn:aws:codebuild:{REGION}:{ACCOUNT}:project/p",
-                                              "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/e"}])
+    events.put_targets(
+        Rule="push",
+        Targets=[
+            {
+                "Id": "b",
+                "Arn": f"arn:aws:codebuild:{REGION}:{ACCOUNT}:project/p",
+                "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/e",
+            }
+        ],
+    )
     invoked, started = [], []
     delivery = bus(aws, invoked, started)
     assert delivery.put_event(state_change_event(REPO, ZERO, "a" * 40, "refs/heads/main", REGION, ACCOUNT)) == ["push"]
@@ -242,11 +301,15 @@ def push(tmp_path: Path, codecommit: LocalCodeCommit, *refspecs: str, name: str 
     env, work = developer(tmp_path, codecommit)
     work = work.with_name(name)
     if not work.exists():
-        subprocess.run(["git", "clone", "--quiet", REPO.clone_url_http, str(work)], env=env, check=True,
-                       capture_output=True)
+        subprocess.run(
+            ["git", "clone", "--quiet", REPO.clone_url_http, str(work)], env=env, check=True, capture_output=True
+        )
     (work / "CHANGES").open("a").write("one more\n")
-    for args in (["add", "CHANGES"], ["commit", "--quiet", "-m", "change"],
-                 ["push", "--quiet", "origin", *(refspecs or ["HEAD:refs/heads/main"])]):
+    for args in (
+        ["add", "CHANGES"],
+        ["commit", "--quiet", "-m", "change"],
+        ["push", "--quiet", "origin", *(refspecs or ["HEAD:refs/heads/main"])],
+    ):
         subprocess.run(["git", *args], cwd=work, env=env, check=True, capture_output=True)
     return work
 
@@ -262,10 +325,18 @@ def mirror_project(session, codecommit: LocalCodeCommit) -> str:
         # moto asks for a location even without a source; CodeBuild reads none for NO_SOURCE.
         source={"type": "NO_SOURCE", "location": "none", "buildspec": buildspec},
         artifacts={"type": "NO_ARTIFACTS"},
-        environment={"type": "LINUX_CONTAINER", "image": "i", "computeType": "BUILD_GENERAL1_SMALL",
-                     "environmentVariables": [{"name": "SOURCE_URL", "value": REPO.clone_url_http},
-                                              {"name": "TARGET_URL", "value": REPO2.clone_url_http}]},
-        serviceRole=f"arn:aws:iam::{ACCOUNT}:role/build", concurrentBuildLimit=1)["project"]["arn"]
+        environment={
+            "type": "LINUX_CONTAINER",
+            "image": "i",
+            "computeType": "BUILD_GENERAL1_SMALL",
+            "environmentVariables": [
+                {"name": "SOURCE_URL", "value": REPO.clone_url_http},
+                {"name": "TARGET_URL", "value": REPO2.clone_url_http},
+            ],
+        },
+        serviceRole=f"arn:aws:iam::{ACCOUNT}:role/build",
+        concurrentBuildLimit=1,
+    )["project"]["arn"]
 
 
 def run_mirror(aws, tmp_path, codecommit):
@@ -324,29 +395,43 @@ def push_rule(session, project_arn: str, **target) -> str:
     dlq = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     pattern = {"source": ["aws.codecommit"], "resources": [REPO.arn]}
     session.client("events").put_rule(Name="push", EventPattern=json.dumps(pattern))
-    session.client("events").put_targets(Rule="push", Targets=[{
-        "Id": "mirror", "Arn": project_arn, "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/e",
-        "DeadLetterConfig": {"Arn": dlq}, **target}])
+    session.client("events").put_targets(
+        Rule="push",
+        Targets=[
+            {
+                "Id": "mirror",
+                "Arn": project_arn,
+                "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/e",
+                "DeadLetterConfig": {"Arn": dlq},
+                **target,
+            }
+        ],
+    )
     return url
 
 
 def dead_letters(session, url: str) -> list[dict]:
-    return session.client("sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=10,
-                                                 MessageAttributeNames=["All"]).get("Messages", [])
+    return (
+        session.client("sqs")
+        .receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"])
+        .get("Messages", [])
+    )
 
 
-def test_a_push_while_the_mirror_builds_is_refused_a_build_and_mirrored_by_the_running_one(aws, tmp_path,
-                                                                                             codecommit):
+def test_a_push_while_the_mirror_builds_is_refused_a_build_and_mirrored_by_the_running_one(aws, tmp_path, codecommit):
     project_arn = mirror_project(aws, codecommit)
     dlq = push_rule(aws, project_arn, RetryPolicy={"MaximumRetryAttempts": 3, "MaximumEventAgeInSeconds": 60})
     builds = worker(aws, tmp_path, codecommit)
-    delivery = EventBus(aws.client("events"), lambda *a: None, builds.start_build, {}, REGION, ACCOUNT,
-                        retry_base_s=0.01)
+    delivery = EventBus(
+        aws.client("events"), lambda *a: None, builds.start_build, {}, REGION, ACCOUNT, retry_base_s=0.01
+    )
     # The running build's first push to repo2 waits until the developer has pushed again.
     started, go = tmp_path / "started", tmp_path / "go"
     hook = codecommit.repositories["repo2"].path / "hooks" / "pre-receive"
-    hook.write_text(f"#!/bin/sh\ncat >/dev/null\n[ -e {started} ] && exit 0\ntouch {started}\n"
-                    f"while [ ! -e {go} ]; do sleep 0.05; done\n")
+    hook.write_text(
+        f"#!/bin/sh\ncat >/dev/null\n[ -e {started} ] && exit 0\ntouch {started}\n"
+        f"while [ ! -e {go} ]; do sleep 0.05; done\n"
+    )
     hook.chmod(0o755)
 
     push(tmp_path, codecommit)

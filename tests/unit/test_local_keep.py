@@ -14,8 +14,12 @@ from local.__main__ import print_exports
 def test_the_printed_exports_are_enough_for_boto3_and_the_cli(capsys):
     resources = {"lake_bucket": SimpleNamespace(name="lake"), "events_stream": SimpleNamespace(name="events")}
     stack = SimpleNamespace(
-        aws_env={"AWS_ENDPOINT_URL": "http://127.0.0.1:1", "AWS_REGION": "eu-west-1",
-                 "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"},
+        aws_env={
+            "AWS_ENDPOINT_URL": "http://127.0.0.1:1",
+            "AWS_REGION": "eu-west-1",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+        },
         topology=SimpleNamespace(resource=resources.__getitem__),
     )
     print_exports(stack)

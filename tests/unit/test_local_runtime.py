@@ -62,8 +62,18 @@ def function(tmp_path):
     created = []
 
     def make(memory_mb: int = 256, timeout_s: int = 2, env: dict | None = None) -> LambdaFunction:
-        fn = LambdaFunction("fn", "stack-fn", "fn.handler.handle", tmp_path / "task", tmp_path / "opt",
-                            env or {"SETTING": "x"}, memory_mb, timeout_s, "eu-west-1", tmp_path / "fn.log")
+        fn = LambdaFunction(
+            "fn",
+            "stack-fn",
+            "fn.handler.handle",
+            tmp_path / "task",
+            tmp_path / "opt",
+            env or {"SETTING": "x"},
+            memory_mb,
+            timeout_s,
+            "eu-west-1",
+            tmp_path / "fn.log",
+        )
         created.append(fn)
         return fn
 
@@ -122,10 +132,25 @@ def test_memory_above_the_declared_size_is_out_of_memory(function):
 
 def test_the_worker_sees_its_declared_environment_and_nothing_from_the_dev_tools(function):
     fn = function(env={"SETTING": "from-declaration"})
-    env = fn.invoke({"action": "env", "keys": ["SETTING", "AWS_LAMBDA_FUNCTION_NAME", "_HANDLER",
-                                              "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "VIRTUAL_ENV"]}).payload
-    assert env == {"SETTING": "from-declaration", "AWS_LAMBDA_FUNCTION_NAME": "stack-fn",
-                   "_HANDLER": "fn.handler.handle", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256", "VIRTUAL_ENV": None}
+    env = fn.invoke(
+        {
+            "action": "env",
+            "keys": [
+                "SETTING",
+                "AWS_LAMBDA_FUNCTION_NAME",
+                "_HANDLER",
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+                "VIRTUAL_ENV",
+            ],
+        }
+    ).payload
+    assert env == {
+        "SETTING": "from-declaration",
+        "AWS_LAMBDA_FUNCTION_NAME": "stack-fn",
+        "_HANDLER": "fn.handler.handle",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+        "VIRTUAL_ENV": None,
+    }
     # Neither the test tools nor the SDK are importable: only the zip and the (here empty) layer.
     assert fn.invoke({"action": "modules"}).payload == []
 
@@ -151,8 +176,12 @@ def test_fault_decisions_are_reproducible_for_a_seed():
 @pytest.fixture
 def embedded(monkeypatch):
     server = EmbeddedAws(Faults()).start()
-    for key, value in {"AWS_ENDPOINT_URL": server.endpoint, "AWS_ACCESS_KEY_ID": "testing",
-                       "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "eu-west-1"}.items():
+    for key, value in {
+        "AWS_ENDPOINT_URL": server.endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+    }.items():
         monkeypatch.setenv(key, value)
     yield server
     server.stop()
@@ -173,13 +202,15 @@ def test_injected_throttling_fails_some_put_records_without_writing_them(embedde
     embedded.faults.rates["throttle"] = 0.5
     kinesis = boto3.client("kinesis")
     kinesis.create_stream(StreamName="s", ShardCount=1)
-    response = kinesis.put_records(StreamName="s", Records=[{"Data": f"{i}".encode(), "PartitionKey": "k"}
-                                                           for i in range(40)])
+    response = kinesis.put_records(
+        StreamName="s", Records=[{"Data": f"{i}".encode(), "PartitionKey": "k"} for i in range(40)]
+    )
     failed = [i for i, r in enumerate(response["Records"]) if "ErrorCode" in r]
     assert response["FailedRecordCount"] == len(failed) > 0
     shard = kinesis.list_shards(StreamName="s")["Shards"][0]["ShardId"]
-    iterator = kinesis.get_shard_iterator(StreamName="s", ShardId=shard,
-                                          ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    iterator = kinesis.get_shard_iterator(StreamName="s", ShardId=shard, ShardIteratorType="TRIM_HORIZON")[
+        "ShardIterator"
+    ]
     embedded.faults.rates["throttle"] = 0.0
     stored = [r["Data"].decode() for r in kinesis.get_records(ShardIterator=iterator)["Records"]]
     assert stored == [str(i) for i in range(40) if i not in failed]
@@ -196,7 +227,9 @@ def test_injected_s3_errors_answer_slow_down(embedded):
 def test_sqs_partial_failures_return_only_the_failed_messages():
     ids = ["a", "b", "c"]
     assert succeeded(Invocation(True, payload={"batchItemFailures": [{"itemIdentifier": "b"}]}), ids, True) == {
-        "a", "c"}
+        "a",
+        "c",
+    }
     assert succeeded(Invocation(True, payload=None), ids, True) == set(ids)
     assert succeeded(Invocation(False, error={}), ids, True) == set()
     assert succeeded(Invocation(True, payload={"batchItemFailures": [{"itemIdentifier": "zz"}]}), ids, True) == set()
@@ -206,9 +239,13 @@ def test_an_sqs_message_goes_to_the_dlq_after_max_receive_count(embedded):
     sqs = boto3.client("sqs")
     dlq = sqs.create_queue(QueueName="work-dlq")["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    url = sqs.create_queue(QueueName="work", Attributes={
-        "VisibilityTimeout": "1",
-        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2})})["QueueUrl"]
+    url = sqs.create_queue(
+        QueueName="work",
+        Attributes={
+            "VisibilityTimeout": "1",
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2}),
+        },
+    )["QueueUrl"]
     sqs.send_message(QueueUrl=url, MessageBody="poison")
     sqs.send_message(QueueUrl=url, MessageBody="fine")
     seen = []
@@ -218,8 +255,15 @@ def test_an_sqs_message_goes_to_the_dlq_after_max_receive_count(embedded):
         failed = [{"itemIdentifier": r["messageId"]} for r in event["Records"] if r["body"] == "poison"]
         return Invocation(True, payload={"batchItemFailures": failed})
 
-    mapping = QueueMapping("work", sqs, url, "arn:aws:sqs:eu-west-1:123456789012:work", "eu-west-1",
-                           QueueSettings(batch_size=10, report_batch_item_failures=True), invoke)
+    mapping = QueueMapping(
+        "work",
+        sqs,
+        url,
+        "arn:aws:sqs:eu-west-1:123456789012:work",
+        "eu-west-1",
+        QueueSettings(batch_size=10, report_batch_item_failures=True),
+        invoke,
+    )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         mapping.poll_once()
@@ -233,19 +277,41 @@ def test_an_sqs_message_goes_to_the_dlq_after_max_receive_count(embedded):
 
 
 def test_sqs_event_shape():
-    event = sqs_event([{"MessageId": "m1", "ReceiptHandle": "h", "Body": "{}", "MD5OfBody": "x",
-                        "Attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1"},
-                        "MessageAttributes": {"a": {"DataType": "String", "StringValue": "v"}}}],
-                      "arn:aws:sqs:eu-west-1:123456789012:q", "eu-west-1")
+    event = sqs_event(
+        [
+            {
+                "MessageId": "m1",
+                "ReceiptHandle": "h",
+                "Body": "{}",
+                "MD5OfBody": "x",
+                "Attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1"},
+                "MessageAttributes": {"a": {"DataType": "String", "StringValue": "v"}},
+            }
+        ],
+        "arn:aws:sqs:eu-west-1:123456789012:q",
+        "eu-west-1",
+    )
     record = event["Records"][0]
     assert record["eventSource"] == "aws:sqs"
     assert record["messageAttributes"]["a"]["stringValue"] == "v"
-    assert set(record) == {"messageId", "receiptHandle", "body", "attributes", "messageAttributes", "md5OfBody",
-                           "eventSource", "eventSourceARN", "awsRegion"}
+    assert set(record) == {
+        "messageId",
+        "receiptHandle",
+        "body",
+        "attributes",
+        "messageAttributes",
+        "md5OfBody",
+        "eventSource",
+        "eventSourceARN",
+        "awsRegion",
+    }
 
 
 def test_worker_file_imports_only_the_standard_library():
     source = Path("local/worker.py").read_text()
-    imports = {line.split()[1].split(".")[0] for line in source.splitlines()
-               if line.startswith(("import ", "from ")) and "__future__" not in line}
+    imports = {
+        line.split()[1].split(".")[0]
+        for line in source.splitlines()
+        if line.startswith(("import ", "from ")) and "__future__" not in line
+    }
     assert imports <= {"importlib", "json", "os", "random", "resource", "sys", "time", "traceback"}

@@ -41,8 +41,12 @@ def drain(lane: Lane, limit: int = 200) -> None:
 
 def make_lane(function, settings: StreamSettings, now=lambda: 2000.0):
     sent = []
-    lane = Lane(settings, function, lambda rs, condition, count: sent.append(
-        ([r.sequence_number for r in rs], condition, count)), now=now)
+    lane = Lane(
+        settings,
+        function,
+        lambda rs, condition, count: sent.append(([r.sequence_number for r in rs], condition, count)),
+        now=now,
+    )
     return lane, sent
 
 

@@ -40,8 +40,10 @@ def raw_body(client: Any, call: str) -> list[bytes]:
 def test_a_redrive_allow_policy_is_kept_returned_and_removed(session):
     sqs = session.client("sqs")
     url = sqs.create_queue(QueueName="dlq")["QueueUrl"]
-    policy = json.dumps({"redrivePermission": "byQueue", "sourceQueueArns": [f"arn:aws:sqs:{REGION}:{ACCOUNT}:q"]},
-                        separators=(",", ":"))
+    policy = json.dumps(
+        {"redrivePermission": "byQueue", "sourceQueueArns": [f"arn:aws:sqs:{REGION}:{ACCOUNT}:q"]},
+        separators=(",", ":"),
+    )
     sqs.set_queue_attributes(QueueUrl=url, Attributes={"RedriveAllowPolicy": policy})
 
     named = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedriveAllowPolicy"])["Attributes"]
@@ -55,9 +57,19 @@ def test_a_redrive_allow_policy_is_kept_returned_and_removed(session):
 def test_setting_one_attribute_keeps_the_queue_policy(session):
     sqs = session.client("sqs")
     url = sqs.create_queue(QueueName="q")["QueueUrl"]
-    policy = json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"}, "Action": "sqs:SendMessage",
-         "Resource": f"arn:aws:sqs:{REGION}:{ACCOUNT}:q"}]})
+    policy = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "sns.amazonaws.com"},
+                    "Action": "sqs:SendMessage",
+                    "Resource": f"arn:aws:sqs:{REGION}:{ACCOUNT}:q",
+                }
+            ],
+        }
+    )
     sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": policy})
 
     sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "60"})
@@ -75,7 +87,8 @@ def test_a_redrive_policy_comes_back_as_the_compact_json_aws_returns(session):
     url = sqs.create_queue(QueueName="q", Attributes={"RedrivePolicy": policy})["QueueUrl"]
 
     assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])["Attributes"] == {
-        "RedrivePolicy": policy}
+        "RedrivePolicy": policy
+    }
 
 
 # --- CodeCommit -------------------------------------------------------------------------------
@@ -96,8 +109,9 @@ def test_repository_dates_are_epoch_seconds_and_the_key_is_kept(session):
 
 def test_repository_tags_from_creation_tag_and_untag(session):
     codecommit = session.client("codecommit")
-    arn = codecommit.create_repository(repositoryName="repo1", tags={"Project": "tributary"})[
-        "repositoryMetadata"]["Arn"]
+    arn = codecommit.create_repository(repositoryName="repo1", tags={"Project": "tributary"})["repositoryMetadata"][
+        "Arn"
+    ]
     assert codecommit.list_tags_for_resource(resourceArn=arn)["tags"] == {"Project": "tributary"}
 
     codecommit.tag_resource(resourceArn=arn, tags={"Environment": "local"})
@@ -122,8 +136,13 @@ def function_zip() -> bytes:
 def create_function(session: boto3.session.Session, name: str, **extra: Any) -> str:
     role = session.client("iam").create_role(RoleName=f"{name}-fn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     return session.client("lambda").create_function(
-        FunctionName=name, Role=role, Runtime="python3.13", Handler="handler.handler",
-        Code={"ZipFile": function_zip()}, **extra)["FunctionArn"]
+        FunctionName=name,
+        Role=role,
+        Runtime="python3.13",
+        Handler="handler.handler",
+        Code={"ZipFile": function_zip()},
+        **extra,
+    )["FunctionArn"]
 
 
 def test_a_functions_logging_config_is_kept_with_awss_defaults(session):
@@ -132,14 +151,21 @@ def test_a_functions_logging_config_is_kept_with_awss_defaults(session):
     create_function(session, "default")
 
     assert lam.get_function(FunctionName="given")["Configuration"]["LoggingConfig"] == {
-        "LogFormat": "Text", "LogGroup": "/aws/lambda/elsewhere"}
+        "LogFormat": "Text",
+        "LogGroup": "/aws/lambda/elsewhere",
+    }
     assert lam.get_function_configuration(FunctionName="default")["LoggingConfig"] == {
-        "LogFormat": "Text", "LogGroup": "/aws/lambda/default"}
+        "LogFormat": "Text",
+        "LogGroup": "/aws/lambda/default",
+    }
 
     lam.update_function_configuration(FunctionName="default", LoggingConfig={"LogFormat": "JSON"})
     assert lam.get_function_configuration(FunctionName="default")["LoggingConfig"] == {
-        "LogFormat": "JSON", "LogGroup": "/aws/lambda/default", "ApplicationLogLevel": "INFO",
-        "SystemLogLevel": "INFO"}
+        "LogFormat": "JSON",
+        "LogGroup": "/aws/lambda/default",
+        "ApplicationLogLevel": "INFO",
+        "SystemLogLevel": "INFO",
+    }
 
 
 def test_event_source_mappings_are_stored_and_never_acted_on(session, monkeypatch):
@@ -152,16 +178,24 @@ def test_event_source_mappings_are_stored_and_never_acted_on(session, monkeypatc
     url = sqs.create_queue(QueueName="work")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     stream_arn = ddb.create_table(
-        TableName="table1", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
+        TableName="table1",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
         StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
     )["TableDescription"]["LatestStreamArn"]
     kinesis = session.client("kinesis")
     kinesis.create_stream(StreamName="events", ShardCount=1)
     kinesis_arn = kinesis.describe_stream_summary(StreamName="events")["StreamDescriptionSummary"]["StreamARN"]
-    uuids = {lam.create_event_source_mapping(FunctionName=function, EventSourceArn=arn, BatchSize=10,
-                                             **({} if arn == queue_arn else {"StartingPosition": "TRIM_HORIZON"}))[
-                 "UUID"] for arn in (queue_arn, stream_arn, kinesis_arn)}
+    uuids = {
+        lam.create_event_source_mapping(
+            FunctionName=function,
+            EventSourceArn=arn,
+            BatchSize=10,
+            **({} if arn == queue_arn else {"StartingPosition": "TRIM_HORIZON"}),
+        )["UUID"]
+        for arn in (queue_arn, stream_arn, kinesis_arn)
+    }
 
     sqs.send_message(QueueUrl=url, MessageBody="hello")
     ddb.put_item(TableName="table1", Item={"pk": {"S": "a"}})
@@ -171,8 +205,9 @@ def test_event_source_mappings_are_stored_and_never_acted_on(session, monkeypatc
     assert [m["Body"] for m in sqs.receive_message(QueueUrl=url).get("Messages", [])] == ["hello"]
     streams = session.client("dynamodbstreams")
     shard = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"][0]["ShardId"]
-    iterator = streams.get_shard_iterator(StreamArn=stream_arn, ShardId=shard,
-                                          ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    iterator = streams.get_shard_iterator(StreamArn=stream_arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")[
+        "ShardIterator"
+    ]
     assert len(streams.get_records(ShardIterator=iterator)["Records"]) == 1
     assert {m["UUID"] for m in lam.list_event_source_mappings(FunctionName=function)["EventSourceMappings"]} == uuids
     for uuid in uuids:
@@ -186,10 +221,18 @@ def test_event_source_mappings_are_stored_and_never_acted_on(session, monkeypatc
 def test_a_no_source_project_keeps_its_key_and_build_limit(session):
     codebuild = session.client("codebuild")
     project = codebuild.create_project(
-        name="mirror", source={"type": "NO_SOURCE", "buildspec": "version: 0.2\n"}, artifacts={"type": "NO_ARTIFACTS"},
-        environment={"type": "LINUX_CONTAINER", "image": "aws/codebuild/standard:7.0",
-                     "computeType": "BUILD_GENERAL1_SMALL"},
-        serviceRole=f"arn:aws:iam::{ACCOUNT}:role/build", encryptionKey=KEY_ARN, concurrentBuildLimit=1)["project"]
+        name="mirror",
+        source={"type": "NO_SOURCE", "buildspec": "version: 0.2\n"},
+        artifacts={"type": "NO_ARTIFACTS"},
+        environment={
+            "type": "LINUX_CONTAINER",
+            "image": "aws/codebuild/standard:7.0",
+            "computeType": "BUILD_GENERAL1_SMALL",
+        },
+        serviceRole=f"arn:aws:iam::{ACCOUNT}:role/build",
+        encryptionKey=KEY_ARN,
+        concurrentBuildLimit=1,
+    )["project"]
 
     stored = codebuild.batch_get_projects(names=[project["arn"]])["projects"][0]
     assert stored["encryptionKey"] == KEY_ARN
@@ -199,10 +242,12 @@ def test_a_no_source_project_keeps_its_key_and_build_limit(session):
 def test_a_project_is_deleted_by_its_arn(session):
     codebuild = session.client("codebuild")
     project = codebuild.create_project(
-        name="mirror", source={"type": "CODECOMMIT", "location": "https://example.com/repo"},
+        name="mirror",
+        source={"type": "CODECOMMIT", "location": "https://example.com/repo"},
         artifacts={"type": "NO_ARTIFACTS"},
         environment={"type": "LINUX_CONTAINER", "image": "i", "computeType": "BUILD_GENERAL1_SMALL"},
-        serviceRole=f"arn:aws:iam::{ACCOUNT}:role/build")["project"]
+        serviceRole=f"arn:aws:iam::{ACCOUNT}:role/build",
+    )["project"]
 
     codebuild.delete_project(name=project["arn"])
 
@@ -225,25 +270,40 @@ def test_tags_given_to_create_stream_are_the_streams_tags(session):
 def _bucket_with_policy(session: boto3.session.Session, *statements: dict[str, Any]) -> Any:
     s3 = session.client("s3")
     s3.create_bucket(Bucket="policy-bucket", CreateBucketConfiguration={"LocationConstraint": REGION})
-    s3.put_bucket_policy(Bucket="policy-bucket", Policy=json.dumps({"Version": "2012-10-17",
-                                                                    "Statement": list(statements)}))
+    s3.put_bucket_policy(
+        Bucket="policy-bucket", Policy=json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+    )
     return s3
 
 
 def test_a_tls_only_bucket_policy_lets_requests_over_tls_through(session):
     # The lake module's policy: deny s3:* when aws:SecureTransport is false.
-    s3 = _bucket_with_policy(session, {
-        "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-        "Resource": ["arn:aws:s3:::policy-bucket", "arn:aws:s3:::policy-bucket/*"],
-        "Condition": {"Bool": {"aws:SecureTransport": "false"}}})
+    s3 = _bucket_with_policy(
+        session,
+        {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": ["arn:aws:s3:::policy-bucket", "arn:aws:s3:::policy-bucket/*"],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        },
+    )
     s3.put_object(Bucket="policy-bucket", Key="k", Body=b"v")
     assert s3.get_object(Bucket="policy-bucket", Key="k")["Body"].read() == b"v"
 
 
 def test_a_bucket_policy_deny_whose_condition_holds_still_denies(session):
-    s3 = _bucket_with_policy(session, {
-        "Effect": "Deny", "Principal": "*", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::policy-bucket/*",
-        "Condition": {"Bool": {"aws:SecureTransport": "true"}}})
+    s3 = _bucket_with_policy(
+        session,
+        {
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:PutObject",
+            "Resource": "arn:aws:s3:::policy-bucket/*",
+            "Condition": {"Bool": {"aws:SecureTransport": "true"}},
+        },
+    )
     with pytest.raises(s3.exceptions.ClientError) as error:
         s3.put_object(Bucket="policy-bucket", Key="k", Body=b"v")
     assert error.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403

@@ -40,7 +40,8 @@ class Recording:
                 self.fail_ids_once.clear()
             response.setdefault("Failed", []).extend(
                 {"Id": e["Id"], "SenderFault": self.sender_fault, "Code": "InternalError", "Message": "try again"}
-                for e in failing)
+                for e in failing
+            )
         return response
 
 
@@ -53,11 +54,13 @@ def queue(aws):
 
 def drain(sqs, url) -> list[dict[str, Any]]:
     out = []
-    while got := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
-                                     MessageAttributeNames=["All"]).get("Messages"):
+    while got := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]).get(
+        "Messages"
+    ):
         out += got
-        sqs.delete_message_batch(QueueUrl=url, Entries=[
-            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)])
+        sqs.delete_message_batch(
+            QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)]
+        )
     return out
 
 
@@ -76,7 +79,8 @@ def test_batches_stay_within_ten_entries_and_256_kib_in_utf8_bytes(queue):
     # Parked bodies of about 100 KB (ASCII), and dead letters of non-ASCII text counted in bytes.
     bodies: list[str | parking.Message] = [
         parking.message(parking.Parked("reserved_attribute", "d", record(str(i), "x" * 100_000)), "fn")
-        for i in range(5)]
+        for i in range(5)
+    ]
     bodies += [parking.Message("é" * 60_000) for _ in range(4)]  # 120,000 bytes each, 60,000 characters
     bodies += [f"small {i}" for i in range(23)]
     assert parking.park(spy, url, bodies) == len(bodies)
@@ -89,8 +93,9 @@ def test_a_record_too_big_for_one_message_keeps_its_keys_and_sequence_number(que
     sqs, url = queue
     # An item of 400 KB whose strings SQS could not carry as they are, and which grow when escaped.
     big = record("4421584500000000017450439091", "\uffff\ufffe\x01\x1f😀é" * 40_000)
-    body = parking.message(parking.Parked("item_too_large", "over 400 KB", big, big["eventSourceARN"]), "table_sync",
-                           now=1.5)
+    body = parking.message(
+        parking.Parked("item_too_large", "over 400 KB", big, big["eventSourceARN"]), "table_sync", now=1.5
+    )
     assert body.isascii()
     assert len(body) <= LIMIT
     assert parking.park(sqs, url, [body]) == 1
@@ -144,16 +149,22 @@ def test_entries_refused_for_what_they_are_raise_without_a_retry(queue):
 
 def test_a_dead_letter_keeps_the_body_and_says_why_in_attributes(queue):
     sqs, url = queue
-    original = {"table": {"DataType": "String", "StringValue": "t1"},
-                "tributary.reason": {"DataType": "String", "StringValue": "an older reason"}}
+    original = {
+        "table": {"DataType": "String", "StringValue": "t1"},
+        "tributary.reason": {"DataType": "String", "StringValue": "an older reason"},
+    }
     letter = parking.dead_letter("not a change \uffff", "bad_message", "détail 😀", "change_applier", original, now=2.0)
     assert parking.park(sqs, url, [letter]) == 1
     got = drain(sqs, url)[0]
     assert got["Body"] == "not a change \uffff"
     attributes = {k: v["StringValue"] for k, v in got["MessageAttributes"].items()}
-    assert attributes == {"table": "t1", "tributary.reason": "bad_message",
-                          "tributary.detail": "d\\xe9tail \\U0001f600",  # SQS's character set, whatever the text
-                          "tributary.function": "change_applier", "tributary.parked_at": "2.000"}
+    assert attributes == {
+        "table": "t1",
+        "tributary.reason": "bad_message",
+        "tributary.detail": "d\\xe9tail \\U0001f600",  # SQS's character set, whatever the text
+        "tributary.function": "change_applier",
+        "tributary.parked_at": "2.000",
+    }
 
 
 def test_a_dead_letter_keeps_at_most_ten_attributes_its_own_first():
@@ -161,15 +172,18 @@ def test_a_dead_letter_keeps_at_most_ten_attributes_its_own_first():
     letter = parking.dead_letter("b", "r", "", "f", original)
     assert len(letter.attributes) == 10
     assert {"tributary.reason", "tributary.detail", "tributary.function", "tributary.parked_at"} <= set(
-        letter.attributes)
+        letter.attributes
+    )
     assert letter.attributes["tributary.detail"]["StringValue"] == "-"  # SQS refuses an empty value
 
 
 def test_what_is_refused_and_what_is_retried():
     reserved = replica.ChangeError("reserved_attribute", "attributes ['_tributary_x']")
     assert parking.refusal(reserved) == ("reserved_attribute", "attributes ['_tributary_x']")
-    too_big = ClientError({"Error": {"Code": "ValidationException",
-                                     "Message": "Item size has exceeded the maximum allowed size"}}, "PutItem")
+    too_big = ClientError(
+        {"Error": {"Code": "ValidationException", "Message": "Item size has exceeded the maximum allowed size"}},
+        "PutItem",
+    )
     assert parking.refusal(too_big)[0] == "item_too_large"
     for transient in (
         ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}}, "PutItem"),
@@ -180,14 +194,17 @@ def test_what_is_refused_and_what_is_retried():
         assert parking.refusal(transient) is None
 
 
-@pytest.mark.parametrize(("arn", "table"), [
-    ("arn:aws:dynamodb:eu-west-1:123456789012:table/table1/stream/2026-11-22T00:00:00.000", "table1"),
-    ("arn:aws:dynamodb:eu-west-1:123456789012:table/table1", "table1"),
-    ("arn:aws:dynamodb:eu-west-1:123456789012:table/other/stream/2026-11-22T00:00:00.000", "other"),
-    ("eventsource_arn", None),
-    ("arn:aws:sqs:eu-west-1:123456789012:table1", None),
-    ("", None),
-])
+@pytest.mark.parametrize(
+    ("arn", "table"),
+    [
+        ("arn:aws:dynamodb:eu-west-1:123456789012:table/table1/stream/2026-11-22T00:00:00.000", "table1"),
+        ("arn:aws:dynamodb:eu-west-1:123456789012:table/table1", "table1"),
+        ("arn:aws:dynamodb:eu-west-1:123456789012:table/other/stream/2026-11-22T00:00:00.000", "other"),
+        ("eventsource_arn", None),
+        ("arn:aws:sqs:eu-west-1:123456789012:table1", None),
+        ("", None),
+    ],
+)
 def test_the_source_table_of_an_arn(arn, table):
     assert parking.source_table(arn) == table
     if table == "table1":

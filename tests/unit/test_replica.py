@@ -21,24 +21,37 @@ from tributary import ddb, replica
 TABLE = "table2"
 
 scalars = st.one_of(
-    st.text(max_size=12), st.integers(-(10**12), 10**12).map(Decimal), st.binary(min_size=1, max_size=12),
-    st.booleans(), st.none(),
+    st.text(max_size=12),
+    st.integers(-(10**12), 10**12).map(Decimal),
+    st.binary(min_size=1, max_size=12),
+    st.booleans(),
+    st.none(),
 )
 values = st.recursive(
-    st.one_of(scalars,
-              st.frozensets(st.text(max_size=5), min_size=1, max_size=3).map(set),
-              st.frozensets(st.integers(0, 99), min_size=1, max_size=3).map(lambda s: {Decimal(v) for v in s}),
-              st.frozensets(st.binary(min_size=1, max_size=4), min_size=1, max_size=3).map(set)),
+    st.one_of(
+        scalars,
+        st.frozensets(st.text(max_size=5), min_size=1, max_size=3).map(set),
+        st.frozensets(st.integers(0, 99), min_size=1, max_size=3).map(lambda s: {Decimal(v) for v in s}),
+        st.frozensets(st.binary(min_size=1, max_size=4), min_size=1, max_size=3).map(set),
+    ),
     # DynamoDB attribute names, map keys included, are at least one character.
-    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(min_size=1, max_size=5), inner,
-                                                                         max_size=3)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(min_size=1, max_size=5), inner, max_size=3)
+    ),
     max_leaves=6,
 )
-attributes = st.dictionaries(st.text(min_size=1, max_size=8).filter(lambda n: n not in ("pk", "sk")
-                                                                      and not n.startswith(replica.RESERVED_PREFIX)),
-                             values, max_size=4)
-operations = st.lists(st.tuples(st.sampled_from(["k0", "k1", "k2"]), st.sampled_from(["a", "b"]),
-                                st.one_of(st.none(), attributes)), min_size=1, max_size=25)
+attributes = st.dictionaries(
+    st.text(min_size=1, max_size=8).filter(
+        lambda n: n not in ("pk", "sk") and not n.startswith(replica.RESERVED_PREFIX)
+    ),
+    values,
+    max_size=4,
+)
+operations = st.lists(
+    st.tuples(st.sampled_from(["k0", "k1", "k2"]), st.sampled_from(["a", "b"]), st.one_of(st.none(), attributes)),
+    min_size=1,
+    max_size=25,
+)
 
 
 def change_log(ops) -> tuple[list[dict], dict]:
@@ -57,9 +70,15 @@ def change_log(ops) -> tuple[list[dict], dict]:
             del table1[(pk, sk)]
         else:
             item = {**attrs, **key}
-            records.append(dynamodb_stream_record("MODIFY" if old else "INSERT", keys_av, seq,
-                                                  new_image=ddb.to_item(item, "base64"),
-                                                  old_image=ddb.to_item(old, "base64") if old else None))
+            records.append(
+                dynamodb_stream_record(
+                    "MODIFY" if old else "INSERT",
+                    keys_av,
+                    seq,
+                    new_image=ddb.to_item(item, "base64"),
+                    old_image=ddb.to_item(old, "base64") if old else None,
+                )
+            )
             table1[(pk, sk)] = item
     return records, table1
 
@@ -67,11 +86,15 @@ def change_log(ops) -> tuple[list[dict], dict]:
 @pytest.fixture
 def table(aws):
     client = boto3.client("dynamodb")
-    client.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST",
-                        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                                   {"AttributeName": "sk", "KeyType": "RANGE"}],
-                        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                              {"AttributeName": "sk", "AttributeType": "S"}])
+    client.create_table(
+        TableName=TABLE,
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+    )
     return client
 
 
@@ -141,11 +164,22 @@ def test_delete_then_reinsert_keeps_the_reinserted_item(table):
 
 def test_every_type_and_a_large_item_are_copied_exactly(table):
     big = "x" * 380_000
-    item = {"pk": "big", "sk": "a", "s": big, "n": Decimal("-1.25E+10"), "b": b"\x00\x01", "t": True, "z": None,
-            "m": {"l": [Decimal(1), "two", {b"3"}]}, "ss": {"a", "b"}, "ns": {Decimal("1.5"), Decimal(2)},
-            "bs": {b"x", b"y"}}
-    record = dynamodb_stream_record("INSERT", ddb.to_item({"pk": "big", "sk": "a"}, "base64"), "5",
-                                    new_image=ddb.to_item(item, "base64"))
+    item = {
+        "pk": "big",
+        "sk": "a",
+        "s": big,
+        "n": Decimal("-1.25E+10"),
+        "b": b"\x00\x01",
+        "t": True,
+        "z": None,
+        "m": {"l": [Decimal(1), "two", {b"3"}]},
+        "ss": {"a", "b"},
+        "ns": {Decimal("1.5"), Decimal(2)},
+        "bs": {b"x", b"y"},
+    }
+    record = dynamodb_stream_record(
+        "INSERT", ddb.to_item({"pk": "big", "sk": "a"}, "base64"), "5", new_image=ddb.to_item(item, "base64")
+    )
     direct = replica.from_stream_record(record)
     through_a_message = replica.from_message(replica.to_message(direct, max_bytes=10**7))
     for change in (direct, through_a_message):
@@ -161,8 +195,12 @@ def test_every_type_and_a_large_item_are_copied_exactly(table):
 
 
 def test_reserved_attributes_in_a_source_item_are_refused():
-    record = dynamodb_stream_record("INSERT", {"pk": {"S": "a"}, "sk": {"S": "b"}}, "9",
-                                    new_image={"pk": {"S": "a"}, "sk": {"S": "b"}, replica.VERSION: {"N": "1"}})
+    record = dynamodb_stream_record(
+        "INSERT",
+        {"pk": {"S": "a"}, "sk": {"S": "b"}},
+        "9",
+        new_image={"pk": {"S": "a"}, "sk": {"S": "b"}, replica.VERSION: {"N": "1"}},
+    )
     with pytest.raises(replica.ChangeError) as caught:
         replica.from_stream_record(record)
     assert caught.value.reason == "reserved_attribute"
@@ -186,9 +224,12 @@ def test_the_documented_stream_event_reads():
 
 
 def test_message_round_trip_keeps_binary():
-    record = dynamodb_stream_record("INSERT", {"pk": {"S": "a"}, "sk": {"S": "b"}}, "10",
-                                    new_image={"pk": {"S": "a"}, "sk": {"S": "b"},
-                                               "bin": {"B": base64.b64encode(b"\xff").decode()}})
+    record = dynamodb_stream_record(
+        "INSERT",
+        {"pk": {"S": "a"}, "sk": {"S": "b"}},
+        "10",
+        new_image={"pk": {"S": "a"}, "sk": {"S": "b"}, "bin": {"B": base64.b64encode(b"\xff").decode()}},
+    )
     change = replica.from_stream_record(record)
     assert replica.from_message(replica.to_message(change)) == change
 
@@ -198,9 +239,13 @@ def test_message_round_trip_keeps_binary():
 
 def test_numbers_written_in_full_are_copied_on_both_paths(table):
     """1E+38 arrives from a stream as a 39-digit integer (one significant digit); DynamoDB stores it."""
-    image = {"pk": {"S": "n"}, "sk": {"S": "a"}, "full": {"N": "100000000000000000000000000000000000000"},
-             "seen": {"N": "110111111111111110000000000000000000000"},
-             "set": {"NS": ["1" + "0" * 100, "1.0000000000000000000000000000000000000000", "-0"]}}
+    image = {
+        "pk": {"S": "n"},
+        "sk": {"S": "a"},
+        "full": {"N": "100000000000000000000000000000000000000"},
+        "seen": {"N": "110111111111111110000000000000000000000"},
+        "set": {"NS": ["1" + "0" * 100, "1.0000000000000000000000000000000000000000", "-0"]},
+    }
     record = dynamodb_stream_record("INSERT", {"pk": {"S": "n"}, "sk": {"S": "a"}}, "7", new_image=image)
     for path in PATHS.values():
         clear(table)
@@ -234,13 +279,21 @@ DYNAMODB_STRINGS = st.text(st.characters(exclude_categories=["Cs"]), max_size=10
 
 
 @settings(max_examples=200, deadline=None)
-@given(name=DYNAMODB_STRINGS.filter(lambda n: bool(n) and not n.startswith(replica.RESERVED_PREFIX)),
-       text=DYNAMODB_STRINGS, members=st.frozensets(DYNAMODB_STRINGS, min_size=1, max_size=3),
-       key=DYNAMODB_STRINGS.filter(bool), special=st.sampled_from(["\ufffe", "\uffff", "\x00", "\x1f", "\x7f"]))
+@given(
+    name=DYNAMODB_STRINGS.filter(lambda n: bool(n) and not n.startswith(replica.RESERVED_PREFIX)),
+    text=DYNAMODB_STRINGS,
+    members=st.frozensets(DYNAMODB_STRINGS, min_size=1, max_size=3),
+    key=DYNAMODB_STRINGS.filter(bool),
+    special=st.sampled_from(["\ufffe", "\uffff", "\x00", "\x1f", "\x7f"]),
+)
 def test_messages_carry_any_dynamodb_string_in_sqs_characters(name, text, members, key, special):
     keys = {"pk": {"S": key + special}, "sk": {"S": special}}
-    image = {**keys, name: {"S": text + special}, "ss": {"SS": sorted(members | {special})},
-             "m": {"M": {special + name: {"L": [{"S": special * 2}]}}}}
+    image = {
+        **keys,
+        name: {"S": text + special},
+        "ss": {"SS": sorted(members | {special})},
+        "m": {"M": {special + name: {"L": [{"S": special * 2}]}}},
+    }
     change = replica.from_stream_record(dynamodb_stream_record("MODIFY", keys, "12", new_image=image))
     message = replica.to_message(change)
     assert sqs_allows(message)
@@ -299,8 +352,9 @@ def test_a_time_of_zero_means_none():
     backfilled = replica.Change("backfill", "INSERT", {}, keys, 0, 0.0)
     assert replica.CHANGED_AT not in replica.replica_item(backfilled, now=1.0, tombstone_ttl_s=60)
     record = dynamodb_stream_record("INSERT", keys, "23", new_image=keys)
-    old_message = replica.to_message(replica.from_stream_record(record)).replace('"changedAt":1795342530.0',
-                                                                                 '"changedAt":0.0')
+    old_message = replica.to_message(replica.from_stream_record(record)).replace(
+        '"changedAt":1795342530.0', '"changedAt":0.0'
+    )
     assert '"changedAt":0.0' in old_message
     assert replica.CHANGED_AT not in replica.replica_item(replica.from_message(old_message), 1.0, 60)
 
@@ -423,8 +477,12 @@ def test_the_version_guard_over_every_kind_of_stored_version(table, stored, vers
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(stored=st.integers(0, 10**40 - 1), version=st.integers(0, 10**40 - 1), as_number=st.booleans(),
-       near=st.integers(-300, 300))
+@given(
+    stored=st.integers(0, 10**40 - 1),
+    version=st.integers(0, 10**40 - 1),
+    as_number=st.booleans(),
+    near=st.integers(-300, 300),
+)
 def test_a_change_wins_exactly_over_older_versions_of_either_type(table, stored, version, as_number, near):
     if near and stored + near >= 0:
         version = min(stored + near, 10**40 - 1)  # often close, where rounding would show
@@ -445,10 +503,13 @@ def test_the_version_condition_combines_with_a_callers_own(table):
     assert all(name.startswith("#tributary") for name in names)
     assert all(value.startswith(":tributary") for value in values)
     table.put_item(TableName=TABLE, Item={**keys, replica.VERSION: {"N": "6"}, "owner": {"S": "me"}})
-    request = {"TableName": TABLE, "Item": {**keys, replica.VERSION: replica.encode_version(7)},
-               "ConditionExpression": f"#owner = :owner AND ({condition})",
-               "ExpressionAttributeNames": {**names, "#owner": "owner"},
-               "ExpressionAttributeValues": {**values, ":owner": {"S": "me"}}}
+    request = {
+        "TableName": TABLE,
+        "Item": {**keys, replica.VERSION: replica.encode_version(7)},
+        "ConditionExpression": f"#owner = :owner AND ({condition})",
+        "ExpressionAttributeNames": {**names, "#owner": "owner"},
+        "ExpressionAttributeValues": {**values, ":owner": {"S": "me"}},
+    }
     table.put_item(**request)
     with pytest.raises(table.exceptions.ConditionalCheckFailedException):
         table.put_item(**request)  # 7 is not older than 7

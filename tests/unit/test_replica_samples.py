@@ -30,15 +30,19 @@ TABLE = "replica"
 @pytest.fixture
 def table(aws):
     client = boto3.client("dynamodb")
-    client.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST",
-                        KeySchema=[{"AttributeName": "Id", "KeyType": "HASH"}],
-                        AttributeDefinitions=[{"AttributeName": "Id", "AttributeType": "N"}])
+    client.create_table(
+        TableName=TABLE,
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "Id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "Id", "AttributeType": "N"}],
+    )
     return client
 
 
 def test_every_dynamodb_sample_is_here():
     assert sorted(str(p.relative_to(EVENTS)) for p in (EVENTS / "powertools").glob("dynamo*.json")) == sorted(
-        [*STREAM_SAMPLES, "powertools/dynamoStreamLambdaInvocationEvent.json"])
+        [*STREAM_SAMPLES, "powertools/dynamoStreamLambdaInvocationEvent.json"]
+    )
 
 
 @pytest.mark.parametrize("name", STREAM_SAMPLES)
@@ -124,8 +128,12 @@ def test_messages_that_are_not_changes_are_refused(name):
 def test_a_change_comes_out_of_every_delivery_shape_as_it_went_in(name):
     read, write = CARRIERS[name]
     keys = {"pk": {"S": "\ufffe"}}
-    image = {**keys, "s": {"S": "\uffff\x00\U0001f600"}, "n": {"N": "100000000000000000000000000000000000000"},
-             "b": {"B": b"\xff"}}
+    image = {
+        **keys,
+        "s": {"S": "\uffff\x00\U0001f600"},
+        "n": {"N": "100000000000000000000000000000000000000"},
+        "b": {"B": b"\xff"},
+    }
     change = replica.Change("e", "INSERT", keys, image, 10**39 + 7, None, "arn")
     event = copy.deepcopy(load_event(name))
     for record in event["Records"]:

@@ -32,22 +32,47 @@ def _fill(aws: EmbeddedAws) -> dict[str, str]:
     key = kms.create_key()["KeyMetadata"]["KeyId"]
     dlq = sqs.create_queue(QueueName="q-dlq")["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    queue = sqs.create_queue(QueueName="q", Attributes={"KmsMasterKeyId": key, "RedrivePolicy": json.dumps(
-        {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3})})["QueueUrl"]
+    queue = sqs.create_queue(
+        QueueName="q",
+        Attributes={
+            "KmsMasterKeyId": key,
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3}),
+        },
+    )["QueueUrl"]
     sqs.send_message(QueueUrl=queue, MessageBody="kept")
-    role = _client(aws, "iam").create_role(RoleName="fn", AssumeRolePolicyDocument=json.dumps(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                 "Principal": {"Service": "lambda.amazonaws.com"}}]}))["Role"]["Arn"]
-    lam.create_function(FunctionName="fn", Runtime="python3.13", Role=role, Handler="app.handle",
-                        Code={"ZipFile": _zip()}, Environment={"Variables": {"QUEUE_URL": queue}})
-    lam.create_event_source_mapping(FunctionName="fn", EventSourceArn=sqs.get_queue_attributes(
-        QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"], BatchSize=7)
+    role = _client(aws, "iam").create_role(
+        RoleName="fn",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "lambda.amazonaws.com"}}
+                ],
+            }
+        ),
+    )["Role"]["Arn"]
+    lam.create_function(
+        FunctionName="fn",
+        Runtime="python3.13",
+        Role=role,
+        Handler="app.handle",
+        Code={"ZipFile": _zip()},
+        Environment={"Variables": {"QUEUE_URL": queue}},
+    )
+    lam.create_event_source_mapping(
+        FunctionName="fn",
+        EventSourceArn=sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"],
+        BatchSize=7,
+    )
     s3.create_bucket(Bucket="snapshot-bucket", CreateBucketConfiguration={"LocationConstraint": REGION})
     s3.put_object(Bucket="snapshot-bucket", Key="k", Body=b"body")
-    ddb.create_table(TableName="t", BillingMode="PAY_PER_REQUEST",
-                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                     StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+    ddb.create_table(
+        TableName="t",
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )
     ddb.put_item(TableName="t", Item={"pk": {"S": "a"}})
     return {"key": key, "queue": queue}
 
@@ -79,8 +104,9 @@ def test_a_snapshot_comes_back_whole_in_a_fresh_server_and_works_there():
 
 
 def test_a_saved_snapshot_loads_as_it_was_saved(tmp_path):
-    applied = snapshot.Applied({"table_sync_paths": "direct"}, {"names": {"a": "b"}}, b"\x80state",
-                               "http://127.0.0.1:45678")
+    applied = snapshot.Applied(
+        {"table_sync_paths": "direct"}, {"names": {"a": "b"}}, b"\x80state", "http://127.0.0.1:45678"
+    )
     applied.save(tmp_path / "s.bin")
     assert snapshot.Applied.load(tmp_path / "s.bin") == applied
     assert applied.port == 45678

@@ -16,8 +16,9 @@ from stream_processor.processor import Settings, commit, ingest_time, plan_batch
 from stream_processor.transform import RecordMeta, TransformError, enrich
 from tributary import json_codec, kpl, lake
 
-SETTINGS = Settings(bucket="lake", prefix="events", quarantine_prefix="quarantine", max_record_bytes=4096,
-                    compression_level=1)
+SETTINGS = Settings(
+    bucket="lake", prefix="events", quarantine_prefix="quarantine", max_record_bytes=4096, compression_level=1
+)
 SHARD = "shardId-000000000000"
 ARN = kinesis_stream_arn("events", "eu-west-1")
 
@@ -67,16 +68,16 @@ def envelope(i: int, hour: int, device: str = "d1") -> bytes:
 def shard_log(n: int, hours: int = 3, start: int = 1000) -> list[StreamRecord]:
     """n good records whose event times cycle over ``hours`` partitions, interleaved."""
     return [
-        StreamRecord(envelope(i, i % hours), f"d{i % 7}", str(start + i * 3), 1_790_000_000.0 + i)
-        for i in range(n)
+        StreamRecord(envelope(i, i % hours), f"d{i % 7}", str(start + i * 3), 1_790_000_000.0 + i) for i in range(n)
     ]
 
 
 class FakeState:
     """The dedupe state of one shard, stored as the handler stores it (encoded), failing on request."""
 
-    def __init__(self, fail: Callable[[], bool] = lambda: False, window_s: float = 300.0,
-                 max_ids: int = 100_000) -> None:
+    def __init__(
+        self, fail: Callable[[], bool] = lambda: False, window_s: float = 300.0, max_ids: int = 100_000
+    ) -> None:
         self.blob = ShardState().encode()
         self.fail = fail
         self.window_s = window_s
@@ -121,10 +122,18 @@ def test_a_batch_lands_once_per_partition_and_accounts_for_every_record():
     outcome = run(log, s3)
     assert outcome.checkpoint is None
     assert outcome.batch_item_failures() == {"batchItemFailures": []}
-    assert (outcome.received, outcome.written, outcome.quarantined, outcome.filtered, outcome.retried) == (30, 30, 0,
-                                                                                                          0, 0)
+    assert (outcome.received, outcome.written, outcome.quarantined, outcome.filtered, outcome.retried) == (
+        30,
+        30,
+        0,
+        0,
+        0,
+    )
     assert sorted(k.rsplit("/", 1)[0] for k in s3.objects) == [
-        "events/dt=2026-11-22/hour=00", "events/dt=2026-11-22/hour=01", "events/dt=2026-11-22/hour=02"]
+        "events/dt=2026-11-22/hour=00",
+        "events/dt=2026-11-22/hour=01",
+        "events/dt=2026-11-22/hour=02",
+    ]
     assert_exactly_once(s3, log)
     line = s3.lines("events")[0]
     assert set(line) == {"id", "type", "source", "time", "payload", "ingest_time", "shard_id", "sequence_number"}
@@ -159,8 +168,7 @@ def bad_records() -> list[tuple[StreamRecord | dict, str]]:
         (StreamRecord(b"{not json", "k", "", 0), "not_json"),
         (StreamRecord(b"[1,2]", "k", "", 0), "not_object"),
         (StreamRecord(json_codec.dumps({**good, "time": "soon"}), "k", "", 0), "bad_time"),
-        (StreamRecord(json_codec.dumps({k: v for k, v in good.items() if k != "source"}), "k", "", 0),
-         "missing_field"),
+        (StreamRecord(json_codec.dumps({k: v for k, v in good.items() if k != "source"}), "k", "", 0), "missing_field"),
         (StreamRecord(json_codec.dumps({**good, "payload": {"x": "y" * 5000}}), "k", "", 0), "oversize"),
         (StreamRecord(kpl.MAGIC + b"\x00" * 40, "k", "", 0), "kpl_digest_mismatch"),
     ]
@@ -266,7 +274,7 @@ def simulate(log, s3, rng, batch_sizes, crash_rate=0.0, state=None):
         rounds += 1
         assert rounds < 500, "no progress"
         size = rng.choice(batch_sizes)
-        batch = log[position:position + size]
+        batch = log[position : position + size]
         s3.crash = rng.random() < crash_rate
         try:
             outcome = run(batch, s3, state=state)
@@ -383,9 +391,11 @@ def test_resends_failures_and_crashes_converge_to_one_copy_per_id(seed, n, fail_
 
 # --- a dedupe decision never changes between an attempt and its retry ----------------------------
 
+
 def _record(rid: str, hour: int, seq: int, arrival: float) -> StreamRecord:
-    data = json_codec.dumps({"id": rid, "type": "t", "source": "s", "time": f"2026-11-22T{hour:02d}:00:00Z",
-                             "payload": {}})
+    data = json_codec.dumps(
+        {"id": rid, "type": "t", "source": "s", "time": f"2026-11-22T{hour:02d}:00:00Z", "payload": {}}
+    )
     return StreamRecord(data, "d1", str(seq), arrival)
 
 
@@ -405,9 +415,11 @@ def test_a_retry_decides_a_late_resend_as_the_first_attempt_did(state, arrivals)
     fake = FakeState(**state)
     run([_record("x", 5, 100, original)], s3, state=fake)
     batch = [
-        _record("a1", 0, 200, middle), _record("a2", 0, 201, middle), _record("a3", 0, 202, middle),
-        _record("s", 1, 203, middle),          # its object fails: the checkpoint
-        _record("x", 2, 204, late),            # a late resend of the first record
+        _record("a1", 0, 200, middle),
+        _record("a2", 0, 201, middle),
+        _record("a3", 0, 202, middle),
+        _record("s", 1, 203, middle),  # its object fails: the checkpoint
+        _record("x", 2, 204, late),  # a late resend of the first record
         _record("c", 2, 205, late),
     ]
     first = run(batch, s3, state=fake)
@@ -452,11 +464,9 @@ def test_decode_time_rejects_carry_their_arrival_time():
         (b'{"id":"a","type":"t","source":"s","time":"9999-12-31T23:59:59-01:00","payload":{}}', "bad_time"),
         (b'{"id":"a","type":"t","source":"s","time":"2026-11-22T1\xe0\xa5\xa7:00:00Z","payload":{}}', "bad_time"),
         (b'{"id":"\\ud800","type":"t","source":"s","time":"2026-11-22T10:00:00Z","payload":{}}', "bad_unicode"),
-        (b'{"id":"a","type":"t","source":"s","time":"2026-11-22T10:00:00Z","payload":{},"\\ud800":1}',
-         "bad_unicode"),
+        (b'{"id":"a","type":"t","source":"s","time":"2026-11-22T10:00:00Z","payload":{},"\\ud800":1}', "bad_unicode"),
         (b'{"id":"a","type":"t","source":"s","time":"2026-11-22T10:00:00Z","payload":{"v":NaN}}', "not_json"),
-        (b'{"id":"a","type":"t","source":"s","time":"2026-11-22T10:00:00Z","payload":{"v":-Infinity}}',
-         "not_json"),
+        (b'{"id":"a","type":"t","source":"s","time":"2026-11-22T10:00:00Z","payload":{"v":-Infinity}}', "not_json"),
         (b'{"id":"a","type":"\\udc00","source":"s","time":"2026-11-22T10:00:00Z","payload":{}}', "bad_unicode"),
         (b'{"id":"a","type":"t","source":"s","time":"2026-11-22T10:00:00Z","payload":{"v":1e400}}', "not_json"),
     ],
@@ -477,15 +487,20 @@ def test_valid_rfc3339_variants_land_in_the_lake_normalised():
     s3 = FakeS3()
     times = ["2026-11-22t10:15:30.123456789z", "1990-12-31T15:59:60-08:00"]
     records = [
-        StreamRecord(json_codec.dumps({"id": f"v{i}", "type": "t", "source": "s", "time": t, "payload": {}}),
-                     "k", str(10 + i), 1_795_342_530.0)
+        StreamRecord(
+            json_codec.dumps({"id": f"v{i}", "type": "t", "source": "s", "time": t, "payload": {}}),
+            "k",
+            str(10 + i),
+            1_795_342_530.0,
+        )
         for i, t in enumerate(times)
     ]
     assert run(records, s3).quarantined == 0
     assert sorted(r["time"] for r in s3.lines("events")) == [
-        "1990-12-31T23:59:59.999999999Z", "2026-11-22T10:15:30.123456789Z"]
-    assert {k.rsplit("/", 1)[0] for k in s3.objects} == {
-        "events/dt=1990-12-31/hour=23", "events/dt=2026-11-22/hour=10"}
+        "1990-12-31T23:59:59.999999999Z",
+        "2026-11-22T10:15:30.123456789Z",
+    ]
+    assert {k.rsplit("/", 1)[0] for k in s3.objects} == {"events/dt=1990-12-31/hour=23", "events/dt=2026-11-22/hour=10"}
 
 
 def test_the_second_half_of_a_given_up_bisect_is_written_not_taken_for_its_own_duplicates():

@@ -25,10 +25,12 @@ MOTO_MAX_ITEM_BYTES = 405_000  # moto's limit (DynamoDB's is 409,600): an item o
 
 
 def make_table(client, name: str, keys: dict[str, str]) -> None:
-    client.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
-                        KeySchema=[{"AttributeName": k, "KeyType": kt} for k, kt in
-                                   zip(keys, ("HASH", "RANGE"), strict=False)],
-                        AttributeDefinitions=[{"AttributeName": k, "AttributeType": t} for k, t in keys.items()])
+    client.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": k, "KeyType": kt} for k, kt in zip(keys, ("HASH", "RANGE"), strict=False)],
+        AttributeDefinitions=[{"AttributeName": k, "AttributeType": t} for k, t in keys.items()],
+    )
 
 
 @pytest.fixture
@@ -36,8 +38,12 @@ def stack(aws, monkeypatch):
     dynamodb, sqs = boto3.client("dynamodb"), boto3.client("sqs")
     make_table(dynamodb, "table2", {"pk": "S", "sk": "S"})
     queue = sqs.create_queue(QueueName="table-failures", Attributes={"MaximumMessageSize": "262144"})["QueueUrl"]
-    for key, value in {"TARGET_TABLE": "table2", "SOURCE_TABLE": "table1", "PARKED_QUEUE_URL": queue,
-                       "AWS_LAMBDA_FUNCTION_NAME": "tributary-test-table-sync"}.items():
+    for key, value in {
+        "TARGET_TABLE": "table2",
+        "SOURCE_TABLE": "table1",
+        "PARKED_QUEUE_URL": queue,
+        "AWS_LAMBDA_FUNCTION_NAME": "tributary-test-table-sync",
+    }.items():
         monkeypatch.setenv(key, value)
     return {"dynamodb": dynamodb, "sqs": sqs, "queue": queue}
 
@@ -49,8 +55,12 @@ def record(pk: str, seq: int | str, attrs: dict | None = None, event_name: str =
 
 
 def reserved(pk: str, seq: int) -> dict:
-    return dynamodb_stream_record("INSERT", {"pk": {"S": pk}, "sk": {"S": "s"}}, str(seq),
-                                  new_image={"pk": {"S": pk}, "sk": {"S": "s"}, replica.VERSION: {"N": "1"}})
+    return dynamodb_stream_record(
+        "INSERT",
+        {"pk": {"S": pk}, "sk": {"S": "s"}},
+        str(seq),
+        new_image={"pk": {"S": pk}, "sk": {"S": "s"}, replica.VERSION: {"N": "1"}},
+    )
 
 
 def table2(client, table: str = "table2") -> dict:
@@ -63,8 +73,10 @@ def parked(stack) -> list[dict]:
     out = []
     while got := stack["sqs"].receive_message(QueueUrl=stack["queue"], MaxNumberOfMessages=10).get("Messages"):
         out += [json.loads(m["Body"]) for m in got]
-        stack["sqs"].delete_message_batch(QueueUrl=stack["queue"], Entries=[
-            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)])
+        stack["sqs"].delete_message_batch(
+            QueueUrl=stack["queue"],
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)],
+        )
     return out
 
 
@@ -103,7 +115,8 @@ def test_records_of_another_table_are_parked_not_applied(stack, sample_table, ca
     assert table2(stack["dynamodb"], sample_table) == {}
     got = parked(stack)
     assert [(p["reason"], p["sourceArn"], p["record"]) for p in got] == [
-        ("wrong_source", r["eventSourceARN"], r) for r in event["Records"]]
+        ("wrong_source", r["eventSourceARN"], r) for r in event["Records"]
+    ]
     assert emitted(capsys)["ChangesParked"] == 2
 
 
@@ -114,7 +127,10 @@ def test_a_poison_change_is_parked_and_the_changes_behind_it_apply(stack, capsys
     [got] = parked(stack)
     assert got["format"] == parking.FORMAT
     assert (got["reason"], got["function"], got["sourceArn"]) == (
-        "reserved_attribute", "tributary-test-table-sync", STREAM_ARN)
+        "reserved_attribute",
+        "tributary-test-table-sync",
+        STREAM_ARN,
+    )
     assert got["record"] == event["Records"][1]  # everything needed to replay it
     metrics = emitted(capsys)
     assert (metrics["ChangesParked"], metrics["ChangesApplied"], metrics["ChangesReceived"]) == (1, 2, 3)
@@ -140,13 +156,15 @@ def test_a_transient_failure_checkpoints_at_its_record_after_parking_the_refused
 
     def throttled_at_30(change, *args, **kwargs):
         if change.version == 30:
-            raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow"}},
-                              "PutItem")
+            raise ClientError(
+                {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow"}}, "PutItem"
+            )
         return real(change, *args, **kwargs)
 
     monkeypatch.setattr(replica, "apply", throttled_at_30)
-    event = dynamodb_event([reserved("p", 10), record("a", 20, {"v": "1"}), record("t", 30, {"v": "3"}),
-                            record("b", 40, {"v": "4"})])
+    event = dynamodb_event(
+        [reserved("p", 10), record("a", 20, {"v": "1"}), record("t", 30, {"v": "3"}), record("b", 40, {"v": "4"})]
+    )
     assert handler.handle(event, None) == {"batchItemFailures": [{"itemIdentifier": "30"}]}
     assert set(table2(stack["dynamodb"])) == {"a"}
     assert [p["reason"] for p in parked(stack)] == ["reserved_attribute"]
@@ -154,8 +172,9 @@ def test_a_transient_failure_checkpoints_at_its_record_after_parking_the_refused
 
 def test_a_failed_park_checkpoints_at_the_first_refused_record(stack, monkeypatch):
     monkeypatch.setenv("PARKED_QUEUE_URL", stack["queue"].rsplit("/", 1)[0] + "/no-such-queue")
-    event = dynamodb_event([record("a", 10, {"v": "1"}), reserved("p", 20), record("b", 30, {"v": "2"}),
-                            reserved("q", 40)])
+    event = dynamodb_event(
+        [record("a", 10, {"v": "1"}), reserved("p", 20), record("b", 30, {"v": "2"}), reserved("q", 40)]
+    )
     assert handler.handle(event, None) == {"batchItemFailures": [{"itemIdentifier": "20"}]}
     # What was applied behind it is applied again on the retry, and found stale.
     assert set(table2(stack["dynamodb"])) == {"a", "b"}
@@ -172,7 +191,8 @@ def test_a_record_without_a_sequence_number_is_parked_never_an_empty_identifier(
 
 
 def test_a_record_without_a_sequence_number_that_cannot_be_parked_is_retried_from_the_record_before_it(
-        stack, monkeypatch):
+    stack, monkeypatch
+):
     monkeypatch.setenv("PARKED_QUEUE_URL", stack["queue"].rsplit("/", 1)[0] + "/no-such-queue")
     malformed = record("m", 20, {"v": "1"})
     del malformed["dynamodb"]["SequenceNumber"]
@@ -192,9 +212,16 @@ def test_sync_batch_without_aws():
     """The pure function: refused records parked in one go, in order, and counted."""
     calls = []
     result = sync.sync_batch(
-        [record("a", 1, {}), reserved("p", 2), record("x", 3, {}, stream_arn=STREAM_ARN.replace("table1", "other")),
-         record("b", 4, {})],
-        lambda change: "applied", calls.append, "table1")
+        [
+            record("a", 1, {}),
+            reserved("p", 2),
+            record("x", 3, {}, stream_arn=STREAM_ARN.replace("table1", "other")),
+            record("b", 4, {}),
+        ],
+        lambda change: "applied",
+        calls.append,
+        "table1",
+    )
     assert result.response() == {"batchItemFailures": []}
     assert [[p.reason for p in batch] for batch in calls] == [["reserved_attribute", "wrong_source"]]
     assert result.counts == {"applied": 2, "parked": 2}

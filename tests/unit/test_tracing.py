@@ -28,7 +28,9 @@ def test_tracing_runs_without_a_daemon_and_patches_boto3():
         """
     )
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True,
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
         env={"PYTHONPATH": "layers/common", "PATH": "/usr/bin:/bin"},
     )
     assert result.returncode == 0, result.stderr

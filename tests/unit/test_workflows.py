@@ -71,8 +71,9 @@ def test_each_environment_is_one_queue_and_prod_deploys_what_dev_deployed():
         # waiting runs queue instead of replacing each other.
         assert job["uses"] == "./.github/workflows/apply.yml", name
         environment = job["with"]["environment"]
-        assert job["concurrency"] == {"group": f"deploy-{environment}", "cancel-in-progress": False,
-                                      "queue": "max"}, name
+        assert job["concurrency"] == {"group": f"deploy-{environment}", "cancel-in-progress": False, "queue": "max"}, (
+            name
+        )
     assert jobs["dev"]["with"]["commit"] == ""  # the newest main when its turn comes
     assert jobs["prod"]["needs"] == "dev"
     assert jobs["prod"]["with"]["commit"] == "${{ needs.dev.outputs.commit }}"
@@ -114,8 +115,10 @@ def test_every_apply_applies_a_fresh_plan_approved_unless_it_is_the_reviewed_one
     # The apply: exactly the run's own plan, of the commit planned, reviewed or approved.
     assert apply["needs"] == ["plan", "approve"]
     condition = " ".join(apply["if"].split())
-    assert condition == ("!cancelled() && needs.plan.result == 'success' && (needs.plan.outputs.decision == 'reviewed'"
-                         " || needs.approve.result == 'success')")
+    assert condition == (
+        "!cancelled() && needs.plan.result == 'success' && (needs.plan.outputs.decision == 'reviewed'"
+        " || needs.approve.result == 'success')"
+    )
     assert apply["environment"] == "${{ inputs.environment }}"
     assert apply["permissions"] == {"contents": "read", "id-token": "write"}  # no other run's artifacts
     assert apply["steps"][0]["with"]["ref"] == "${{ needs.plan.outputs.commit }}"
@@ -124,16 +127,19 @@ def test_every_apply_applies_a_fresh_plan_approved_unless_it_is_the_reviewed_one
     runs = [step.get("run", "") for step in apply["steps"]]
     assert 'make deploy ENV="$ENVIRONMENT" PYTHON=python' in runs  # the saved plan, never PLAN_AND_APPLY
     assert runs.index('make deploy ENV="$ENVIRONMENT" PYTHON=python') < runs.index(
-        'make smoke ENV="$ENVIRONMENT" PYTHON=python')
+        'make smoke ENV="$ENVIRONMENT" PYTHON=python'
+    )
 
 
 def test_the_compare_decisions_are_the_ones_the_workflow_branches_on():
     text = (WORKFLOWS / "apply.yml").read_text()
     decisions = set(re.findall(r"decision == '(\w+)'", text))
     assert decisions == {"reviewed", "unreviewed"}
-    assert {deploy.review({"changes": 0}, None)[0], deploy.review({"changes": 1}, None)[0],
-            deploy.review({"changes": 1, "changes_sha256": "x"}, {"changes_sha256": "x"})[0]} == {
-        "nothing", "unreviewed", "reviewed"}
+    assert {
+        deploy.review({"changes": 0}, None)[0],
+        deploy.review({"changes": 1}, None)[0],
+        deploy.review({"changes": 1, "changes_sha256": "x"}, {"changes_sha256": "x"})[0],
+    } == {"nothing", "unreviewed", "reviewed"}
 
 
 def test_ci_builds_in_two_checkouts_in_different_directories_and_compares_them():
@@ -151,14 +157,21 @@ def test_ci_builds_in_two_checkouts_in_different_directories_and_compares_them()
 
 # --- one Terraform version ----------------------------------------------------------------------
 
+
 def _version(text: str) -> tuple[int, ...]:
     return tuple(int(n) for n in text.split("."))
 
 
 def _satisfies(version: str, constraint: str) -> bool:
     """A Terraform version constraint of comparisons (">= 1.10.0, < 2.0.0"), as in the versions.tf files."""
-    checks = {">=": lambda a, b: a >= b, ">": lambda a, b: a > b, "<=": lambda a, b: a <= b,
-              "<": lambda a, b: a < b, "=": lambda a, b: a == b, "!=": lambda a, b: a != b}
+    checks = {
+        ">=": lambda a, b: a >= b,
+        ">": lambda a, b: a > b,
+        "<=": lambda a, b: a <= b,
+        "<": lambda a, b: a < b,
+        "=": lambda a, b: a == b,
+        "!=": lambda a, b: a != b,
+    }
     for part in constraint.split(","):
         operator, bound = re.fullmatch(r"\s*(>=|<=|!=|>|<|=)?\s*([\d.]+)\s*", part).groups()
         if not checks[operator or "="](_version(version), _version(bound)):
@@ -197,6 +210,7 @@ def test_plan_and_apply_both_install_terraform_from_the_file():
 
 # --- branch protection ----------------------------------------------------------------------------
 
+
 def _check_names() -> set[str]:
     """What GitHub names each job's check: its name, with the matrix filled in."""
     names = set()
@@ -214,8 +228,12 @@ def _check_names() -> set[str]:
 
 def test_branch_protection_requires_every_ci_and_plan_check_on_an_up_to_date_branch():
     readme = (ROOT / "terraform" / "bootstrap" / "README.md").read_text()
-    call = re.search(r"gh api --method PUT 'repos/\{owner\}/\{repo\}/branches/main/protection' --input - <<'EOF'\n"
-                     r"(.*?)\nEOF\n", readme, re.DOTALL)
+    call = re.search(
+        r"gh api --method PUT 'repos/\{owner\}/\{repo\}/branches/main/protection' --input - <<'EOF'\n"
+        r"(.*?)\nEOF\n",
+        readme,
+        re.DOTALL,
+    )
     assert call, "the bootstrap README gives the gh api call that protects main"
     protection = json.loads(call.group(1))
     assert protection["required_status_checks"]["strict"] is True

@@ -141,9 +141,9 @@ def _encode(value: Any, b64: bool) -> AttributeValue:
         return {"N": number_text(value)}
     if isinstance(value, float):
         raise AttributeValueError("float is not exact; use Decimal for DynamoDB numbers")
-    if isinstance(value, (bytes, bytearray, memoryview)) or (hasattr(value, "value") and isinstance(
-        value.value, (bytes, bytearray)
-    )):
+    if isinstance(value, (bytes, bytearray, memoryview)) or (
+        hasattr(value, "value") and isinstance(value.value, (bytes, bytearray))
+    ):
         raw = _binary(value)
         return {"B": base64.b64encode(raw).decode("ascii") if b64 else raw}
     if isinstance(value, Mapping):

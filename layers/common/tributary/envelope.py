@@ -87,9 +87,14 @@ def normalize_time(value: Any) -> str:
     # The pattern fixes where each field is, and two digits compare as text as they do as
     # numbers: most times (UTC, "Z", in range) are checked without parsing a number.
     if (
-        value[-1] == "Z" and value[10] == "T"
-        and "01" <= value[5:7] <= "12" and "01" <= value[8:10] <= "28" and value[11:13] <= "23"
-        and value[14:16] <= "59" and value[17:19] <= "59" and value[:4] != "0000"
+        value[-1] == "Z"
+        and value[10] == "T"
+        and "01" <= value[5:7] <= "12"
+        and "01" <= value[8:10] <= "28"
+        and value[11:13] <= "23"
+        and value[14:16] <= "59"
+        and value[17:19] <= "59"
+        and value[:4] != "0000"
     ):
         return value
     return _exact_time(value, match)
@@ -110,9 +115,7 @@ def _exact_time(value: str, match: re.Match[str]) -> str:
         utc = datetime(year, month, day, hour, minute, min(second, 59)) - timedelta(minutes=offset)
     except OverflowError:
         raise EnvelopeError("bad_time", f"time {_show(value)} is outside years 0001 to 9999 in UTC") from None
-    stamp = (
-        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}"
-    )
+    stamp = f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}"
     if second == 60:
         # RFC 3339 section 5.7: a leap second is the 61st second of the last minute of a UTC day.
         if (utc.hour, utc.minute) != (23, 59):
@@ -152,9 +155,12 @@ def validate(obj: Any) -> Envelope:
         raise EnvelopeError("bad_type", f"payload must be an object, got {type(payload).__name__}")
     record_id, record_type, source = obj["id"], obj["type"], obj["source"]
     if not (
-        type(record_id) is str and 0 < len(record_id) <= MAX_LENGTHS["id"]
-        and type(record_type) is str and 0 < len(record_type) <= MAX_LENGTHS["type"]
-        and type(source) is str and 0 < len(source) <= MAX_LENGTHS["source"]
+        type(record_id) is str
+        and 0 < len(record_id) <= MAX_LENGTHS["id"]
+        and type(record_type) is str
+        and 0 < len(record_type) <= MAX_LENGTHS["type"]
+        and type(source) is str
+        and 0 < len(source) <= MAX_LENGTHS["source"]
     ):
         # Something is off: check field by field, in order, to say which and why.
         record_id, record_type, source = _text(obj, "id"), _text(obj, "type"), _text(obj, "source")

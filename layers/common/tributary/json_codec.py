@@ -36,9 +36,7 @@ if _orjson is not None:
     _fast_loads, _fast_dumps, _DecodeError = _orjson.loads, _orjson.dumps, _orjson.JSONDecodeError
 
 _COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-_CANONICAL = json.JSONEncoder(
-    ensure_ascii=False, separators=(",", ":"), sort_keys=True, allow_nan=False
-)
+_CANONICAL = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True, allow_nan=False)
 # What the standard library would refuse to write, orjson must not write either.
 _OPTIONS = (_orjson.OPT_PASSTHROUGH_DATETIME | _orjson.OPT_PASSTHROUGH_DATACLASS) if _orjson else 0
 _LINE = (_OPTIONS | _orjson.OPT_APPEND_NEWLINE) if _orjson else 0

@@ -89,8 +89,16 @@ def decode_record(record: KinesisRecord) -> tuple[list[UserRecord], list[Rejecte
     except (binascii.Error, ValueError) as exc:
         raw = record.data_b64.encode("utf-8", "replace") if isinstance(record.data_b64, str) else b""
         return [], [
-            Rejected(record.sequence_number, None, record.shard_id, record.partition_key, raw,
-                     "bad_base64", f"data is not base64: {exc}", record.arrival)
+            Rejected(
+                record.sequence_number,
+                None,
+                record.shard_id,
+                record.partition_key,
+                raw,
+                "bad_base64",
+                f"data is not base64: {exc}",
+                record.arrival,
+            )
         ]
     if not kpl.is_aggregated(data):
         return [
@@ -100,13 +108,29 @@ def decode_record(record: KinesisRecord) -> tuple[list[UserRecord], list[Rejecte
         parts = kpl.deaggregate(data)
     except kpl.KplError as exc:
         return [], [
-            Rejected(record.sequence_number, None, record.shard_id, record.partition_key, data,
-                     exc.reason, str(exc), record.arrival)
+            Rejected(
+                record.sequence_number,
+                None,
+                record.shard_id,
+                record.partition_key,
+                data,
+                exc.reason,
+                str(exc),
+                record.arrival,
+            )
         ]
     except Exception as exc:  # the protobuf runtime's own refusals (for example a key that is not UTF-8)
         return [], [
-            Rejected(record.sequence_number, None, record.shard_id, record.partition_key, data,
-                     "kpl_malformed", f"{type(exc).__name__}: {str(exc)[:200]}", record.arrival)
+            Rejected(
+                record.sequence_number,
+                None,
+                record.shard_id,
+                record.partition_key,
+                data,
+                "kpl_malformed",
+                f"{type(exc).__name__}: {str(exc)[:200]}",
+                record.arrival,
+            )
         ]
     return [
         UserRecord(p.data, p.partition_key, record.shard_id, record.sequence_number, i, record.arrival)
@@ -133,8 +157,14 @@ def decode_batch(raw_records: Iterable[Mapping[str, Any]]) -> tuple[list[UserRec
             bad.extend(rejected)
             continue
         event_id = raw.get("eventID", "")
-        good.append(UserRecord(
-            data, kinesis.get("partitionKey", ""), event_id.split(":", 1)[0] if ":" in event_id else "",
-            kinesis["sequenceNumber"], None, float(kinesis.get("approximateArrivalTimestamp", 0.0)),
-        ))
+        good.append(
+            UserRecord(
+                data,
+                kinesis.get("partitionKey", ""),
+                event_id.split(":", 1)[0] if ":" in event_id else "",
+                kinesis["sequenceNumber"],
+                None,
+                float(kinesis.get("approximateArrivalTimestamp", 0.0)),
+            )
+        )
     return good, bad

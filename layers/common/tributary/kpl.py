@@ -41,14 +41,20 @@ def _schema() -> type:
     record.field.add(name="explicit_hash_key_index", number=2, label=f.LABEL_OPTIONAL, type=f.TYPE_UINT64)
     record.field.add(name="data", number=3, label=f.LABEL_REQUIRED, type=f.TYPE_BYTES)
     record.field.add(
-        name="tags", number=4, label=f.LABEL_REPEATED, type=f.TYPE_MESSAGE,
+        name="tags",
+        number=4,
+        label=f.LABEL_REPEATED,
+        type=f.TYPE_MESSAGE,
         type_name=".aws.kinesis.protobuf.Tag",
     )
     agg = proto.message_type.add(name="AggregatedRecord")
     agg.field.add(name="partition_key_table", number=1, label=f.LABEL_REPEATED, type=f.TYPE_STRING)
     agg.field.add(name="explicit_hash_key_table", number=2, label=f.LABEL_REPEATED, type=f.TYPE_STRING)
     agg.field.add(
-        name="records", number=3, label=f.LABEL_REPEATED, type=f.TYPE_MESSAGE,
+        name="records",
+        number=3,
+        label=f.LABEL_REPEATED,
+        type=f.TYPE_MESSAGE,
         type_name=".aws.kinesis.protobuf.Record",
     )
     pool = descriptor_pool.DescriptorPool()
@@ -79,7 +85,7 @@ def deaggregate(data: bytes) -> list[UserRecord]:
         raise KplError("kpl_not_aggregated", "the record does not start with the KPL magic prefix")
     if len(data) < len(MAGIC) + DIGEST_SIZE:
         raise KplError("kpl_truncated", f"{len(data)} bytes is too short for an aggregated record")
-    body, digest = data[len(MAGIC):-DIGEST_SIZE], data[-DIGEST_SIZE:]
+    body, digest = data[len(MAGIC) : -DIGEST_SIZE], data[-DIGEST_SIZE:]
     if hashlib.md5(body, usedforsecurity=False).digest() != digest:
         raise KplError("kpl_digest_mismatch", "the MD5 of the aggregated body does not match")
     message = AggregatedRecord()

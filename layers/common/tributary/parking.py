@@ -83,8 +83,9 @@ def refusal(error: BaseException) -> tuple[str, str] | None:
 def check_source(source_arn: str, table: str) -> None:
     """Refuse (``wrong_source``) a change whose source ARN (a table's or its stream's) does not name ``table``."""
     if source_table(source_arn) != table:
-        raise replica.ChangeError("wrong_source", f"the change comes from {source_arn or 'an unnamed source'!r}, "
-                                                  f"not from table {table!r}")
+        raise replica.ChangeError(
+            "wrong_source", f"the change comes from {source_arn or 'an unnamed source'!r}, not from table {table!r}"
+        )
 
 
 def source_table(arn: str) -> str | None:
@@ -119,8 +120,14 @@ def message(parked: Parked, function: str, now: float | None = None) -> str:
     return text
 
 
-def dead_letter(body: str, reason: str, detail: str, function: str,
-                attributes: Mapping[str, Mapping[str, Any]] | None = None, now: float | None = None) -> Message:
+def dead_letter(
+    body: str,
+    reason: str,
+    detail: str,
+    function: str,
+    attributes: Mapping[str, Mapping[str, Any]] | None = None,
+    now: float | None = None,
+) -> Message:
     """A refused queue message as it came (body and attributes), with ``tributary.*`` attributes saying why.
 
     The original attributes are kept as far as SQS's ten per message allow (ours first);
@@ -133,9 +140,10 @@ def dead_letter(body: str, reason: str, detail: str, function: str,
         f"{ATTRIBUTE_PREFIX}parked_at": f"{time.time() if now is None else now:.3f}",
     }
     kept = {name: value for name, value in (attributes or {}).items() if not name.startswith(ATTRIBUTE_PREFIX)}
-    merged: dict[str, Mapping[str, Any]] = {name: {"DataType": "String", "StringValue": value}
-                                            for name, value in ours.items()}
-    for name in sorted(kept)[:MAX_ATTRIBUTES - len(merged)]:
+    merged: dict[str, Mapping[str, Any]] = {
+        name: {"DataType": "String", "StringValue": value} for name, value in ours.items()
+    }
+    for name in sorted(kept)[: MAX_ATTRIBUTES - len(merged)]:
         merged[name] = kept[name]
     return Message(body, merged)
 
@@ -195,8 +203,10 @@ def park(client: Any, queue_url: str, bodies: Iterable[str | Message]) -> int:
     outgoing = list(bodies)
     too_large = [i for i, m in enumerate(outgoing) if size(m) > MAX_MESSAGE_BYTES]
     if too_large:
-        raise ParkingError(f"{len(too_large)} message(s) over SQS's {MAX_MESSAGE_BYTES} bytes, "
-                           f"the first {size(outgoing[too_large[0]])} bytes")
+        raise ParkingError(
+            f"{len(too_large)} message(s) over SQS's {MAX_MESSAGE_BYTES} bytes, "
+            f"the first {size(outgoing[too_large[0]])} bytes"
+        )
     batch: list[str | Message] = []
     total = sent = 0
     for item in outgoing:

@@ -342,8 +342,11 @@ def _unmarked(change: Change) -> tuple[str, dict[str, str], dict[str, dict[str, 
     if change.changed_at is None or not math.isfinite(change.changed_at):
         return "attribute_not_exists(#tributary_read_at)", {"#tributary_read_at": READ_AT}, {}
     limit = int(change.changed_at) - SOURCE_READ_MARGIN_S
-    return ("(attribute_not_exists(#tributary_read_at) OR #tributary_read_at < :tributary_read_limit)",
-            {"#tributary_read_at": READ_AT}, {":tributary_read_limit": {"N": str(limit)}})
+    return (
+        "(attribute_not_exists(#tributary_read_at) OR #tributary_read_at < :tributary_read_limit)",
+        {"#tributary_read_at": READ_AT},
+        {":tributary_read_limit": {"N": str(limit)}},
+    )
 
 
 class ReplicaBusyError(RuntimeError):
@@ -374,12 +377,18 @@ def apply(
     for _ in range(WRITE_ATTEMPTS):
         item, condition, names_now, values_now = attempt
         try:
-            client.put_item(TableName=table, Item=item, ConditionExpression=condition,
-                            ExpressionAttributeNames=names_now, ExpressionAttributeValues=values_now,
-                            ReturnValuesOnConditionCheckFailure="ALL_OLD")
+            client.put_item(
+                TableName=table,
+                Item=item,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names_now,
+                ExpressionAttributeValues=values_now,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
         except client.exceptions.ConditionalCheckFailedException as exc:
             held = exc.response.get("Item") or client.get_item(
-                TableName=table, Key=change.keys, ConsistentRead=True).get("Item")
+                TableName=table, Key=change.keys, ConsistentRead=True
+            ).get("Item")
         else:
             return "applied"
         stored = -1 if held is None else stored_version(held)
@@ -390,10 +399,20 @@ def apply(
             continue
         # An older version over a copy of table1 that may be newer than this change's image.
         found = client.get_item(TableName=source_table, Key=change.keys, ConsistentRead=True).get("Item")
-        attempt = (source_copy(change.keys, found, encode_version(change.version), held[READ_AT], now,
-                               tombstone_ttl_s, change.changed_at),
-                   f"({versioned}) AND #tributary_read_at = :tributary_read_at",
-                   {**names, "#tributary_read_at": READ_AT}, {**values, ":tributary_read_at": held[READ_AT]})
+        attempt = (
+            source_copy(
+                change.keys,
+                found,
+                encode_version(change.version),
+                held[READ_AT],
+                now,
+                tombstone_ttl_s,
+                change.changed_at,
+            ),
+            f"({versioned}) AND #tributary_read_at = :tributary_read_at",
+            {**names, "#tributary_read_at": READ_AT},
+            {**values, ":tributary_read_at": held[READ_AT]},
+        )
     raise ReplicaBusyError(f"the replica's item kept changing under {WRITE_ATTEMPTS} conditional writes")
 
 

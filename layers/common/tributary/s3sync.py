@@ -51,10 +51,10 @@ class Prefixes:
     target_prefix: str = "code/"
 
     def target_key(self, source_key: str) -> str:
-        return self.target_prefix + source_key[len(self.source_prefix):]
+        return self.target_prefix + source_key[len(self.source_prefix) :]
 
     def source_key(self, target_key: str) -> str:
-        return self.source_prefix + target_key[len(self.target_prefix):]
+        return self.source_prefix + target_key[len(self.target_prefix) :]
 
 
 class EventError(ValueError):
@@ -110,8 +110,10 @@ def message_keys(message: Any, prefixes: Prefixes) -> list[str] | Continue:
     elif message.get("source") == "aws.s3":
         keys = _eventbridge_keys(message, prefixes)
     else:
-        raise EventError(f"not an S3 event notification, an EventBridge S3 event or a test event: "
-                         f"{json.dumps(message, default=str)[:200]}")
+        raise EventError(
+            f"not an S3 event notification, an EventBridge S3 event or a test event: "
+            f"{json.dumps(message, default=str)[:200]}"
+        )
     return [key for key in keys if key.startswith(prefixes.source_prefix)]
 
 
@@ -149,8 +151,9 @@ def _head(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
             raise
     listed = s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1).get("Contents", [])
     if listed and listed[0]["Key"] == key:
-        raise ClientError({"Error": {"Code": "NoSuchKey", "Message": "listed but not found: changed meanwhile"}},
-                          "HeadObject")
+        raise ClientError(
+            {"Error": {"Code": "NoSuchKey", "Message": "listed but not found: changed meanwhile"}}, "HeadObject"
+        )
     return None
 
 
@@ -175,16 +178,16 @@ def carried(head: Mapping[str, Any], tags: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
-def differences(source: Mapping[str, Any], source_tags: Mapping[str, str], target: Mapping[str, Any],
-                target_tags: Mapping[str, str]) -> list[str]:
+def differences(
+    source: Mapping[str, Any], source_tags: Mapping[str, str], target: Mapping[str, Any], target_tags: Mapping[str, str]
+) -> list[str]:
     """What differs between a source object and its copy: ``content``, ``headers``, ``metadata``, ``tags``."""
     found = [] if same_content(source, target) else ["content"]
     ours, theirs = carried(source, source_tags), carried(target, target_tags)
     return found + [part for part in ("headers", "metadata", "tags") if ours[part] != theirs[part]]
 
 
-def copy(s3: Any, prefixes: Prefixes, key: str, head: Mapping[str, Any],
-         tags: Mapping[str, str] | None = None) -> None:
+def copy(s3: Any, prefixes: Prefixes, key: str, head: Mapping[str, Any], tags: Mapping[str, str] | None = None) -> None:
     """Managed (multipart when large) copy keeping content headers, metadata and tags."""
     tags = _tags(s3, prefixes.source_bucket, key) if tags is None else tags
     extra: dict[str, Any] = {
@@ -236,8 +239,11 @@ def _reconcile_once(s3: Any, prefixes: Prefixes, key: str) -> Action:
         delete(s3, prefixes, target_key, target["ETag"])
         return "deleted"
     source_tags = _tags(s3, prefixes.source_bucket, key)
-    if target is not None and same_content(source, target) and not differences(
-            source, source_tags, target, _tags(s3, prefixes.target_bucket, target_key)):
+    if (
+        target is not None
+        and same_content(source, target)
+        and not differences(source, source_tags, target, _tags(s3, prefixes.target_bucket, target_key))
+    ):
         return "skipped"
     copy(s3, prefixes, key, source, source_tags)
     return "copied"
@@ -291,7 +297,7 @@ def _pairs(s3: Any, prefixes: Prefixes, start_after: str) -> Iterator[tuple[str,
     target = _listing(s3, prefixes.target_bucket, prefixes.target_prefix, start_after)
 
     def relative(entry: dict | None, prefix: str) -> str | None:
-        return None if entry is None else entry["Key"][len(prefix):]
+        return None if entry is None else entry["Key"][len(prefix) :]
 
     s, t = next(source, None), next(target, None)
     while s is not None or t is not None:
@@ -335,9 +341,14 @@ def _failure(key: str, exc: Exception) -> dict[str, str]:
     return {"key": key, "reason": type(exc).__name__, "detail": str(exc)[:300]}
 
 
-def plan(s3: Any, prefixes: Prefixes, start_after: str = "", chunk: int = 500,
-         deadline: Callable[[], bool] | None = None, on_chunk: Callable[[Plan, list[Step]], None] | None = None,
-         ) -> Plan:
+def plan(
+    s3: Any,
+    prefixes: Prefixes,
+    start_after: str = "",
+    chunk: int = 500,
+    deadline: Callable[[], bool] | None = None,
+    on_chunk: Callable[[Plan, list[Step]], None] | None = None,
+) -> Plan:
     """Decide what makes the target prefix equal to the source prefix, key by key in order.
 
     Like ``aws s3 sync --delete``: copy what is missing or different, delete what the source
@@ -404,8 +415,11 @@ class Outcome:
     failed: list[dict[str, str]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {**{k: self.counts[k] for k in ("copied", "deleted", "skipped", "absent", "unchanged")},
-                "failed": len(self.failed), "failures": self.failed[:50]}
+        return {
+            **{k: self.counts[k] for k in ("copied", "deleted", "skipped", "absent", "unchanged")},
+            "failed": len(self.failed),
+            "failures": self.failed[:50],
+        }
 
 
 def apply_steps(s3: Any, prefixes: Prefixes, steps: Iterable[Step], outcome: Outcome) -> None:
@@ -426,8 +440,9 @@ def apply_steps(s3: Any, prefixes: Prefixes, steps: Iterable[Step], outcome: Out
                 outcome.counts[result] += 1
 
 
-def reconcile(s3: Any, prefixes: Prefixes, start_after: str = "",
-              deadline: Callable[[], bool] | None = None) -> tuple[Outcome, Plan]:
+def reconcile(
+    s3: Any, prefixes: Prefixes, start_after: str = "", deadline: Callable[[], bool] | None = None
+) -> tuple[Outcome, Plan]:
     """Plan and carry out, chunk by chunk (so a deadline stops between chunks with all done so far)."""
     outcome = Outcome()
 
@@ -451,20 +466,30 @@ def compare(s3: Any, prefixes: Prefixes) -> dict[str, Any]:
         if source is None:
             return rel, "extra"
         key = prefixes.source_prefix + rel
-        head, target_head = s3.head_object(Bucket=prefixes.source_bucket, Key=key), s3.head_object(
-            Bucket=prefixes.target_bucket, Key=prefixes.target_key(key))
-        what = differences(head, _tags(s3, prefixes.source_bucket, key), target_head,
-                           _tags(s3, prefixes.target_bucket, prefixes.target_key(key)))
+        head, target_head = (
+            s3.head_object(Bucket=prefixes.source_bucket, Key=key),
+            s3.head_object(Bucket=prefixes.target_bucket, Key=prefixes.target_key(key)),
+        )
+        what = differences(
+            head,
+            _tags(s3, prefixes.source_bucket, key),
+            target_head,
+            _tags(s3, prefixes.target_bucket, prefixes.target_key(key)),
+        )
         return rel, "different" if what else "same"
 
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         for rel, verdict in pool.map(check, _pairs(s3, prefixes, "")):
             counts[verdict] += 1
             {"missing": missing, "extra": extra, "different": different}.get(verdict, []).append(rel)
-    return {"equal": not (missing or extra or different),
-            "source_objects": counts["missing"] + counts["different"] + counts["same"],
-            "target_objects": counts["extra"] + counts["different"] + counts["same"],
-            "missing": sorted(missing), "extra": sorted(extra), "different": sorted(different)}
+    return {
+        "equal": not (missing or extra or different),
+        "source_objects": counts["missing"] + counts["different"] + counts["same"],
+        "target_objects": counts["extra"] + counts["different"] + counts["same"],
+        "missing": sorted(missing),
+        "extra": sorted(extra),
+        "different": sorted(different),
+    }
 
 
 def unique(keys: Iterable[str]) -> list[str]:
@@ -475,4 +500,3 @@ def unique(keys: Iterable[str]) -> list[str]:
 def time_left(remaining_ms: Callable[[], int], reserve_s: float = 60.0) -> Callable[[], bool]:
     """A deadline for ``plan``: true once fewer than ``reserve_s`` seconds remain."""
     return lambda: remaining_ms() < reserve_s * 1000
-

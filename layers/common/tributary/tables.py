@@ -47,6 +47,7 @@ def key_names(client: Any, table: str) -> tuple[str, ...]:
 
 def scan(client: Any, table: str, segments: int, keys: tuple[str, ...]) -> dict[Key, dict[str, Any]]:
     """The whole table by key, scanned in ``segments`` parallel segments."""
+
     def one(segment: int) -> list[dict[str, Any]]:
         return list(scan_segment(client, table, segment, segments))
 
@@ -127,8 +128,9 @@ class Tally:
     def skip(self, key: Mapping[str, Any], reason: str, detail: str, count: str = "skipped") -> None:
         """Record an item left uncopied: ``skipped`` (it never can be) or ``failed`` (an error)."""
         self.counts[count] += 1
-        self.skipped.append({"key": ddb.to_item(ddb.from_item(key), binary="base64"), "reason": reason,
-                             "detail": detail[:300]})
+        self.skipped.append(
+            {"key": ddb.to_item(ddb.from_item(key), binary="base64"), "reason": reason, "detail": detail[:300]}
+        )
 
     @property
     def complete(self) -> bool:
@@ -145,10 +147,15 @@ def _held_condition(observed: Mapping[str, Any] | None, keys: tuple[str, ...]) -
     if observed is None:
         return {"ConditionExpression": "attribute_not_exists(#k)", "ExpressionAttributeNames": {"#k": keys[0]}}
     if replica.VERSION not in observed:
-        return {"ConditionExpression": "attribute_exists(#k) AND attribute_not_exists(#v)",
-                "ExpressionAttributeNames": {"#k": keys[0], "#v": replica.VERSION}}
-    return {"ConditionExpression": "#v = :observed", "ExpressionAttributeNames": {"#v": replica.VERSION},
-            "ExpressionAttributeValues": {":observed": observed[replica.VERSION]}}
+        return {
+            "ConditionExpression": "attribute_exists(#k) AND attribute_not_exists(#v)",
+            "ExpressionAttributeNames": {"#k": keys[0], "#v": replica.VERSION},
+        }
+    return {
+        "ConditionExpression": "#v = :observed",
+        "ExpressionAttributeNames": {"#v": replica.VERSION},
+        "ExpressionAttributeValues": {":observed": observed[replica.VERSION]},
+    }
 
 
 def _read(client: Any, table: str, key: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -162,9 +169,16 @@ def _same(found: Mapping[str, Any] | None, observed: Mapping[str, Any] | None) -
     return ddb.item_digest(ddb.from_item(found)) == ddb.item_digest(ddb.from_item(held))
 
 
-def copy_current(client: Any, source: str, target: str, key: Mapping[str, Any], keys: tuple[str, ...],
-                 now: float | None = None, tombstone_ttl_s: int = replica.DEFAULT_TOMBSTONE_TTL_S,
-                 only_missing: bool = False) -> str:
+def copy_current(
+    client: Any,
+    source: str,
+    target: str,
+    key: Mapping[str, Any],
+    keys: tuple[str, ...],
+    now: float | None = None,
+    tombstone_ttl_s: int = replica.DEFAULT_TOMBSTONE_TTL_S,
+    only_missing: bool = False,
+) -> str:
     """Make the replica hold table1's current state of one item: ``written``, ``same`` (nothing to
     do), ``present`` (``only_missing``: the replica holds the item already) or ``busy`` (the item
     kept changing; the stream keeps it current).
@@ -194,8 +208,17 @@ def copy_current(client: Any, source: str, target: str, key: Mapping[str, Any], 
     return "busy"
 
 
-def _copy_one(client: Any, source: str, target: str, key: Mapping[str, Any], keys: tuple[str, ...],
-              now: float | None, tombstone_ttl_s: int, only_missing: bool, tally: Tally) -> None:
+def _copy_one(
+    client: Any,
+    source: str,
+    target: str,
+    key: Mapping[str, Any],
+    keys: tuple[str, ...],
+    now: float | None,
+    tombstone_ttl_s: int,
+    only_missing: bool,
+    tally: Tally,
+) -> None:
     try:
         outcome = copy_current(client, source, target, key, keys, now, tombstone_ttl_s, only_missing)
     except Exception as exc:  # one item must not stop the others; each is reported
@@ -208,9 +231,17 @@ def _copy_one(client: Any, source: str, target: str, key: Mapping[str, Any], key
     tally.counts[outcome] += 1
 
 
-def repair(client: Any, source: str, target: str, keys: tuple[str, ...], drift: Drift,
-           source_items: dict, target_items: dict, now: float | None = None,
-           tombstone_ttl_s: int = replica.DEFAULT_TOMBSTONE_TTL_S) -> Tally:
+def repair(
+    client: Any,
+    source: str,
+    target: str,
+    keys: tuple[str, ...],
+    drift: Drift,
+    source_items: dict,
+    target_items: dict,
+    now: float | None = None,
+    tombstone_ttl_s: int = replica.DEFAULT_TOMBSTONE_TTL_S,
+) -> Tally:
     """Copy table1's current state of every item the drift names into the replica (``copy_current``).
 
     The scans only say which items to look at: each is read again, from both tables, when it is
@@ -220,13 +251,13 @@ def repair(client: Any, source: str, target: str, keys: tuple[str, ...], drift: 
     tally = Tally()
     for key in [*drift.missing, *drift.different, *drift.extra]:
         item = source_items.get(key) or target_items[key]
-        _copy_one(client, source, target, {name: item[name] for name in keys}, keys, now, tombstone_ttl_s,
-                  False, tally)
+        _copy_one(client, source, target, {name: item[name] for name in keys}, keys, now, tombstone_ttl_s, False, tally)
     return tally
 
 
-def backfill(client: Any, source: str, target: str, segments: int = 4,
-             tombstone_ttl_s: int = replica.DEFAULT_TOMBSTONE_TTL_S) -> Tally:
+def backfill(
+    client: Any, source: str, target: str, segments: int = 4, tombstone_ttl_s: int = replica.DEFAULT_TOMBSTONE_TTL_S
+) -> Tally:
     """Copy every table1 item the replica does not hold yet (``copy_current`` with ``only_missing``):
     items the stream already wrote (or deleted) are left alone. An item that cannot be copied (a
     reserved attribute, too big for table2) is skipped and reported, and the scan goes on."""
@@ -236,8 +267,9 @@ def backfill(client: Any, source: str, target: str, segments: int = 4,
         local = Tally()
         for item in scan_segment(client, source, segment, segments):
             local.counts["scanned"] += 1
-            _copy_one(client, source, target, {name: item[name] for name in keys}, keys, None,
-                      tombstone_ttl_s, True, local)
+            _copy_one(
+                client, source, target, {name: item[name] for name in keys}, keys, None, tombstone_ttl_s, True, local
+            )
         return local
 
     total = Tally()
