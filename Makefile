@@ -145,8 +145,9 @@ bench: $(VENV_STAMP) build-host ## Run every benchmark, print the table, write d
 # --- checks ---------------------------------------------------------------------------------
 
 .PHONY: lint
-lint: $(VENV_STAMP) $(CHECKOV_STAMP) iam-lint ## ruff, import contracts, terraform fmt, Terraform config load, checkov, zizmor, workflow schemas, IAM statements
+lint: $(VENV_STAMP) $(CHECKOV_STAMP) iam-lint ## ruff (lint and format), import contracts, terraform fmt, Terraform config load, checkov, zizmor, workflow schemas, IAM statements
 	@$(PY) -m ruff check .
+	@$(PY) -m ruff format --check .
 	@$(VENV)/bin/lint-imports --no-cache --no-logo
 	@$(VENV)/bin/zizmor --offline --quiet .github
 	@$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
@@ -180,6 +181,7 @@ terraform-check: $(VENV_STAMP) build ## terraform init and validate of every con
 .PHONY: fmt
 fmt: $(VENV_STAMP) ## Format Python (ruff) and Terraform in place
 	@$(PY) -m ruff check --fix .
+	@$(PY) -m ruff format .
 	@$(PY) -m stack.terraform fmt
 
 # --- locks ----------------------------------------------------------------------------------
