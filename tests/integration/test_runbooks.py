@@ -34,7 +34,7 @@ def stack(applied_stacks):
 
 def tool(stack: LocalStack, module: str, *args: str) -> subprocess.CompletedProcess:
     """A runbook command: the module `make <target>` runs, with the operator's AWS settings."""
-    env = {**os.environ, **stack.aws_env, "PYTHONPATH": "layers/common"}
+    env = {**os.environ, **stack.aws_env}
     return subprocess.run(
         [sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True, env=env, timeout=300
     )
@@ -47,6 +47,11 @@ def wait(condition, timeout_s: float = 90.0):
             return value
         time.sleep(0.3)
     raise AssertionError("timed out")
+
+
+def records_done(stack: LocalStack) -> int:
+    """Records the stream processor's mapping has delivered and checkpointed past."""
+    return stack.mappings["stream_processor"].stats.total()["records_done"]
 
 
 def lake_ids(stack: LocalStack) -> list[str]:
@@ -88,9 +93,12 @@ def test_replay_quarantine_puts_records_back_once(stack):
     assert first.returncode == 0, first.stderr
     assert '"records_replayed": 1' in first.stdout
     wait(lambda: record_id in lake_ids(stack))
+    wait(stack.idle)
+    done = records_done(stack)
     again = tool(stack, "tools.replay", "quarantine", "--env", "local", "--from", "2026-11-22T10")
     assert '"objects_skipped": 1' in again.stdout
-    time.sleep(2)
+    wait(stack.idle)
+    assert records_done(stack) == done  # the second run put nothing back on the stream
     assert lake_ids(stack).count(record_id) == 1
 
 
@@ -117,6 +125,8 @@ def test_replay_failed_batches_rereads_the_stream_range_without_duplicating_the_
 
     dry = tool(stack, "tools.replay", "failed-batches", "--env", "local", "--dry-run")
     assert '"records_to_replay": 3' in dry.stdout, dry.stdout + dry.stderr
+    wait(stack.idle)
+    done = records_done(stack)
     result = tool(stack, "tools.replay", "failed-batches", "--env", "local")
     assert result.returncode == 0, result.stderr
     assert '"records_replayed": 3' in result.stdout
@@ -126,8 +136,8 @@ def test_replay_failed_batches_rereads_the_stream_range_without_duplicating_the_
         ]
         == "0"
     )
-    time.sleep(1)
-    wait(stack.idle)  # the replayed records are processed and dropped as already written
+    # The replayed records are processed and dropped as already written.
+    wait(lambda: records_done(stack) >= done + 3 and stack.idle())
     found = lake_ids(stack)
     assert [found.count(i) for i in ids] == [1, 1, 1]
 
