@@ -145,7 +145,12 @@ bench: $(VENV_STAMP) build-host ## Run every benchmark, print the table, write d
 # --- checks ---------------------------------------------------------------------------------
 
 .PHONY: lint
-lint: $(VENV_STAMP) $(CHECKOV_STAMP) iam-lint ## ruff (lint and format), import contracts, terraform fmt, Terraform config load, checkov, zizmor, workflow schemas, IAM statements
+lint: lint-static iam-lint ## ruff (lint and format), import contracts, terraform fmt, Terraform config load, checkov, zizmor, workflow schemas, IAM statements
+
+# Everything of lint but iam-lint. make test runs this, and the IAM check as a test
+# (tests/integration/test_iam_lint.py) on the apply the suite makes anyway, in parallel with other tests.
+.PHONY: lint-static
+lint-static: $(VENV_STAMP) $(CHECKOV_STAMP)
 	@$(PY) -m ruff check .
 	@$(PY) -m ruff format --check .
 	@$(VENV)/bin/lint-imports --no-cache --no-logo
@@ -165,7 +170,7 @@ iam-lint: $(VENV_STAMP) build ## Every IAM statement of the stack against AWS's 
 		$(PY) -m tools.iam_lint "$$applied/terraform-state/terraform/terraform.tfstate"
 
 .PHONY: test
-test: $(VENV_STAMP) lint terraform-check build-host ## Lint, Terraform validate and plan, then the whole test suite (the CI command)
+test: $(VENV_STAMP) lint-static terraform-check build-host ## Lint, Terraform validate and plan, then the whole test suite (the CI command)
 	@$(PY) -m pytest
 
 .PHONY: tf-lock
