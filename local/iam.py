@@ -469,6 +469,12 @@ def _kinesis_iterator_stream(iterator: str) -> str:
 # --- who is calling, and the verdict ----------------------------------------------------------
 
 
+def _bucket_arn(resource: str) -> str:
+    """The bucket's ARN for an S3 bucket or object ARN (``arn:aws:s3:::bucket/key`` -> ``arn:aws:s3:::bucket``)."""
+    prefix = "arn:aws:s3:::"
+    return prefix + resource[len(prefix) :].split("/", 1)[0] if resource.startswith(prefix) else resource
+
+
 @dataclass(frozen=True)
 class Identity:
     """A function's execution role, as Terraform made it."""
@@ -492,9 +498,7 @@ class Facts:
     key_aliases: dict[str, str] = field(default_factory=dict)
 
     def resource_policy(self, resource: str) -> Mapping[str, Any] | None:
-        if resource.startswith("arn:aws:s3:::"):
-            resource = "arn:aws:s3:::" + resource[len("arn:aws:s3:::") :].split("/", 1)[0]
-        return self.resource_policies.get(resource)
+        return self.resource_policies.get(_bucket_arn(resource))
 
     def key(self, reference: str) -> str:
         return self.key_aliases.get(reference, reference)
@@ -560,7 +564,7 @@ class Enforcer:
             actions = _IMPLIED_KMS.get((call.service, call.operation), ())
             resource, named = need.resource, None
             if call.service == "s3":
-                resource = "arn:aws:s3:::" + resource[len("arn:aws:s3:::") :].split("/", 1)[0]
+                resource = _bucket_arn(resource)
                 writes = need.action == "s3:PutObject"
                 if call.operation in ("CopyObject", "UploadPartCopy"):
                     actions = (
@@ -583,41 +587,46 @@ class Enforcer:
                 found += [Need(action, key, context) for action in actions]
         return found
 
+    def _remember(self, denial: Denial) -> Denial:
+        with self.lock:
+            self.denials.append(denial)
+        return denial
+
     def refuse_unknown(self, identity: Identity, method: str, path: str, reason: str = "") -> Denial:
         """A request no service model describes, or one it cannot read: refused, since no policy
         can be said to allow it."""
-        denial = Denial(
-            identity.function,
-            f"{method} {path}",
-            "*",
-            reason or "because the embedded AWS cannot name its operation in any botocore service model",
-        )
         with self.lock:
             self.checked += 1
-            self.denials.append(denial)
-        return denial
-
-    def refuse_missing(self, identity: Identity, call: Call) -> Denial:
-        """The 403 S3 gives for a missing key to a caller that may not list the bucket: a
-        refusal like any other, since the function cannot tell absent from forbidden."""
-        denial = Denial(
-            identity.function,
-            "s3:ListBucket",
-            f"arn:aws:s3:::{call.params.get('Bucket', '')}",
-            f"(S3 answers {call.operation} of the missing key {call.params.get('Key', '')!r} with 403, "
-            "not 404, to a caller not allowed s3:ListBucket)",
+        return self._remember(
+            Denial(
+                identity.function,
+                f"{method} {path}",
+                "*",
+                reason or "because the embedded AWS cannot name its operation in any botocore service model",
+            )
         )
-        with self.lock:
-            self.denials.append(denial)
-        return denial
 
-    def hides_missing(self, identity: Identity, call: Call) -> bool:
-        """Whether S3 answers this read of a missing key with 403 rather than 404: it does for a
-        caller not allowed s3:ListBucket on the bucket."""
-        if call.service != "s3" or call.operation not in ("GetObject", "HeadObject"):
-            return False
+    @staticmethod
+    def reads_object(call: Call) -> bool:
+        """A read whose answer for a missing key depends on the caller (``missing_key``)."""
+        return call.service == "s3" and call.operation in ("GetObject", "HeadObject")
+
+    def missing_key(self, identity: Identity, call: Call) -> Denial | None:
+        """S3's answer to a read of a missing key: 404 (None) to a caller allowed s3:ListBucket on
+        the bucket, else 403, a refusal like any other, since the function cannot tell absent
+        from forbidden."""
         bucket = f"arn:aws:s3:::{call.params.get('Bucket', '')}"
-        return not self.allowed(identity, Need("s3:ListBucket", bucket))
+        if self.allowed(identity, Need("s3:ListBucket", bucket)):
+            return None
+        return self._remember(
+            Denial(
+                identity.function,
+                "s3:ListBucket",
+                bucket,
+                f"(S3 answers {call.operation} of the missing key {call.params.get('Key', '')!r} with 403, "
+                "not 404, to a caller not allowed s3:ListBucket)",
+            )
+        )
 
     def decide(self, identity: Identity, call: Call) -> Denial | None:
         """The first need the identity may not have, as a denial; None when every need is allowed."""
@@ -627,10 +636,7 @@ class Enforcer:
         for need in [*explicit, *self.implied(call, explicit)]:
             reason = self._refusal(identity, need)
             if reason is not None:
-                denial = Denial(identity.function, need.action, need.resource, reason)
-                with self.lock:
-                    self.denials.append(denial)
-                return denial
+                return self._remember(Denial(identity.function, need.action, need.resource, reason))
         return None
 
     def require(self, identity: Identity, need: Need, why: str) -> Denial | None:
@@ -639,10 +645,7 @@ class Enforcer:
         reason = self._refusal(identity, need)
         if reason is None:
             return None
-        denial = Denial(identity.function, need.action, need.resource, f"{reason} ({why})")
-        with self.lock:
-            self.denials.append(denial)
-        return denial
+        return self._remember(Denial(identity.function, need.action, need.resource, f"{reason} ({why})"))
 
     def allowed(self, identity: Identity, need: Need) -> bool:
         return self._refusal(identity, need) is None

@@ -172,8 +172,8 @@ class FaultyLockedApp:
         self, environ: dict[str, Any], start_response: Callable
     ) -> list[bytes] | tuple[iam.Identity, iam.Call] | None:
         """For a call signed with a function's credentials: AccessDenied if its role may not
-        make it, else the caller and call when a 404 for a missing key must become 403. Other
-        calls pass (None)."""
+        make it, else the caller and call when it reads an object (a 404 may have to become 403).
+        Other calls pass (None)."""
         query = environ.get("QUERY_STRING", "")
         authorization = environ.get("HTTP_AUTHORIZATION", "") or iam.presigned_authorization(query)
         identity = self.iam.identify(authorization)
@@ -205,11 +205,20 @@ class FaultyLockedApp:
             call = None
         if denial is not None:
             return _access_denied(start_response, call.service if call else service, method, denial.message(identity))
-        return (identity, call) if self.iam.hides_missing(identity, call) else None
+        return (identity, call) if self.iam.reads_object(call) else None
 
     def _hiding_missing_keys(
         self, environ: dict[str, Any], start_response: Callable, identity: iam.Identity, call: iam.Call
     ) -> list[bytes]:
+        status, headers, body = self._answer(environ)
+        denial = self.iam.missing_key(identity, call) if status.startswith("404") else None
+        if denial is not None:
+            return _access_denied(start_response, "s3", environ.get("REQUEST_METHOD", ""), denial.message(identity))
+        start_response(status, headers)
+        return [body]
+
+    def _answer(self, environ: dict[str, Any]) -> tuple[str, list, bytes]:
+        """moto's whole answer to a request (status, headers, body), to look at before sending it."""
         captured: dict[str, Any] = {}
 
         def capture(status: str, headers: list, exc_info: Any = None) -> Callable:
@@ -217,11 +226,7 @@ class FaultyLockedApp:
             return lambda data: None
 
         body = b"".join(self.app(environ, capture))
-        if captured["status"].startswith("404"):
-            denial = self.iam.refuse_missing(identity, call)
-            return _access_denied(start_response, "s3", environ.get("REQUEST_METHOD", ""), denial.message(identity))
-        start_response(captured["status"], captured["headers"])
-        return [body]
+        return captured["status"], captured["headers"], body
 
     @staticmethod
     def _is_object_write(environ: dict[str, Any]) -> bool:
@@ -241,15 +246,9 @@ class FaultyLockedApp:
         if kept:
             body = json.dumps({**request, "Records": kept}).encode()
             environ = {**environ, "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))}
-            captured: dict[str, Any] = {}
-
-            def capture(status: str, headers: list, exc_info: Any = None) -> Callable:
-                captured["status"], captured["headers"] = status, headers
-                return lambda data: None
-
-            raw = b"".join(self.app(environ, capture))
-            if not captured["status"].startswith("200"):
-                start_response(captured["status"], captured["headers"])
+            status, headers, raw = self._answer(environ)
+            if not status.startswith("200"):
+                start_response(status, headers)
                 return [raw]
             written = json.loads(raw)["Records"]
         results, position = [], iter(written)
