@@ -18,6 +18,7 @@ from change_applier import apply, handler
 from local.sqs import sqs_event
 from stack.events import dynamodb_stream_record
 from tests.conftest import load_event
+from tests.table_stack import make_table
 from tributary import ddb, replica
 
 REGION = "eu-west-1"
@@ -29,15 +30,7 @@ MOTO_MAX_ITEM_BYTES = 405_000
 def stack(aws, monkeypatch):
     dynamodb, sqs, sns = boto3.client("dynamodb"), boto3.client("sqs"), boto3.client("sns")
     for name in ("table1", "table2"):
-        dynamodb.create_table(
-            TableName=name,
-            BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-        )
+        make_table(dynamodb, name)
     topic = sns.create_topic(Name="changes")["TopicArn"]
     dlq = sqs.create_queue(QueueName="changes-dlq", Attributes={"MaximumMessageSize": "262144"})["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]

@@ -12,6 +12,7 @@ from change_applier import handler as applier
 from local.sqs import sqs_event
 from stack import declarations
 from stack.events import dynamodb_stream_record
+from tests.table_stack import make_table
 from tools import redrive
 from tributary import ddb, replica
 
@@ -25,15 +26,7 @@ def queues(aws, monkeypatch):
     dynamodb, sqs, sns = boto3.client("dynamodb"), boto3.client("sqs"), boto3.client("sns")
     names = {"table1": "tributary-local-table1", "table2": "tributary-local-table2"}
     for name in names.values():
-        dynamodb.create_table(
-            TableName=name,
-            BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-        )
+        make_table(dynamodb, name)
     dlq = sqs.create_queue(QueueName="tributary-local-changes-dlq")["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     queue = sqs.create_queue(
