@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tools import iam_lint
 
@@ -147,3 +149,43 @@ def test_the_command_reads_a_state_and_fails_on_a_problem(tmp_path, capsys, stat
     assert "1 statements in 1 policy documents" in captured.out  # data sources are not counted twice
     if code:
         assert 'module.function["f"].aws_iam_role_policy.access.policy [Bad]: action sqs:SendMessages' in captured.err
+
+
+def _oracle(resource: str, arn_format: str, alphabet: str = "a:/", longest: int = 6) -> bool:
+    """Brute force: some string of up to ``longest`` characters matches both patterns."""
+    import itertools
+    import re
+
+    policy = re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in resource), re.S)
+    parts = [p for p in re.split(r"(\$\{[^}]+\})", arn_format) if p]
+    regex = ""
+    for index, part in enumerate(parts):
+        if part.startswith("${"):
+            forbidden = ("/" if part[2:-1] in iam_lint.NO_SLASH else "") + ("" if index == len(parts) - 1 else ":")
+            regex += f"[^{re.escape(forbidden)}]+" if forbidden else ".+"
+        else:
+            regex += re.escape(part)
+    arn = re.compile(regex, re.S)
+    return any(
+        policy.fullmatch(text) and arn.fullmatch(text)
+        for size in range(longest + 1)
+        for text in map("".join, itertools.product(alphabet, repeat=size))
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    resource=st.text(alphabet="a:/*?", max_size=5),
+    arn_format=st.lists(st.sampled_from(["a", ":", "/", "${BucketName}", "${Name}"]), min_size=1, max_size=4).map(
+        "".join
+    ),
+)
+def test_overlap_agrees_with_a_brute_force_search(resource, arn_format):
+    """Over short patterns, where a search of every string up to six characters is complete for
+    what these can match within that length, the glob intersection finds the same answer."""
+    found = _oracle(resource, arn_format)
+    if found:
+        assert iam_lint.overlaps(resource, arn_format)
+    elif iam_lint.overlaps(resource, arn_format):
+        # A match may need more than six characters: then a longer search finds it.
+        assert _oracle(resource, arn_format, longest=10)
