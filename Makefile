@@ -145,7 +145,7 @@ bench: $(VENV_STAMP) build-host ## Run every benchmark, print the table, write d
 # --- checks ---------------------------------------------------------------------------------
 
 .PHONY: lint
-lint: lint-static iam-lint ## ruff (lint and format), import contracts, terraform fmt, Terraform config load, checkov, zizmor, workflow schemas, IAM statements
+lint: lint-static iam-lint ## ruff (lint and format), import contracts, mypy, terraform fmt, Terraform config load, checkov, zizmor, workflow schemas, IAM statements
 
 # Everything of lint but iam-lint. make test runs this, and the IAM check as a test
 # (tests/integration/test_iam_lint.py) on the apply the suite makes anyway, in parallel with other tests.
@@ -154,6 +154,7 @@ lint-static: $(VENV_STAMP) $(CHECKOV_STAMP)
 	@$(PY) -m ruff check .
 	@$(PY) -m ruff format --check .
 	@$(VENV)/bin/lint-imports --no-cache --no-logo
+	@$(PY) -m mypy
 	@$(VENV)/bin/zizmor --offline --quiet .github
 	@$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	@$(VENV)/bin/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml

@@ -111,12 +111,12 @@ def apply_messages(
         outcome.counts[result] += 1
     if outcome.refused:
         kept = dead_letter(outcome.refused)
-        for refused in outcome.refused:
-            if refused.message_id in kept:  # SQS delivers it again; its redrive policy moves it in the end
-                outcome.failed.append(refused.message_id)
+        for parked in outcome.refused:
+            if parked.message_id in kept:  # SQS delivers it again; its redrive policy moves it in the end
+                outcome.failed.append(parked.message_id)
                 outcome.counts["failed"] += 1
                 outcome.errors.append(
-                    f"{refused.message_id}: {refused.reason}, not dead-lettered: {kept[refused.message_id]}"[:300]
+                    f"{parked.message_id}: {parked.reason}, not dead-lettered: {kept[parked.message_id]}"[:300]
                 )
             else:
                 outcome.counts["parked"] += 1

@@ -6,14 +6,14 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from tributary import aws, logs, metrics, replica, tracing
+from tributary import aws, batch, logs, metrics, replica, tracing
 
 from .apply import apply_messages, send_to_dead_letter_queue
 
 log = logs.get_logger("change_applier")
 
 
-def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+def handle(event: Mapping[str, Any], context: Any) -> batch.BatchResponse:
     """Lambda entry point for the SQS event source mapping.
 
     Refused messages go to the queue's dead-letter queue with their reason and are acknowledged;

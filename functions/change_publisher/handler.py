@@ -7,14 +7,14 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from tributary import aws, logs, metrics, parking, tracing
+from tributary import aws, batch, logs, metrics, parking, tracing
 
 from .publish import Batch, CheckpointError, Outcome, park, publish, read, settle
 
 log = logs.get_logger("change_publisher")
 
 
-def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+def handle(event: Mapping[str, Any], context: Any) -> batch.BatchResponse:
     """Lambda entry point for the DynamoDB Streams event source mapping.
 
     Poison records go to the parked queue (PARKED_QUEUE_URL) and count as handled; the first

@@ -26,7 +26,7 @@ def _function() -> dict[str, str]:
     return {"Function": os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "code_sync")}
 
 
-def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+def handle(event: Mapping[str, Any], context: Any) -> batch.BatchResponse | dict[str, Any]:
     """Lambda entry point, for every shape the function can be wired to:
 
     - SQS messages (the stack's wiring) holding S3 notifications, SNS envelopes of them,
@@ -60,7 +60,9 @@ def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     return {"keys": dict(counts)}
 
 
-def _messages(records: list[Mapping[str, Any]], prefixes: s3sync.Prefixes, s3: Any, context: Any) -> dict[str, Any]:
+def _messages(
+    records: list[Mapping[str, Any]], prefixes: s3sync.Prefixes, s3: Any, context: Any
+) -> batch.BatchResponse:
     failures: list[str] = []
     counts: Counter[str] = Counter()
     continuations = []

@@ -33,8 +33,8 @@ def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     headers = request_headers(event)
     try:
         with tracing.phase("parse"):
-            body = body_bytes(event, headers.get("content-encoding", ""), limits)
-            records = parse_records(body, headers.get("content-type", ""), limits)
+            raw = body_bytes(event, headers.get("content-encoding", ""), limits)
+            records = parse_records(raw, headers.get("content-type", ""), limits)
     except RequestError as exc:
         log.info("request refused", extra={"status": exc.status, "code": exc.code})
         return response(exc.status, {"error": exc.code, "message": exc.message})

@@ -276,7 +276,8 @@ def _from_version_1(windows: list[list[object]]) -> ShardState:
         fingerprints = base64.b64decode(str(blob), validate=True)
         count = len(fingerprints) // DIGEST_BYTES
         second = int(float(str(until)))
-        before, newest = newest, second if newest is None else max(newest, second)
+        before: int | None = newest
+        newest = second if newest is None else max(newest, second)
         if count:
             out.append(Window(-1, -1, ordinal, fingerprints, ((newest, count),), before, newest))
             ordinal += count

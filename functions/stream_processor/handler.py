@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from tributary import aws, logs, metrics, tracing
+from tributary import aws, batch, logs, metrics, tracing
 
 from .dedupe import ShardState, UnreadableStateError
 from .processor import Settings, commit, plan_batch
@@ -60,7 +60,7 @@ class DedupeStore:
         self._cache[shard_id] = (response["ETag"], state)
         return state
 
-    def saver(self, settings: Settings, shard_id: str):
+    def saver(self, settings: Settings, shard_id: str) -> Callable[[ShardState], None]:
         """``save(state)`` for ``commit``: the cache changes only once the write succeeded."""
 
         def save(state: ShardState) -> None:
@@ -109,7 +109,7 @@ def _first_sequence(records: list[Mapping[str, Any]]) -> int | None:
         return None
 
 
-def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+def handle(event: Mapping[str, Any], context: Any) -> batch.BatchResponse:
     """Lambda entry point for the Kinesis event source mapping."""
     tracing.init()
     settings = Settings.from_env(os.environ)

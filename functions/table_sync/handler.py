@@ -6,14 +6,14 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from tributary import aws, logs, metrics, parking, replica, tracing
+from tributary import aws, batch, logs, metrics, parking, replica, tracing
 
 from .sync import sequence_number, sync_batch
 
 log = logs.get_logger("table_sync")
 
 
-def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+def handle(event: Mapping[str, Any], context: Any) -> batch.BatchResponse:
     """Lambda entry point for the DynamoDB Streams event source mapping.
 
     Refused records go to the on-failure queue (PARKED_QUEUE_URL) and count as handled; the

@@ -29,7 +29,7 @@ try:
         raise ImportError("the standard library was asked for")
     import orjson as _orjson
 except ImportError:
-    _orjson = None
+    _orjson = None  # type: ignore[assignment]
 
 BACKEND = "orjson" if _orjson is not None else "json"
 if _orjson is not None:
@@ -78,7 +78,7 @@ _LENIENT = json.JSONDecoder()
 
 def _stdlib_loads(data: bytes | bytearray | memoryview | str, strict: bool) -> Any:
     try:
-        text = data.decode("utf-8") if isinstance(data, (bytes, bytearray, memoryview)) else data
+        text = data if isinstance(data, str) else str(data, "utf-8")
         value = (_STRICT if strict else _LENIENT).decode(text)
     except UnicodeDecodeError as exc:
         raise JsonError(f"not UTF-8: {exc.reason} at byte {exc.start}") from None

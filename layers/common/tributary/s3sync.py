@@ -303,13 +303,13 @@ def _pairs(s3: Any, prefixes: Prefixes, start_after: str) -> Iterator[tuple[str,
     while s is not None or t is not None:
         sk, tk = relative(s, prefixes.source_prefix), relative(t, prefixes.target_prefix)
         # Listings come in UTF-8 byte order; compare the same way.
-        if tk is None or (sk is not None and sk.encode() < tk.encode()):
+        if sk is not None and (tk is None or sk.encode() < tk.encode()):
             yield sk, s, None
             s = next(source, None)
-        elif sk is None or tk.encode() < sk.encode():
+        elif tk is not None and (sk is None or tk.encode() < sk.encode()):
             yield tk, None, t
             t = next(target, None)
-        else:
+        elif sk is not None:  # the same key on both sides
             yield sk, s, t
             s, t = next(source, None), next(target, None)
 
@@ -317,6 +317,8 @@ def _pairs(s3: Any, prefixes: Prefixes, start_after: str) -> Iterator[tuple[str,
 def _decide(s3: Any, prefixes: Prefixes, rel: str, source: dict | None, target: dict | None) -> Step | None:
     """What to do for one key, from the listings where they suffice, else from HEAD and tags."""
     if source is None:
+        if target is None:
+            return None
         return Step("delete", prefixes.target_prefix + rel, "not in the source", etag=target["ETag"])
     key = prefixes.source_prefix + rel
     if target is None:
@@ -457,7 +459,10 @@ def reconcile(
 
 def compare(s3: Any, prefixes: Prefixes) -> dict[str, Any]:
     """Both prefixes by key and by what a copy carries (content, headers, metadata, tags)."""
-    missing, extra, different, counts = [], [], [], Counter()
+    missing: list[str] = []
+    extra: list[str] = []
+    different: list[str] = []
+    counts: Counter[str] = Counter()
 
     def check(pair: tuple[str, dict | None, dict | None]) -> tuple[str, str]:
         rel, source, target = pair
