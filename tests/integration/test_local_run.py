@@ -17,8 +17,8 @@ from local.scenario import Options, run, summary
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.build
 
+# The run without faults is test_make_local_command_prints_the_summary_and_leaves_nothing_running.
 FAULT_RUNS = {
-    "none": "",
     "s3_put_error": "s3_put_error:0.3",
     "throttle": "throttle:0.1",
     "crash": "crash:0.25",
@@ -31,8 +31,13 @@ FAULT_RUNS = {
 @pytest.mark.parametrize("name", FAULT_RUNS)
 def test_nothing_lost_nothing_duplicated(name, applied_stacks):
     faults = fault_spec.Faults(fault_spec.parse(FAULT_RUNS[name]), seed=3)
-    # Timeouts are capped so an injected hang costs seconds, not the declared two minutes.
-    with LocalStack(faults=faults, timeout_cap_s=4, visibility_cap_s=2, applied=applied_stacks.get("default")) as stack:
+    # Timeouts are capped where hangs are injected, so that one costs seconds, not the declared
+    # minutes. Elsewhere a slow invocation (S3 errors retried with backoff on a loaded machine) runs
+    # to the function's own timeout, as in AWS.
+    cap = 4 if "timeout" in FAULT_RUNS[name] else None
+    with LocalStack(
+        faults=faults, timeout_cap_s=cap, visibility_cap_s=2, applied=applied_stacks.get("default")
+    ) as stack:
         report = run(
             stack, Options(records=400, table_changes=200, code_files=20, seed=5, progress=False, drain_timeout_s=240)
         )
@@ -62,8 +67,6 @@ def test_nothing_lost_nothing_duplicated(name, applied_stacks):
     assert set(git["builds"]) == {"SUCCEEDED"}, text
     assert 1 <= git["builds"]["SUCCEEDED"] <= 7, text
     assert git["nightly"] == {"status": "SUCCEEDED", "refs_pushed": 0}, text
-    if name == "none":
-        assert report["functions"]["stream_processor"]["errors"] == 0
     if name in ("crash", "timeout"):
         stats = report["functions"]
         assert sum(s.get("crashes" if name == "crash" else "timeouts", 0) for s in stats.values()) > 0, text
@@ -114,6 +117,7 @@ def test_make_local_command_prints_the_summary_and_leaves_nothing_running(tmp_pa
     report = json.loads((ROOT / "dist" / "local-report.json").read_text())
     assert report["ok"]
     assert report["records"] == 200
+    assert report["functions"]["stream_processor"]["errors"] == 0
     # Nothing left behind: the port is free and no worker survives.
     import socket
 
