@@ -164,21 +164,36 @@ def test_both_backends_write_the_same_values_or_refuse_alike(value):
         assert same(json_codec.loads(first[1]), json_codec.loads(second[1]))
 
 
-@settings(max_examples=300, deadline=None)
-@given(
-    st.one_of(
-        st.binary(max_size=40),
-        json_values.map(lambda v: json.dumps(v).encode("utf-8", "surrogatepass")),
-        st.tuples(json_values, st.integers(0, 60), st.binary(max_size=3)).map(
-            lambda t: (lambda doc: doc[: t[1]] + t[2] + doc[t[1] :])(json.dumps(t[0]).encode("utf-8", "surrogatepass"))
-        ),
-    )
+# Any bytes, JSON documents, and JSON documents with a few bytes spliced in anywhere.
+documents = st.one_of(
+    st.binary(max_size=40),
+    json_values.map(lambda v: json.dumps(v).encode("utf-8", "surrogatepass")),
+    st.tuples(json_values, st.integers(0, 60), st.binary(max_size=3)).map(
+        lambda t: (lambda doc: doc[: t[1]] + t[2] + doc[t[1] :])(json.dumps(t[0]).encode("utf-8", "surrogatepass"))
+    ),
 )
+
+
+@settings(max_examples=300, deadline=None)
+@given(documents)
 def test_both_backends_read_the_same_values_or_refuse_alike(data):
     first, second = both(lambda: json_codec.loads(data))
     assert first[0] == second[0], (data, first, second)
     if first[0] == "ok":
         assert same(first[1], second[1]), data
+
+
+@settings(max_examples=200, deadline=None)
+@given(documents, st.sampled_from([bytearray, memoryview]))
+def test_any_bytes_like_reads_as_its_bytes_do(data, wrap):
+    """A bytearray or a memoryview (a slice of a larger buffer) reads, or is refused, exactly as
+    the same bytes: with each backend, and with the standard library when orjson hands it on."""
+    for expected, got in zip(
+        both(lambda: json_codec.loads(data)), both(lambda: json_codec.loads(wrap(data))), strict=True
+    ):
+        assert expected[0] == got[0], (data, expected, got)
+        if expected[0] == "ok":
+            assert same(expected[1], got[1]), data
 
 
 # --- I-JSON: what other parsers would refuse or read differently is refused, with its reason -------
