@@ -30,11 +30,12 @@ FAULT_RUNS = {
 
 @pytest.mark.parametrize("name", FAULT_RUNS)
 def test_nothing_lost_nothing_duplicated(name, applied_stacks):
-    faults = fault_spec.Faults(fault_spec.parse(FAULT_RUNS[name]), seed=3)
+    rates = fault_spec.parse(FAULT_RUNS[name])
+    faults = fault_spec.Faults(rates, seed=3)
     # Timeouts are capped where hangs are injected, so that one costs seconds, not the declared
     # minutes. Elsewhere a slow invocation (S3 errors retried with backoff on a loaded machine) runs
     # to the function's own timeout, as in AWS.
-    cap = 4 if "timeout" in FAULT_RUNS[name] else None
+    cap = 4 if "timeout" in rates else None
     with LocalStack(
         faults=faults, timeout_cap_s=cap, visibility_cap_s=2, applied=applied_stacks.get("default")
     ) as stack:
