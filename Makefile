@@ -82,7 +82,7 @@ local: $(VENV_STAMP) build build-host ## Apply the stack into an embedded AWS, r
 
 # --- table sync operations -------------------------------------------------------------------
 
-TABLES = $(PY) -m tools.tables
+TABLES = $(PY) -m tools.table_repair
 
 .PHONY: backfill
 backfill: $(VENV_STAMP) ## Copy table1's items to table2 through the version guard (ENV=, SEGMENTS=)
@@ -110,7 +110,7 @@ redrive: $(VENV_STAMP) ## Move a DLQ's messages back to its queue (ENV=, QUEUE=c
 
 .PHONY: s3-sync
 s3-sync: $(VENV_STAMP) ## Reconcile bucket1/code into bucket2/code now; DRY_RUN=1 only prints (ENV=)
-	@$(PY) -m tools.s3sync --env $(ENV) $(if $(filter-out 0,$(DRY_RUN)),--dry-run)
+	@$(PY) -m tools.code_reconcile --env $(ENV) $(if $(filter-out 0,$(DRY_RUN)),--dry-run)
 
 .PHONY: mirror
 mirror: $(VENV_STAMP) ## Run the git mirror build now and wait for it (ENV=)

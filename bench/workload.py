@@ -1,7 +1,7 @@
 """The inputs every benchmark shares, built the way the system builds them.
 
 Kinesis events come from ``stack.events`` (the shapes the local runtime and the test
-fixtures use) holding records from ``tributary.synthetic`` (what the producer CLI sends
+fixtures use) holding records from ``tributary_cli.synthetic`` (what the producer CLI sends
 with ``--synthetic``). Everything is deterministic for a seed.
 """
 
@@ -17,7 +17,8 @@ from typing import Any
 
 from bench.prices import MAX_BATCH_RECORDS, MAX_INVOKE_PAYLOAD, SHARD_WRITE_RECORDS_PER_S
 from stack.events import StreamRecord, kinesis_event, kinesis_stream_arn
-from tributary import json_codec, kpl, synthetic
+from tributary import json_codec, kpl
+from tributary_cli import synthetic
 
 SHARD = "shardId-000000000007"
 REGION = "us-east-1"

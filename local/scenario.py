@@ -29,7 +29,8 @@ from botocore.config import Config
 from local.codecommit import git_environment, scratch_home
 from local.runtime import LocalStack
 from stack.events import http_api_event
-from tributary import ddb, replica, s3sync, synthetic, tables
+from tributary import ddb, replica, s3sync
+from tributary_cli import synthetic, tables
 
 # The scenario acts as an operator using the AWS CLI would: its own calls (the workload, the drift
 # it makes by hand, the audits) retry throttling the way the CLI's standard mode does, so an
@@ -100,7 +101,7 @@ def produce_cli(stack: LocalStack, path: IngestPath, options: Options, aggregate
         sys.executable,
         "-S",
         "-m",
-        "tributary.produce",
+        "tributary_cli.produce",
         "--stream",
         stack.topology.resource("events_stream").name,
         "--synthetic",

@@ -32,7 +32,8 @@ from local.sqs import sqs_event
 from stack.events import dynamodb_event, dynamodb_stream_record
 from table_sync import handler as direct
 from tests import table_stack
-from tributary import ddb, parking, replica, tables
+from tributary import ddb, parking, replica
+from tributary_cli import tables
 
 REGION = "eu-west-1"
 KEYS = ("pk", "sk")

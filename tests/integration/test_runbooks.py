@@ -19,7 +19,8 @@ import pytest
 from local.runtime import LocalStack
 from stack.events import dynamodb_stream_record
 from tools import mirror
-from tributary import ddb, lake, replica, synthetic
+from tributary import ddb, lake, replica
+from tributary_cli import synthetic
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNBOOKS = ROOT / "docs" / "runbooks"
@@ -261,10 +262,10 @@ def test_resync_buckets_finds_and_fixes_drift(stack):
     s3 = stack.session.client("s3")
     env = stack.topology.function_environment("code_sync")
     s3.put_object(Bucket=env["TARGET_BUCKET"], Key="code/stray.py", Body=b"not in bucket1")
-    dry = tool(stack, "tools.s3sync", "--env", "local", "--dry-run")
+    dry = tool(stack, "tools.code_reconcile", "--env", "local", "--dry-run")
     assert "(dry run) delete s3://" in dry.stdout
     assert "code/stray.py" in dry.stdout
-    fixed = tool(stack, "tools.s3sync", "--env", "local")
+    fixed = tool(stack, "tools.code_reconcile", "--env", "local")
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     assert "bucket1/code == bucket2/code" in fixed.stdout
 
@@ -277,13 +278,13 @@ def test_recover_table2_with_verify_backfill_and_repair(stack):
     wait(lambda: dynamodb.get_item(TableName=table2, Key=key).get("Item"))
     wait(stack.idle)  # both sync paths have applied it
     dynamodb.delete_item(TableName=table2, Key=key)  # table2 loses an item behind the sync's back
-    drift = tool(stack, "tools.tables", "verify", "--env", "local")
+    drift = tool(stack, "tools.table_repair", "verify", "--env", "local")
     assert drift.returncode != 0
     assert json.loads(drift.stdout)["before"]["missing"] == 1, drift.stdout
-    assert tool(stack, "tools.tables", "backfill", "--env", "local").returncode == 0
-    repaired = tool(stack, "tools.tables", "verify", "--env", "local", "--repair")
+    assert tool(stack, "tools.table_repair", "backfill", "--env", "local").returncode == 0
+    repaired = tool(stack, "tools.table_repair", "verify", "--env", "local", "--repair")
     assert repaired.returncode == 0, repaired.stdout + repaired.stderr
-    clean = tool(stack, "tools.tables", "verify", "--env", "local")
+    clean = tool(stack, "tools.table_repair", "verify", "--env", "local")
     assert clean.returncode == 0, clean.stdout + clean.stderr
 
 

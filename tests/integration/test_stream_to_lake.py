@@ -19,7 +19,7 @@ from stream_processor import handler as processor
 from tests.conftest import load_event
 from tests.events import generate
 from tributary import aws as clients
-from tributary import produce, synthetic
+from tributary_cli import produce, synthetic
 
 BUCKET = "lake"
 STREAM = "events"

@@ -16,7 +16,8 @@ from stack.events import dynamodb_event, dynamodb_stream_record
 from table_sync import handler as direct
 from tests import table_stack
 from tests.conftest import load_event
-from tributary import ddb, replica, tables
+from tributary import ddb, replica
+from tributary_cli import tables
 
 REGION = "eu-west-1"
 

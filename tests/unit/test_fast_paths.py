@@ -22,7 +22,8 @@ from stack.events import StreamRecord, kinesis_event, kinesis_stream_arn
 from stream_processor.dedupe import DIGEST_BYTES, ShardState, UnreadableStateError
 from stream_processor.processor import Settings, commit, plan_batch
 from stream_processor.transform import enrich
-from tributary import envelope, json_codec, kinesis, kpl, lake, synthetic
+from tributary import envelope, json_codec, kinesis, kpl, lake
+from tributary_cli import synthetic
 
 SHARD = "shardId-000000000001"
 ARN = kinesis_stream_arn("events", "eu-west-1")

@@ -14,8 +14,8 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from tributary import produce as cli
 from tributary.producer import Producer
+from tributary_cli import produce as cli
 
 ROOT = Path(__file__).resolve().parents[2]
 STREAM = "events"
@@ -189,7 +189,7 @@ def run(args: list[str], env: dict[str, str], stdin: str = "") -> subprocess.Com
         "AWS_EC2_METADATA_DISABLED": "true",
     }
     return subprocess.run(
-        [sys.executable, "-m", "tributary.produce", *args],
+        [sys.executable, "-m", "tributary_cli.produce", *args],
         input=stdin,
         capture_output=True,
         text=True,

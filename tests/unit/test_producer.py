@@ -15,9 +15,10 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from tributary import kpl, synthetic
-from tributary import produce as cli
+from tributary import kpl
 from tributary.producer import MAX_BYTES_PER_CALL, MAX_RECORDS_PER_CALL, Entry, Failure, Producer
+from tributary_cli import produce as cli
+from tributary_cli import synthetic
 
 STREAM = "events"
 

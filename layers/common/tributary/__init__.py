@@ -1,6 +1,10 @@
-"""tributary's shared layer: serialization and the helpers every function uses.
+"""tributary's shared layer: what the functions import at run time.
 
-Functions import from here; nothing here imports a function.
+Serialization (``json_codec``, ``envelope``, ``kinesis``, ``kpl``, ``ddb``, ``lake``), the
+helpers every handler uses (``aws``, ``batch``, ``logs``, ``metrics``, ``tracing``,
+``parking``) and the cores the functions share (``producer``, ``replica``, ``s3sync``).
+Functions import from here; nothing here imports a function. The command-line clients live in
+``tributary_cli`` (``cli/tributary_cli``), outside the layer.
 """
 
 __all__ = [
@@ -14,5 +18,9 @@ __all__ = [
     "lake",
     "logs",
     "metrics",
+    "parking",
+    "producer",
+    "replica",
+    "s3sync",
     "tracing",
 ]

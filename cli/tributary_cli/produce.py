@@ -1,7 +1,7 @@
 """Command line producer: NDJSON from a file or stdin, or synthetic IoT events, into a stream.
 
-    python -m tributary.produce --stream NAME [--input FILE|-] [--aggregate]
-    python -m tributary.produce --stream NAME --synthetic --count 10000 --rate 500 --malformed 0.02
+    python -m tributary_cli.produce --stream NAME [--input FILE|-] [--aggregate]
+    python -m tributary_cli.produce --stream NAME --synthetic --count 10000 --rate 500 --malformed 0.02
 
 Prints a JSON report. Exit status 0 when every record was sent; 1 when some could not be
 sent (they are listed in the report and, with --failed-out, written there to resend); 2 on
@@ -28,8 +28,9 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, NoRegionError
 
-from tributary import json_codec, synthetic
+from tributary import json_codec
 from tributary.producer import Entry, Producer, Report
+from tributary_cli import synthetic
 
 # The producer retries what a retry can mend, record by record; the SDK retrying whole calls
 # underneath, connection errors included, only makes a dead endpoint take longer to report.
@@ -123,7 +124,7 @@ def _reasons(report: Report) -> Iterator[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tributary.produce", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tributary_cli.produce", description=__doc__.split("\n\n")[0])
     parser.add_argument("--stream", required=True, help="Kinesis stream name")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--input", default="-", help="NDJSON file, or - for stdin (default)")

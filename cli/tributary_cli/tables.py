@@ -1,7 +1,7 @@
 """Backfill and verify for the table sync: parallel scans, drift reports, repairs.
 
-    python -m tributary.tables backfill --source T1 --target T2 [--segments 8]
-    python -m tributary.tables verify --source T1 --target T2 [--repair] [--segments 8]
+    python -m tributary_cli.tables backfill --source T1 --target T2 [--segments 8]
+    python -m tributary_cli.tables verify --source T1 --target T2 [--repair] [--segments 8]
 
 Both are safe while table1 is live: each item is read from table2, then from table1, and
 written only if table2 still holds what was read (``copy_current``), so a change applied
@@ -280,7 +280,7 @@ def backfill(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tributary.tables", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tributary_cli.tables", description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=("backfill", "verify"))
     parser.add_argument("--source", required=True, help="table1")
     parser.add_argument("--target", required=True, help="table2")

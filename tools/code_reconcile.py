@@ -1,6 +1,6 @@
 """`make s3-sync`: reconcile bucket1/code into bucket2/code now, as the nightly schedule does.
 
-    python -m tools.s3sync --env dev [--dry-run]
+    python -m tools.code_reconcile --env dev [--dry-run]
 
 Bucket names come from terraform/topology.json and environments/<env>.tfvars.json; the AWS
 account is taken from the caller's identity (bucket names include it). Prints every action
@@ -20,7 +20,7 @@ from tributary import aws, s3sync
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.s3sync", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.code_reconcile", description=__doc__.split("\n\n")[0])
     parser.add_argument("--env", required=True)
     parser.add_argument("--dry-run", action="store_true", help="print what would be done, change nothing")
     args = parser.parse_args(argv)

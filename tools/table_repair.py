@@ -1,7 +1,7 @@
 """`make backfill` and `make verify`: the table sync tools, with the table names of an environment.
 
-    python -m tools.tables backfill --env dev [--segments 8]
-    python -m tools.tables verify --env dev [--repair] [--segments 8]
+    python -m tools.table_repair backfill --env dev [--segments 8]
+    python -m tools.table_repair verify --env dev [--repair] [--segments 8]
 
 Names come from terraform/topology.json and environments/<env>.tfvars.json, as the stack
 names them; the AWS account, region and endpoint from the usual AWS settings
@@ -14,11 +14,11 @@ import argparse
 import sys
 
 from stack import topology
-from tributary import tables
+from tributary_cli import tables
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.tables", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.table_repair", description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=("backfill", "verify"))
     parser.add_argument("--env", required=True, help="environment (terraform/environments/<env>.tfvars.json)")
     parser.add_argument("--segments", default="4")
