@@ -77,8 +77,8 @@ build-host: $(HOST_FUNCTION_ZIPS) dist/host/layers/common.zip ## The same zips f
 # --- the local stack -----------------------------------------------------------------------
 
 .PHONY: local
-local: $(VENV_STAMP) build build-host ## Apply the stack into an embedded AWS, run the whole system there and audit it (N=, FAULTS=, SEED=, PATHS=, KEEP=1)
-	@$(PY) -m local $(if $(PATHS),--paths $(PATHS)) $(if $(N),--records $(N)) $(if $(FAULTS),--faults '$(FAULTS)') $(if $(SEED),--seed $(SEED)) $(if $(filter-out 0,$(KEEP)),--keep)
+local: $(VENV_STAMP) build build-host ## Apply the stack into an embedded AWS, run the whole system there and audit it (N=, TABLE_CHANGES=, CODE_FILES=, FAULTS=, SEED=, PATHS=, KEEP=1)
+	@$(PY) -m local $(if $(PATHS),--paths $(PATHS)) $(if $(N),--records $(N)) $(if $(TABLE_CHANGES),--table-changes $(TABLE_CHANGES)) $(if $(CODE_FILES),--code-files $(CODE_FILES)) $(if $(FAULTS),--faults '$(FAULTS)') $(if $(SEED),--seed $(SEED)) $(if $(filter-out 0,$(KEEP)),--keep)
 
 # --- table sync operations -------------------------------------------------------------------
 

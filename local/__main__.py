@@ -1,9 +1,9 @@
 """`make local`: run tributary on an embedded AWS on this machine and audit the result.
 
-    python -m local [--records N] [--faults SPEC] [--seed N] [--keep]
+    python -m local [--records N] [--table-changes N] [--code-files N] [--faults SPEC] [--seed N] [--keep]
 
-Make passes N=, FAULTS=, SEED= and KEEP=1 through. Exit status 0 when nothing was lost
-or duplicated, 1 otherwise, 2 on a usage error.
+Make passes N=, TABLE_CHANGES=, CODE_FILES=, FAULTS=, SEED=, PATHS= and KEEP=1 through. Exit
+status 0 when nothing was lost or duplicated, 1 otherwise, 2 on a usage error.
 """
 
 from __future__ import annotations
@@ -23,7 +23,20 @@ REPORT = ROOT / "dist" / "local-report.json"
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make local", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--records", type=int, default=int(os.environ.get("N") or 20_000))
+    defaults = Options()
+    parser.add_argument("--records", type=int, default=int(os.environ.get("N") or defaults.records))
+    parser.add_argument(
+        "--table-changes",
+        type=int,
+        default=int(os.environ.get("TABLE_CHANGES") or defaults.table_changes),
+        help="changes to write to table1",
+    )
+    parser.add_argument(
+        "--code-files",
+        type=int,
+        default=int(os.environ.get("CODE_FILES") or defaults.code_files),
+        help="files to upload, overwrite and delete under bucket1's code/",
+    )
     parser.add_argument("--faults", default=os.environ.get("FAULTS", ""))
     parser.add_argument("--seed", type=int, default=int(os.environ.get("SEED") or 0))
     parser.add_argument("--keep", action="store_true", default=os.environ.get("KEEP", "") not in ("", "0"))
@@ -41,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"FAULTS: {exc}")
     if args.records < 10:
         parser.error("N must be at least 10")
+    if args.table_changes < 1:
+        parser.error("TABLE_CHANGES must be at least 1")
+    if args.code_files < 1:
+        parser.error("CODE_FILES must be at least 1")
 
     say = lambda message: print(f"  {message}", flush=True)  # noqa: E731
     print(
@@ -50,7 +67,14 @@ def main(argv: list[str] | None = None) -> int:
     variables = {"table_sync_paths": args.paths} if args.paths else {}
     stack = LocalStack(faults=fault_spec.Faults(rates, seed=args.seed), log=say, variables=variables)
     with stack:
-        report = run(stack, Options(records=args.records, seed=args.seed, progress=not args.no_progress))
+        options = Options(
+            records=args.records,
+            table_changes=args.table_changes,
+            code_files=args.code_files,
+            seed=args.seed,
+            progress=not args.no_progress,
+        )
+        report = run(stack, options)
         print(summary(report))
         write_report(report, REPORT)
         print(f"  report: {REPORT.relative_to(ROOT)}")

@@ -105,7 +105,20 @@ def test_each_table_sync_path_alone_converges_under_faults(paths, applied_stacks
 def test_make_local_command_prints_the_summary_and_leaves_nothing_running(tmp_path):
     env = dict(os.environ)
     result = subprocess.run(
-        [sys.executable, "-m", "local", "--records", "200", "--no-progress"],  # the scenario's defaults otherwise
+        # A small workload of each job: the command, its flags and the clean exit are what is tested
+        # here; the scenario's guarantees under load and faults are the tests above.
+        [
+            sys.executable,
+            "-m",
+            "local",
+            "--records",
+            "200",
+            "--table-changes",
+            "120",
+            "--code-files",
+            "12",
+            "--no-progress",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -118,6 +131,10 @@ def test_make_local_command_prints_the_summary_and_leaves_nothing_running(tmp_pa
     report = json.loads((ROOT / "dist" / "local-report.json").read_text())
     assert report["ok"]
     assert report["records"] == 200
+    changes = report["tables"]["changes"]
+    assert changes["inserts"] + changes["updates"] + changes["deletes"] == 120
+    assert report["tables"]["match"]
+    assert report["code"]["changes"]["uploads"] == 12
     assert report["functions"]["stream_processor"]["errors"] == 0
     # Nothing left behind: the port is free and no worker survives.
     import socket
@@ -135,3 +152,17 @@ def test_a_bad_fault_spec_is_a_usage_error():
     )
     assert result.returncode == 2
     assert "unknown fault 'meteor'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--table-changes", "0"], "TABLE_CHANGES must be at least 1"),
+        (["--code-files", "0"], "CODE_FILES must be at least 1"),
+        (["--records", "5"], "N must be at least 10"),
+    ],
+)
+def test_a_workload_too_small_to_audit_is_a_usage_error(args, message):
+    result = subprocess.run([sys.executable, "-m", "local", *args], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert message in result.stderr
