@@ -267,7 +267,7 @@ def test_an_archived_object_fails_alone_and_the_deletes_still_run(s3, capsys, mo
     drift = s3sync.compare(s3, PREFIXES)
     assert (drift["missing"], drift["extra"]) == (["f4.txt"], [])
     # The tool says so too, as `aws s3 sync` does: exit 2, the failure named.
-    from tools import s3sync as tool
+    from tools import code_reconcile as tool
 
     monkeypatch.setattr(
         tool,
@@ -429,7 +429,7 @@ def test_an_sqs_message_of_no_known_shape_fails_alone(s3, body):
 
 
 def test_the_dry_run_prints_only_what_would_really_be_done(s3, capsys, monkeypatch):
-    from tools import s3sync as tool
+    from tools import code_reconcile as tool
 
     monkeypatch.setattr(
         tool,
