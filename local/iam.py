@@ -35,7 +35,7 @@ import json
 import re
 import threading
 import xml.etree.ElementTree as ElementTree
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote
@@ -389,71 +389,117 @@ def _dynamodb_needs(call: Call, region: str, account: str) -> list[Need]:
 
 def _resources(call: Call, region: str, account: str) -> list[str]:
     """The resource ARNs a call on a stream, queue, topic, function, bus, log group, key,
-    repository or project names."""
-    p, service = call.params, call.service
-    arn = f"{region}:{account}"
-    if service == "kinesis":
-        if "StreamARN" in p or "ConsumerARN" in p:
-            return [p.get("ConsumerARN") or p["StreamARN"]]
-        if "StreamName" in p:
-            return [f"arn:aws:kinesis:{arn}:stream/{p['StreamName']}"]
-        if "ShardIterator" in p:
-            return [f"arn:aws:kinesis:{arn}:stream/{_kinesis_iterator_stream(p['ShardIterator'])}"]
-    elif service == "dynamodbstreams":
-        if "StreamArn" in p:
-            return [p["StreamArn"]]
-        if "ShardIterator" in p:  # moto's iterators begin with the stream's ARN
-            return [p["ShardIterator"].split("|", 1)[0]]
-        # ListStreams (with or without a TableName) takes no resource type: "*".
-    elif service == "sqs":
-        if "QueueUrl" in p:
-            owner, name = p["QueueUrl"].rstrip("/").split("/")[-2:]
-            return [f"arn:aws:sqs:{region}:{owner}:{name}"]
-        if "QueueName" in p:
-            return [f"arn:aws:sqs:{region}:{p.get('QueueOwnerAWSAccountId', account)}:{p['QueueName']}"]
-    elif service == "sns":
-        if "TopicArn" in p or "TargetArn" in p:
-            return [p.get("TopicArn") or p["TargetArn"]]
-    elif service == "lambda":
-        if "FunctionName" in p:
-            name = p["FunctionName"]
-            function = (
-                name
-                if name.startswith("arn:")
-                else f"arn:aws:lambda:{region}:{name}"
-                if ":function:" in name
-                else f"arn:aws:lambda:{arn}:function:{name}"
-            )
-            return [f"{function}:{p['Qualifier']}" if p.get("Qualifier") else function]
-    elif service == "events":
-        if call.operation == "PutEvents":
-            buses = {entry.get("EventBusName") or "default" for entry in p.get("Entries", [])}
-            return [b if b.startswith("arn:") else f"arn:aws:events:{arn}:event-bus/{b}" for b in sorted(buses)]
-        if "Rule" in p or call.operation.endswith("Rule"):
-            rule = p.get("Rule") or p.get("Name", "")
-            bus = p.get("EventBusName")
-            return [f"arn:aws:events:{arn}:rule/{bus + '/' if bus and bus != 'default' else ''}{rule}"]
-    elif service == "logs":
-        if "logGroupName" in p:
-            group = f"arn:aws:logs:{arn}:log-group:{p['logGroupName']}"
-            return [f"{group}:log-stream:{p['logStreamName']}" if "logStreamName" in p else f"{group}:*"]
-    elif service == "kms":
-        if "KeyId" in p:
-            key = p["KeyId"]
-            return [
-                key
-                if key.startswith("arn:")
-                else f"arn:aws:kms:{arn}:{key if key.startswith('alias/') else 'key/' + key}"
-            ]
-    elif service == "codecommit":
-        if "repositoryName" in p:
-            return [f"arn:aws:codecommit:{arn}:{p['repositoryName']}"]
-    elif service == "codebuild":
-        if "projectName" in p:
-            return [f"arn:aws:codebuild:{arn}:project/{p['projectName']}"]
-        if "ids" in p:
-            return sorted({f"arn:aws:codebuild:{arn}:project/{i.split(':')[0]}" for i in p["ids"]})
-    return ["*"]
+    repository or project names; ``*`` for a call that names none."""
+    named = _RESOURCES.get(call.service)
+    resources = named(call, region, account) if named is not None else None
+    return ["*"] if resources is None else resources
+
+
+def _kinesis_resources(call: Call, region: str, account: str) -> list[str] | None:
+    p = call.params
+    if "StreamARN" in p or "ConsumerARN" in p:
+        return [p.get("ConsumerARN") or p["StreamARN"]]
+    if "StreamName" in p:
+        return [f"arn:aws:kinesis:{region}:{account}:stream/{p['StreamName']}"]
+    if "ShardIterator" in p:
+        return [f"arn:aws:kinesis:{region}:{account}:stream/{_kinesis_iterator_stream(p['ShardIterator'])}"]
+    return None
+
+
+def _dynamodbstreams_resources(call: Call, region: str, account: str) -> list[str] | None:
+    p = call.params
+    if "StreamArn" in p:
+        return [p["StreamArn"]]
+    if "ShardIterator" in p:  # moto's iterators begin with the stream's ARN
+        return [p["ShardIterator"].split("|", 1)[0]]
+    return None  # ListStreams (with or without a TableName) takes no resource type: "*".
+
+
+def _sqs_resources(call: Call, region: str, account: str) -> list[str] | None:
+    p = call.params
+    if "QueueUrl" in p:
+        owner, name = p["QueueUrl"].rstrip("/").split("/")[-2:]
+        return [f"arn:aws:sqs:{region}:{owner}:{name}"]
+    if "QueueName" in p:
+        return [f"arn:aws:sqs:{region}:{p.get('QueueOwnerAWSAccountId', account)}:{p['QueueName']}"]
+    return None
+
+
+def _sns_resources(call: Call, region: str, account: str) -> list[str] | None:
+    p = call.params
+    return [p.get("TopicArn") or p["TargetArn"]] if "TopicArn" in p or "TargetArn" in p else None
+
+
+def _lambda_resources(call: Call, region: str, account: str) -> list[str] | None:
+    p = call.params
+    if "FunctionName" not in p:
+        return None
+    name = p["FunctionName"]
+    if name.startswith("arn:"):
+        function = name
+    elif ":function:" in name:  # account:function:name
+        function = f"arn:aws:lambda:{region}:{name}"
+    else:
+        function = f"arn:aws:lambda:{region}:{account}:function:{name}"
+    return [f"{function}:{p['Qualifier']}" if p.get("Qualifier") else function]
+
+
+def _events_resources(call: Call, region: str, account: str) -> list[str] | None:
+    p = call.params
+    if call.operation == "PutEvents":
+        buses = {entry.get("EventBusName") or "default" for entry in p.get("Entries", [])}
+        prefix = f"arn:aws:events:{region}:{account}:event-bus/"
+        return [b if b.startswith("arn:") else prefix + b for b in sorted(buses)]
+    if "Rule" in p or call.operation.endswith("Rule"):
+        rule = p.get("Rule") or p.get("Name", "")
+        bus = p.get("EventBusName")
+        return [f"arn:aws:events:{region}:{account}:rule/{bus + '/' if bus and bus != 'default' else ''}{rule}"]
+    return None
+
+
+def _logs_resources(call: Call, region: str, account: str) -> list[str] | None:
+    p = call.params
+    if "logGroupName" not in p:
+        return None
+    group = f"arn:aws:logs:{region}:{account}:log-group:{p['logGroupName']}"
+    return [f"{group}:log-stream:{p['logStreamName']}" if "logStreamName" in p else f"{group}:*"]
+
+
+def _kms_resources(call: Call, region: str, account: str) -> list[str] | None:
+    key = call.params.get("KeyId")
+    if key is None:
+        return None
+    if key.startswith("arn:"):
+        return [key]
+    return [f"arn:aws:kms:{region}:{account}:{key if key.startswith('alias/') else 'key/' + key}"]
+
+
+def _codecommit_resources(call: Call, region: str, account: str) -> list[str] | None:
+    name = call.params.get("repositoryName")
+    return [f"arn:aws:codecommit:{region}:{account}:{name}"] if name is not None else None
+
+
+def _codebuild_resources(call: Call, region: str, account: str) -> list[str] | None:
+    p = call.params
+    if "projectName" in p:
+        return [f"arn:aws:codebuild:{region}:{account}:project/{p['projectName']}"]
+    if "ids" in p:
+        return sorted({f"arn:aws:codebuild:{region}:{account}:project/{i.split(':')[0]}" for i in p["ids"]})
+    return None
+
+
+_RESOURCES: dict[str, Callable[[Call, str, str], list[str] | None]] = {
+    "kinesis": _kinesis_resources,
+    "dynamodbstreams": _dynamodbstreams_resources,
+    "sqs": _sqs_resources,
+    "sns": _sns_resources,
+    "lambda": _lambda_resources,
+    "events": _events_resources,
+    "logs": _logs_resources,
+    "kms": _kms_resources,
+    "codecommit": _codecommit_resources,
+    "codebuild": _codebuild_resources,
+}
 
 
 def _kinesis_iterator_stream(iterator: str) -> str:
