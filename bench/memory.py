@@ -45,7 +45,7 @@ def child(event_path: str, warm_path: str) -> dict[str, Any]:
 
     from stream_processor import handler
     from stream_processor.dedupe import DIGEST_BYTES, ShardState, Window
-    from stream_processor.processor import Settings
+    from stream_processor.settings import Settings
 
     imported = _high_water_mb()
     from bench.sink import InMemoryS3
@@ -70,7 +70,7 @@ def child(event_path: str, warm_path: str) -> dict[str, Any]:
         sink.reset()
         sink.objects[state_key] = b""
         sink.etags[state_key] = '"warm"'
-        handler._store._cache[shard] = ('"warm"', ShardState(list(windows), ids, 0))
+        handler.store.warm(shard, '"warm"', ShardState(list(windows), ids, 0))
 
     sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the function's log lines, for the whole run
     warm()

@@ -61,7 +61,7 @@ class Processor:
     def __init__(self, state_ids: int | None = None, seed: int = 3) -> None:
         from stream_processor import handler
         from stream_processor.dedupe import DIGEST_BYTES, ShardState, Window
-        from stream_processor.processor import Settings
+        from stream_processor.settings import Settings
         from tributary import aws
 
         self.handler = handler
@@ -91,7 +91,7 @@ class Processor:
         self.sink.reset()
         self.sink.objects[self.state_key] = self.state_blob
         self.sink.etags[self.state_key] = '"warm"'
-        self.handler._store._cache[workload.SHARD] = ('"warm"', self._cached)
+        self.handler.store.warm(workload.SHARD, '"warm"', self._cached)
 
     def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
         """One invocation on ``event`` as it stands; the log and metric lines go nowhere."""

@@ -18,7 +18,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tributary import batch, parking, replica
+from tributary import batch, events, parking, replica
 
 Apply = Callable[[replica.Change], str]
 Complete = Callable[[replica.Change], "replica.Change | None"]
@@ -58,16 +58,15 @@ def unwrap(body: str) -> tuple[str, str | None]:
     """The change message and, when the subscription delivers SNS envelopes, the envelope's TopicArn.
 
     With raw message delivery the body is the change itself and there is no topic to read (None).
+    An envelope SNS could not have sent (its Message not a string) is refused (``bad_message``).
     """
-    if body.lstrip().startswith("{") and '"Type"' in body[:200]:
-        try:
-            envelope = json.loads(body)
-        except ValueError:
-            return body, None
-        if isinstance(envelope, dict) and envelope.get("Type") == "Notification" and "Message" in envelope:
-            topic = envelope.get("TopicArn")
-            return str(envelope["Message"]), topic if isinstance(topic, str) else ""
-    return body, None
+    try:
+        notification = events.sns_body(body)
+    except events.EventShapeError as exc:
+        raise replica.ChangeError("bad_message", str(exc)) from None
+    if notification is None:
+        return body, None
+    return notification.message, notification.topic_arn
 
 
 def read_change(body: str, source_table: str, topic_arn: str) -> replica.Change:

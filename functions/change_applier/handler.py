@@ -42,6 +42,16 @@ def handle(event: Mapping[str, Any], context: Any) -> batch.BatchResponse:
             extra={"message_id": refused.message_id, "reason": refused.reason, "detail": refused.detail[:300]},
         )
     log.info("batch", extra={"received": len(records), **outcome.counts, "errors": outcome.errors[:5]})
-    counts = {"received": len(records), "parked": 0, **outcome.counts}  # ChangesParked is alarmed: always sent
-    metrics.emit({f"Changes{k.title()}": v for k, v in counts.items()}, {"Function": function})
+    counts = outcome.counts
+    metrics.publish(
+        {
+            "ChangesReceived": len(records),
+            "ChangesApplied": counts["applied"],
+            "ChangesStale": counts["stale"],
+            "ChangesSuperseded": counts["superseded"],
+            "ChangesFailed": counts["failed"],
+            "ChangesParked": counts["parked"],  # alarmed: sent on every invocation, zero included
+        },
+        "change_applier",
+    )
     return outcome.response()

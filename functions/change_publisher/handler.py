@@ -85,7 +85,7 @@ def _report(batch: Batch, outcome: Outcome, function: str) -> None:
             "parking_error": parking_message[:500],
         },
     )
-    metrics.emit(
+    metrics.publish(
         {
             "ChangesReceived": outcome.received,
             "ChangesPublished": outcome.published,
@@ -95,5 +95,5 @@ def _report(batch: Batch, outcome: Outcome, function: str) -> None:
             "ParkingErrors": int(outcome.parking_error is not None),
             "AccountingMismatch": 0 if outcome.balanced else 1,
         },
-        {"Function": function},
+        "change_publisher",
     )

@@ -103,7 +103,7 @@ class Outcome:
 
     def response(self) -> batch.BatchResponse:
         """The response Lambda expects with ReportBatchItemFailures."""
-        return batch.retry_from(self.checkpoint)
+        return batch.from_checkpoint(self.checkpoint)
 
 
 def sequence_number(record: Any) -> str:
@@ -217,23 +217,23 @@ def settle(batch: Batch, published: Progress, parked: Progress) -> Outcome:
     is then published or parked again, which the version guard and replay make harmless).
     """
     received = len(batch.identifiers)
-    retry_from = min((s for s in (published.stopped_at, parked.stopped_at) if s is not None), default=received)
+    checkpoint_index = min((s for s in (published.stopped_at, parked.stopped_at) if s is not None), default=received)
     checkpoint: str | None = None
-    if retry_from < received:
-        named = [p for p in range(retry_from, -1, -1) if batch.identifiers[p]]
-        retry_from = named[0] if named else 0
-        checkpoint = batch.identifiers[retry_from] or None
-    parked_at = tuple(p for p in parked.done if p < retry_from)
+    if checkpoint_index < received:
+        named = [p for p in range(checkpoint_index, -1, -1) if batch.identifiers[p]]
+        checkpoint_index = named[0] if named else 0
+        checkpoint = batch.identifiers[checkpoint_index] or None
+    parked_at = tuple(p for p in parked.done if p < checkpoint_index)
     return Outcome(
         checkpoint=checkpoint,
         received=received,
-        published=sum(1 for p in published.done if p < retry_from),
+        published=sum(1 for p in published.done if p < checkpoint_index),
         parked=len(parked_at),
-        retried=received - retry_from,
+        retried=received - checkpoint_index,
         parked_at=parked_at,
         publish_error=(published.error_code, published.error_message) if published.stopped_at is not None else None,
         parking_error=(parked.error_code, parked.error_message) if parked.stopped_at is not None else None,
-        whole_batch=retry_from < received and checkpoint is None,
+        whole_batch=checkpoint_index < received and checkpoint is None,
     )
 
 

@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-from tributary import aws, batch, logs, metrics, s3sync, tracing
+from tributary import aws, batch, events, logs, metrics, s3sync, tracing
 
 log = logs.get_logger("code_sync")
 
@@ -22,8 +22,19 @@ def _prefixes() -> s3sync.Prefixes:
     )
 
 
-def _function() -> dict[str, str]:
-    return {"Function": os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "code_sync")}
+def _publish(counts: Mapping[str, int], **more: int) -> None:
+    metrics.publish(
+        {
+            "ObjectsCopied": counts.get("copied", 0),
+            "ObjectsDeleted": counts.get("deleted", 0),
+            "ObjectsSkipped": counts.get("skipped", 0),
+            "ObjectsAbsent": counts.get("absent", 0),
+            "ObjectsUnchanged": counts.get("unchanged", 0),
+            "ObjectsFailed": counts.get("failed", 0),  # alarmed: sent on every invocation, zero included
+            **more,
+        },
+        "code_sync",
+    )
 
 
 def handle(event: Mapping[str, Any], context: Any) -> batch.BatchResponse | dict[str, Any]:
@@ -39,13 +50,8 @@ def handle(event: Mapping[str, Any], context: Any) -> batch.BatchResponse | dict
     """
     tracing.init()
     prefixes, s3 = _prefixes(), aws.client("s3")
-    records = event.get("Records") if isinstance(event, Mapping) else None
-    if (
-        isinstance(records, list)
-        and records
-        and all(isinstance(r, Mapping) and r.get("eventSource") == "aws:sqs" for r in records)
-    ):
-        return _messages(records, prefixes, s3, context)
+    if events.is_sqs_event(event):
+        return _messages(event["Records"], prefixes, s3, context)
     if isinstance(event, Mapping) and event.get("source") == "aws.events":
         return {"reconciled": _reconcile(prefixes, s3, context, "")}
     found = s3sync.message_keys(event, prefixes)  # a direct S3 or EventBridge event, or EventError
@@ -56,7 +62,7 @@ def handle(event: Mapping[str, Any], context: Any) -> batch.BatchResponse | dict
         for key in s3sync.unique(found):
             counts[s3sync.reconcile_key(s3, prefixes, key)] += 1
     log.info("event", extra=dict(counts))
-    metrics.emit({f"Objects{k.title()}": v for k, v in counts.items()}, _function())
+    _publish(counts)
     return {"keys": dict(counts)}
 
 
@@ -67,9 +73,10 @@ def _messages(
     counts: Counter[str] = Counter()
     continuations = []
     for record in records:
-        message_id = record.get("messageId", "")
+        message_id = str(record.get("messageId", ""))
         try:
-            found = s3sync.message_keys(s3sync.parse(record["body"]), prefixes)
+            message = events.SqsMessage.from_record(record)
+            found = s3sync.message_keys(s3sync.parse(message.body), prefixes)
             if isinstance(found, s3sync.Continue):
                 continuations.append((message_id, found))  # after the events: they are quick
                 continue
@@ -86,7 +93,7 @@ def _messages(
             failures.append(message_id)
             log.warning("continuation failed", extra={"messageId": message_id, "error": repr(exc)[:300]})
     log.info("batch", extra={"messages": len(records), **counts, "failed": len(failures)})
-    metrics.emit({f"Objects{k.title()}": v for k, v in counts.items()} | {"MessagesFailed": len(failures)}, _function())
+    _publish(counts, MessagesFailed=len(failures))
     return batch.failed_messages(failures)
 
 
@@ -106,8 +113,5 @@ def _reconcile(prefixes: s3sync.Prefixes, s3: Any, context: Any, start_after: st
     for failure in outcome.failed:
         log.warning("object failed", extra=failure)
     log.info("reconciled", extra={k: v for k, v in report.items() if k != "failures"})
-    metrics.emit(
-        {f"Objects{k.title()}": report[k] for k in ("copied", "deleted", "skipped", "absent", "unchanged", "failed")},
-        _function(),
-    )
+    _publish(report)
     return report

@@ -42,8 +42,8 @@ def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         status, body = ingest(records, _send)
     counts = {k: body[k] for k in ("accepted", "rejected", "failed")}
     log.info("request", extra={"status": status, **counts})
-    metrics.emit(
-        {f"Records{k.title()}": v for k, v in counts.items()},
-        {"Function": os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "ingest_api")},
+    metrics.publish(
+        {"RecordsAccepted": body["accepted"], "RecordsRejected": body["rejected"], "RecordsFailed": body["failed"]},
+        "ingest_api",
     )
     return response(status, body)

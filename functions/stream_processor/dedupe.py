@@ -35,6 +35,7 @@ import hashlib
 import json
 import zlib
 from bisect import bisect_left
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 DIGEST_BYTES = 16  # collisions are out of reach (2^-64 for a billion ids)
@@ -116,8 +117,15 @@ class ShardState:
             self._index = {fp: (ordinal, second) for w in self.windows for fp, ordinal, second in w.entries()}
         return self._index
 
-    def batch(self, window_s: float, max_ids: int, start: int | None = None) -> BatchDedupe:
-        """The decisions for one batch that starts at sequence number ``start``.
+    def batch(
+        self,
+        window_s: float,
+        max_ids: int,
+        start: int | None = None,
+        save: Callable[[ShardState], None] | None = None,
+    ) -> BatchDedupe:
+        """The decisions for one batch that starts at sequence number ``start``; ``save`` stores
+        the state the batch commits (``BatchDedupe.commit``).
 
         A batch that starts where the newest window started is Lambda delivering it again
         (after a crash that followed the state write, or a duplicate delivery): it is decided
@@ -129,7 +137,7 @@ class ShardState:
         before it and writes no state, so the newer windows stay.
         """
         if start is None or not self.windows:
-            return BatchDedupe(self, window_s, max_ids, start)
+            return BatchDedupe(self, window_s, max_ids, start, save=save)
         newest = self.windows[-1]
         if newest.start >= start:
             kept = [w for w in self.windows if w.start < start]
@@ -142,11 +150,12 @@ class ShardState:
                 start,
                 "older" if newest.start > start else "again",
                 writes=newest.start == start,
+                save=save,
             )
         if start < newest.end:
             view = ShardState(self.windows[:-1], newest.first, newest.before)
-            return BatchDedupe(view, window_s, max_ids, start, "inside")
-        return BatchDedupe(self, window_s, max_ids, start)
+            return BatchDedupe(view, window_s, max_ids, start, "inside", save=save)
+        return BatchDedupe(self, window_s, max_ids, start, save=save)
 
     def updated(self, window: Window, window_s: float, max_ids: int) -> ShardState:
         """A new state: this one plus ``window``, without the windows that no record from the
@@ -288,7 +297,8 @@ class BatchDedupe:
     """One batch's decisions, in shard order, over a state it never changes.
 
     ``check`` is called once per valid record, in shard order. ``state_before(seq)`` is the
-    state to write when the batch commits everything before sequence number ``seq``.
+    state to write when the batch commits everything before sequence number ``seq``, and
+    ``commit(seq)`` stores it through the ``save`` the batch was opened with.
     """
 
     def __init__(
@@ -299,8 +309,10 @@ class BatchDedupe:
         start: int | None = None,
         redelivery: str = "",
         writes: bool = True,
+        save: Callable[[ShardState], None] | None = None,
     ) -> None:
         self.state = state
+        self._save = save
         self.start = start
         # "again", "older" or "inside" when the batch starts at or before where the state stands.
         self.redelivery = redelivery
@@ -334,6 +346,13 @@ class BatchDedupe:
         self._marks_seq.append(sequence)
         self._marks.append((self._ordinal, newest))
         return duplicate
+
+    def commit(self, sequence: int | None, end: int) -> None:
+        """Store the state as of ``sequence`` (``state_before``), when there is one to store.
+        Raises what saving raised: the caller then reports the whole batch as failed."""
+        state = self.state_before(sequence, end)
+        if state is not None and self._save is not None:
+            self._save(state)
 
     def state_before(self, sequence: int | None, end: int) -> ShardState | None:
         """The state to write once every record before ``sequence`` (all, when None) is committed;

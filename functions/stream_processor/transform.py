@@ -11,23 +11,15 @@ lost). Raise ``TransformError`` (or anything else) to quarantine the record with
 message as its reason. The function must be pure: the same input gives the same
 output, because a retried batch must rewrite the same bytes.
 
-The lake partition comes from the envelope's ``time``, not from the returned dict.
+The lake partition comes from the envelope's ``time``, not from the returned dict. ``RecordMeta``
+(records.py) says where in the stream the record came from and when it arrived.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-
-@dataclass(frozen=True, slots=True)
-class RecordMeta:
-    """Where a record came from in Kinesis, and when it arrived there."""
-
-    shard_id: str
-    sequence_number: str
-    subsequence: int | None
-    ingest_time: str
+from .records import RecordMeta
 
 
 class TransformError(ValueError):

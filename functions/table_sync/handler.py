@@ -51,6 +51,15 @@ def handle(event: Mapping[str, Any], context: Any) -> batch.BatchResponse:
         "batch",
         extra={"received": len(records), **result.counts, "checkpoint": result.checkpoint, "error": result.error},
     )
-    counts = {"received": len(records), "parked": 0, **result.counts}  # ChangesParked is alarmed: always sent
-    metrics.emit({f"Changes{k.title()}": v for k, v in counts.items()}, {"Function": function})
+    counts = result.counts
+    metrics.publish(
+        {
+            "ChangesReceived": len(records),
+            "ChangesApplied": counts["applied"],
+            "ChangesStale": counts["stale"],
+            "ChangesFailed": counts["failed"],
+            "ChangesParked": counts["parked"],  # alarmed: sent on every invocation, zero included
+        },
+        "table_sync",
+    )
     return result.response()

@@ -29,7 +29,7 @@ class BatchResult:
     parked: list[parking.Parked] = field(default_factory=list)
 
     def response(self) -> batch.BatchResponse:
-        return batch.retry_from(self.checkpoint)
+        return batch.from_checkpoint(self.checkpoint)
 
 
 class CheckpointError(RuntimeError):
@@ -56,7 +56,7 @@ def sync_batch(records: Sequence[Mapping[str, Any]], apply: Apply, park: Park, s
         except Exception as exc:
             refused = parking.refusal(exc)
             if refused is None:
-                result.checkpoint = retry_from(records, index)
+                result.checkpoint = checkpoint_at(records, index)
                 result.counts["failed"] += 1
                 result.error = f"{type(exc).__name__}: {exc}"[:500]
                 break
@@ -68,7 +68,7 @@ def sync_batch(records: Sequence[Mapping[str, Any]], apply: Apply, park: Park, s
         try:
             park(result.parked)
         except parking.ParkingError as exc:
-            result.checkpoint = retry_from(records, first_parked)
+            result.checkpoint = checkpoint_at(records, first_parked)
             result.counts["failed"] += 1
             result.error = f"ParkingError: {exc}"[:500]
             result.parked = []
@@ -77,7 +77,7 @@ def sync_batch(records: Sequence[Mapping[str, Any]], apply: Apply, park: Park, s
     return result
 
 
-def retry_from(records: Sequence[Mapping[str, Any]], index: int) -> str:
+def checkpoint_at(records: Sequence[Mapping[str, Any]], index: int) -> str:
     """The sequence number to report so that Lambda retries from ``records[index]``.
 
     A record without one is retried from the nearest record before it that has one (applied

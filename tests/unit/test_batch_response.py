@@ -20,7 +20,7 @@ def test_an_sqs_response_names_each_failed_message_and_nothing_else():
 
 def test_a_stream_response_is_the_checkpoint_or_nothing():
     records = [Record(str(n), "k", 0.0, 1, {}) for n in (100, 200, 300)]
-    assert batch.retry_from(None) == {"batchItemFailures": []}
-    assert interpret(Invocation(True, payload=batch.retry_from(None)), records, True) == ("success", 3)
-    assert batch.retry_from("200") == {"batchItemFailures": [{"itemIdentifier": "200"}]}
-    assert interpret(Invocation(True, payload=batch.retry_from("200")), records, True) == ("partial", 1)
+    assert batch.from_checkpoint(None) == {"batchItemFailures": []}
+    assert interpret(Invocation(True, payload=batch.from_checkpoint(None)), records, True) == ("success", 3)
+    assert batch.from_checkpoint("200") == {"batchItemFailures": [{"itemIdentifier": "200"}]}
+    assert interpret(Invocation(True, payload=batch.from_checkpoint("200")), records, True) == ("partial", 1)

@@ -370,8 +370,8 @@ def test_every_record_is_published_parked_or_retried_exactly_once(kinds_drawn, f
     outcome = settle(batch, published_progress, park(due, "change_publisher", send))
     assert outcome.received == len(records) == outcome.published + outcome.parked + outcome.retried
     assert outcome.balanced
-    retry_from = outcome.received - outcome.retried
-    assert_settled(batch, records, retry_from, outcome.checkpoint, published, parked)
+    checkpoint_index = outcome.received - outcome.retried
+    assert_settled(batch, records, checkpoint_index, outcome.checkpoint, published, parked)
     if outcome.retried:
         assert outcome.checkpoint is not None or outcome.whole_batch
         assert outcome.publish_error is not None or outcome.parking_error is not None
@@ -381,14 +381,14 @@ def test_every_record_is_published_parked_or_retried_exactly_once(kinds_drawn, f
 
 
 def assert_settled(
-    batch: Batch, records: list, retry_from: int, checkpoint: str | None, published: list[str], parked: list[dict]
+    batch: Batch, records: list, checkpoint_index: int, checkpoint: str | None, published: list[str], parked: list[dict]
 ) -> None:
     """Everything before the retry point reached SNS or the parked queue; the checkpoint names the retry point."""
     if checkpoint is not None:
-        assert batch.identifiers[retry_from] == checkpoint
+        assert batch.identifiers[checkpoint_index] == checkpoint
     messages = {e.position: e.message for e in batch.entries}
     parked_records = [p["record"] for p in parked]
-    for position in range(retry_from):
+    for position in range(checkpoint_index):
         if position in messages:
             assert messages[position] in published
         else:

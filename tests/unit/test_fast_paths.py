@@ -19,8 +19,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stack.events import StreamRecord, kinesis_event, kinesis_stream_arn
+from stream_processor.commit import commit
 from stream_processor.dedupe import DIGEST_BYTES, ShardState, UnreadableStateError
-from stream_processor.processor import Settings, commit, plan_batch
+from stream_processor.plan import plan_batch
+from stream_processor.settings import Settings
 from stream_processor.transform import enrich
 from tributary import envelope, json_codec, kinesis, kpl, lake
 from tributary_cli import synthetic
@@ -286,11 +288,12 @@ def test_a_version_1_state_is_read_and_an_unreadable_one_is_refused():
 def lake_objects(records, settings_):
     event = kinesis_event(records, SHARD, ARN, "eu-west-1")
     objects = {}
+    dedupe = ShardState().batch(300.0, 1000, save=lambda state: None)
     outcome = commit(
-        plan_batch(event["Records"], settings_, enrich, ShardState().batch(300.0, 1000)),
+        plan_batch(event["Records"], settings_, enrich, dedupe),
         lambda key, body, meta: objects.__setitem__(key, body),
         settings_,
-        lambda state: None,
+        dedupe,
     )
     assert outcome.checkpoint is None
     return {key: [json.loads(line) for line in lake.gunzip_bytes(body).splitlines()] for key, body in objects.items()}

@@ -42,5 +42,5 @@ def test_undecodable_records_are_rejected_not_raised():
 
 
 def test_sequence_numbers_compare_as_integers():
-    assert kinesis.sequence_key("9") < kinesis.sequence_key("10")
-    assert kinesis.sequence_key("10") < kinesis.sequence_key("10", 0) < kinesis.sequence_key("10", 1)
+    assert kinesis.position("9") < kinesis.position("10")
+    assert kinesis.position("10") < kinesis.position("10", 0) < kinesis.position("10", 1)

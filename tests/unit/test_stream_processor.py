@@ -11,9 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stack.events import StreamRecord, kinesis_event, kinesis_stream_arn
+from stream_processor.commit import commit
 from stream_processor.dedupe import ShardState
-from stream_processor.processor import Settings, commit, ingest_time, plan_batch
-from stream_processor.transform import RecordMeta, TransformError, enrich
+from stream_processor.plan import plan_batch
+from stream_processor.records import RecordMeta, ingest_time
+from stream_processor.settings import Settings
+from stream_processor.transform import TransformError, enrich
 from tributary import json_codec, kpl, lake
 
 SETTINGS = Settings(
@@ -96,9 +99,9 @@ def run(records: list[StreamRecord], s3: FakeS3, transform=enrich, state: FakeSt
     event = kinesis_event(records, SHARD, ARN, "eu-west-1")
     if state is None:
         return commit(plan_batch(event["Records"], SETTINGS, transform), s3.put, SETTINGS)
-    dedupe = state.load().batch(state.window_s, state.max_ids, int(records[0].sequence_number))
+    dedupe = state.load().batch(state.window_s, state.max_ids, int(records[0].sequence_number), save=state.save)
     plan = plan_batch(event["Records"], SETTINGS, transform, dedupe)
-    outcome = commit(plan, s3.put, SETTINGS, state.save)
+    outcome = commit(plan, s3.put, SETTINGS, dedupe)
     assert outcome.balanced
     return outcome
 

@@ -26,9 +26,9 @@ def failed_messages(message_ids: Iterable[str]) -> BatchResponse:
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in message_ids]}
 
 
-def retry_from(checkpoint: str | None) -> BatchResponse:
+def from_checkpoint(checkpoint: str | None) -> BatchResponse:
     """A stream: the sequence number to retry from, or None when the whole batch is done."""
     return {"batchItemFailures": [] if checkpoint is None else [{"itemIdentifier": checkpoint}]}
 
 
-__all__ = ["BatchItemFailure", "BatchResponse", "failed_messages", "retry_from"]
+__all__ = ["BatchItemFailure", "BatchResponse", "failed_messages", "from_checkpoint"]

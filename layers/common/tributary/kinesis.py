@@ -77,8 +77,10 @@ class Rejected:
     arrival: float = 0.0
 
 
-def sequence_key(sequence_number: str, subsequence: int | None = None) -> tuple[int, int]:
-    """Order of records in a shard; sequence numbers compare as integers, never as text."""
+def position(sequence_number: str, subsequence: int | None = None) -> tuple[int, int]:
+    """A record's position, which orders a shard's records: sequence numbers compare as integers,
+    never as text, and a record outside a KPL aggregate (no subsequence) comes before the
+    aggregated records of its sequence number."""
     return int(sequence_number), -1 if subsequence is None else subsequence
 
 

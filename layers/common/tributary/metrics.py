@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Mapping
@@ -47,3 +48,10 @@ def emit(
     out = stream or sys.stdout
     out.write(emf_line(metrics, dimensions, unit).decode("utf-8") + "\n")
     out.flush()
+
+
+def publish(counts: Mapping[str, float], function: str, stream: IO[str] | None = None) -> None:
+    """A function's counts for one invocation, under its ``Function`` dimension: the deployed
+    name (``AWS_LAMBDA_FUNCTION_NAME``), or ``function`` off Lambda. Name each metric in full
+    at the call, so that the names the alarms watch can be found in the code."""
+    emit(counts, {"Function": os.environ.get("AWS_LAMBDA_FUNCTION_NAME", function)}, stream=stream)

@@ -29,6 +29,8 @@ from typing import Any, Literal
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
+from tributary import events
+
 SOURCE_ETAG = "tributary-source-etag"  # user metadata on target copies
 COPY_CONFIG = TransferConfig(multipart_threshold=64 * 1024 * 1024, multipart_chunksize=64 * 1024 * 1024)
 CARRIED_HEADERS = ("ContentType", "ContentEncoding", "ContentDisposition", "ContentLanguage", "CacheControl")
@@ -71,50 +73,34 @@ class Continue:
 # --- events ---------------------------------------------------------------------------------
 
 
-def _notification_keys(message: Mapping[str, Any], prefixes: Prefixes) -> list[str]:
-    keys = []
-    for record in message["Records"]:
-        if not isinstance(record, Mapping) or record.get("eventSource") != "aws:s3" or "s3" not in record:
-            raise EventError(f"not an S3 event notification record: {str(record)[:200]}")
-        if record["s3"]["bucket"]["name"] != prefixes.source_bucket:
-            continue
-        keys.append(urllib.parse.unquote_plus(record["s3"]["object"]["key"]))  # keys arrive URL-encoded
-    return keys
-
-
-def _eventbridge_keys(message: Mapping[str, Any], prefixes: Prefixes) -> list[str]:
-    detail = message.get("detail")
-    if not isinstance(detail, Mapping) or "object" not in detail or "bucket" not in detail:
-        raise EventError(f"an aws.s3 event without a bucket and an object: {message.get('detail-type')!r}")
-    if detail["bucket"]["name"] != prefixes.source_bucket:
-        return []
-    return [urllib.parse.unquote_plus(detail["object"]["key"])]  # URL-encoded too (as Powertools reads it)
-
-
 def message_keys(message: Any, prefixes: Prefixes) -> list[str] | Continue:
     """Source keys (under the source prefix) named by one S3 event, in any shape the function can be
     wired to: an S3 event notification (direct, through SQS, or in an SNS envelope), S3's test
     event, an S3 event through EventBridge, or a reconciliation's continuation. Any other shape
     raises EventError. Every event about a key is a hint to look at it (created, removed,
     tagged, restored...): the key's current state decides what is done."""
-    if isinstance(message, Mapping) and message.get("Type") == "Notification" and "Message" in message:
-        message = parse(message["Message"])  # through SNS, raw delivery off
-    if not isinstance(message, Mapping):
-        raise EventError(f"not an S3 event: {str(message)[:200]}")
-    if message.get("format") == CONTINUE_FORMAT:
-        return Continue(str(message["start_after"]))
-    if message.get("Event") == "s3:TestEvent":
-        keys: list[str] = []
-    elif isinstance(message.get("Records"), list) and message["Records"]:
-        keys = _notification_keys(message, prefixes)
-    elif message.get("source") == "aws.s3":
-        keys = _eventbridge_keys(message, prefixes)
-    else:
-        raise EventError(
-            f"not an S3 event notification, an EventBridge S3 event or a test event: "
-            f"{json.dumps(message, default=str)[:200]}"
-        )
-    return [key for key in keys if key.startswith(prefixes.source_prefix)]
+    try:
+        notification = events.sns_notification(message)  # through SNS, raw delivery off
+        if notification is not None:
+            message = parse(notification.message)
+        if not isinstance(message, Mapping):
+            raise EventError(f"not an S3 event: {str(message)[:200]}")
+        if message.get("format") == CONTINUE_FORMAT:
+            return Continue(str(message["start_after"]))
+        if message.get("Event") == "s3:TestEvent":
+            objects: list[events.S3ObjectEvent] = []
+        elif isinstance(message.get("Records"), list) and message["Records"]:
+            objects = events.s3_notification(message)
+        elif message.get("source") == "aws.s3":
+            objects = [events.s3_eventbridge(message)]
+        else:
+            raise EventError(
+                f"not an S3 event notification, an EventBridge S3 event or a test event: "
+                f"{json.dumps(message, default=str)[:200]}"
+            )
+    except events.EventShapeError as exc:
+        raise EventError(str(exc)) from None
+    return [o.key for o in objects if o.bucket == prefixes.source_bucket and o.key.startswith(prefixes.source_prefix)]
 
 
 def parse(text: Any) -> Any:
