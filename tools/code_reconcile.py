@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     s3 = aws.client("s3")
     mark = "(dry run) " if args.dry_run else ""
 
-    def show(todo: s3sync.Plan, steps: list[s3sync.Step]) -> None:
+    def show(todo: s3sync.SyncPlan, steps: list[s3sync.Step]) -> None:
         for step in steps:
             if step.action == "copy":
                 print(
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         outcome = s3sync.Outcome()
 
-        def carry(todo: s3sync.Plan, steps: list[s3sync.Step]) -> None:
+        def carry(todo: s3sync.SyncPlan, steps: list[s3sync.Step]) -> None:
             show(todo, steps)
             s3sync.apply_steps(s3, prefixes, steps, outcome)
 

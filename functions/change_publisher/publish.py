@@ -29,7 +29,7 @@ class CheckpointError(RuntimeError):
 
 
 @dataclass(frozen=True, slots=True)
-class Entry:
+class PublishEntry:
     """One change as a PublishBatch entry; ``position`` is its record's index in the event, ``size``
     the bytes SNS counts for it (the message and its attributes)."""
 
@@ -56,7 +56,7 @@ class Batch:
     the entries to publish and the poison to park, in stream order."""
 
     identifiers: list[str]
-    entries: list[Entry]
+    entries: list[PublishEntry]
     poison: list[Poison]
 
     def poison_before(self, position: int | None) -> list[Poison]:
@@ -116,7 +116,7 @@ def sequence_number(record: Any) -> str:
 def read(records: Sequence[Any], table: str) -> Batch:
     """Each record as an entry to publish or as poison to park."""
     identifiers: list[str] = []
-    entries: list[Entry] = []
+    entries: list[PublishEntry] = []
     poison: list[Poison] = []
     for position, record in enumerate(records):
         identifiers.append(sequence_number(record))
@@ -129,7 +129,7 @@ def read(records: Sequence[Any], table: str) -> Batch:
     return Batch(identifiers, entries, poison)
 
 
-def _entry(position: int, record: Any, table: str) -> Entry:
+def _entry(position: int, record: Any, table: str) -> PublishEntry:
     if not isinstance(record, Mapping) or not isinstance(record.get("dynamodb"), Mapping):
         raise replica.ChangeError("bad_record", "not a DynamoDB stream record: no dynamodb object")
     change = replica.from_stream_record(record)
@@ -149,12 +149,12 @@ def _entry(position: int, record: Any, table: str) -> Entry:
     size = len(message.encode("utf-8")) + parking.attributes_size(attributes)
     if size > MAX_BYTES:  # even by reference: only keys far beyond DynamoDB's limits get here
         raise replica.ChangeError("message_too_large", f"{size} bytes with its attributes, over {MAX_BYTES}")
-    return Entry(position, message, attributes, size)
+    return PublishEntry(position, message, attributes, size)
 
 
-def calls(entries: Iterable[Entry]) -> Iterator[list[Entry]]:
+def calls(entries: Iterable[PublishEntry]) -> Iterator[list[PublishEntry]]:
     """The entries, in order, grouped into PublishBatch calls within the entry and byte limits."""
-    call: list[Entry] = []
+    call: list[PublishEntry] = []
     size = 0
     for entry in entries:
         if call and (len(call) == MAX_ENTRIES or size + entry.size > MAX_BYTES):
@@ -166,7 +166,7 @@ def calls(entries: Iterable[Entry]) -> Iterator[list[Entry]]:
         yield call
 
 
-def publish(entries: Iterable[Entry], publish_batch: PublishBatch) -> Progress:
+def publish(entries: Iterable[PublishEntry], publish_batch: PublishBatch) -> Progress:
     """Publish the entries call by call, up to the first entry SNS does not take.
 
     Nothing after that entry is sent: Lambda retries it and everything behind it.

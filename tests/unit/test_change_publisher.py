@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from change_publisher import handler
-from change_publisher.publish import MAX_BYTES, Batch, CheckpointError, Entry, calls, park, publish, read, settle
+from change_publisher.publish import MAX_BYTES, Batch, CheckpointError, PublishEntry, calls, park, publish, read, settle
 from stack.events import dynamodb_event, dynamodb_stream_record
 from tests.doubles.sns import CallFault, EntryFault, SnsLimits, check, entry_bytes
 from tributary import aws, ddb, parking, replica
@@ -396,8 +396,8 @@ def assert_settled(
 
 
 def test_calls_pack_by_count_and_by_bytes_in_order():
-    def entry(position: int, size: int) -> Entry:
-        return Entry(position, "x", {}, size)
+    def entry(position: int, size: int) -> PublishEntry:
+        return PublishEntry(position, "x", {}, size)
 
     exact = [entry(i, MAX_BYTES // 4) for i in range(4)]  # four of 65,536 bytes: the limit exactly
     assert [[e.position for e in call] for call in calls(exact)] == [[0, 1, 2, 3]]

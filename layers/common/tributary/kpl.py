@@ -66,7 +66,7 @@ AggregatedRecord = _schema()
 
 
 @dataclass(frozen=True, slots=True)
-class UserRecord:
+class PackedRecord:
     """One record inside an aggregate, as the producer put it."""
 
     partition_key: str
@@ -79,7 +79,7 @@ def is_aggregated(data: bytes) -> bool:
     return data[:4] == MAGIC
 
 
-def deaggregate(data: bytes) -> list[UserRecord]:
+def deaggregate(data: bytes) -> list[PackedRecord]:
     """Split an aggregated record into its user records; raise KplError if it is damaged."""
     if not is_aggregated(data):
         raise KplError("kpl_not_aggregated", "the record does not start with the KPL magic prefix")
@@ -95,7 +95,7 @@ def deaggregate(data: bytes) -> list[UserRecord]:
         raise KplError("kpl_malformed", f"protobuf body does not parse: {exc}") from None
     keys = list(message.partition_key_table)
     hash_keys = list(message.explicit_hash_key_table)
-    out: list[UserRecord] = []
+    out: list[PackedRecord] = []
     for index, record in enumerate(message.records):
         if record.partition_key_index >= len(keys):
             raise KplError("kpl_malformed", f"user record {index} names a partition key that is not in the table")
@@ -104,7 +104,7 @@ def deaggregate(data: bytes) -> list[UserRecord]:
             if record.explicit_hash_key_index >= len(hash_keys):
                 raise KplError("kpl_malformed", f"user record {index} names a hash key that is not in the table")
             ehk = hash_keys[record.explicit_hash_key_index]
-        out.append(UserRecord(keys[record.partition_key_index], ehk, record.data))
+        out.append(PackedRecord(keys[record.partition_key_index], ehk, record.data))
     return out
 
 

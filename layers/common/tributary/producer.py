@@ -190,9 +190,9 @@ def list_open_shards(client: Any, stream_name: str) -> ShardMap:
 
 @dataclass(frozen=True, slots=True)
 class _Member:
-    """An accepted user record: ``seq`` is its place in the input, which retries and regrouping keep."""
+    """An accepted user record: ``index`` is its place in the input, which retries and regrouping keep."""
 
-    seq: int
+    index: int
     entry: Entry
     hash_key: int
 
@@ -393,7 +393,7 @@ class Producer:
 
 
 def _seq(member: _Member) -> int:
-    return member.seq
+    return member.index
 
 
 class _Send:
@@ -417,7 +417,7 @@ class _Send:
             return
         producer = self.producer
         member = _Member(self.report.records, entry, hash_key(entry.partition_key) if producer.aggregate else 0)
-        self.outstanding[member.seq] = member
+        self.outstanding[member.index] = member
         if not producer.aggregate:
             self._queue(_Unit(entry, (member,)))
             return
@@ -496,7 +496,7 @@ class _Send:
             raise _FatalError("PutRecords", code, f"{message} ({producer.max_attempts} attempts)")
         for unit, code, message in pending:
             for member in unit.members:
-                del self.outstanding[member.seq]
+                del self.outstanding[member.index]
                 self.report.failed.append(Failure(member.entry, code, message, retryable=True))
 
     def _call(self, units: list[_Unit]) -> list[tuple[_Unit, str, str]]:
@@ -525,7 +525,7 @@ class _Send:
                     fatal = fatal or _FatalError("PutRecords", code, result.get("ErrorMessage", ""))
                 continue
             for member in unit.members:
-                del self.outstanding[member.seq]
+                del self.outstanding[member.index]
             self.report.sent += len(unit.members)
             self.report.kinesis_records += 1
             self.report.payload_units += -(-unit.entry.size // PAYLOAD_UNIT)

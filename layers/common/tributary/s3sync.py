@@ -259,7 +259,7 @@ class Step:
 
 
 @dataclass
-class Plan:
+class SyncPlan:
     """What a full reconciliation does, with ``aws s3 sync --delete`` semantics, decided exactly."""
 
     steps: list[Step] = field(default_factory=list)
@@ -335,8 +335,8 @@ def plan(
     start_after: str = "",
     chunk: int = 500,
     deadline: Callable[[], bool] | None = None,
-    on_chunk: Callable[[Plan, list[Step]], None] | None = None,
-) -> Plan:
+    on_chunk: Callable[[SyncPlan, list[Step]], None] | None = None,
+) -> SyncPlan:
     """Decide what makes the target prefix equal to the source prefix, key by key in order.
 
     Like ``aws s3 sync --delete``: copy what is missing or different, delete what the source
@@ -345,7 +345,7 @@ def plan(
     chunk's steps (to carry them out), and when ``deadline()`` turns true the plan stops after a
     chunk with ``complete`` False. A key whose look fails is listed in ``failed`` and skipped.
     """
-    result = Plan()
+    result = SyncPlan()
     pairs = _pairs(s3, prefixes, start_after)
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         while True:
@@ -430,11 +430,11 @@ def apply_steps(s3: Any, prefixes: Prefixes, steps: Iterable[Step], outcome: Out
 
 def reconcile(
     s3: Any, prefixes: Prefixes, start_after: str = "", deadline: Callable[[], bool] | None = None
-) -> tuple[Outcome, Plan]:
+) -> tuple[Outcome, SyncPlan]:
     """Plan and carry out, chunk by chunk (so a deadline stops between chunks with all done so far)."""
     outcome = Outcome()
 
-    def carry(_: Plan, steps: list[Step]) -> None:
+    def carry(_: SyncPlan, steps: list[Step]) -> None:
         apply_steps(s3, prefixes, steps, outcome)
 
     todo = plan(s3, prefixes, start_after, deadline=deadline, on_chunk=carry)
