@@ -15,8 +15,10 @@ import sys
 import threading
 
 from local import faults as fault_spec
+from local.report import summary, write_report
 from local.runtime import ROOT, LocalStack
-from local.scenario import Options, run, summary, write_report
+from local.scenario import run
+from local.workloads import Options
 
 REPORT = ROOT / "dist" / "local-report.json"
 

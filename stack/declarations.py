@@ -20,6 +20,7 @@ RUNTIME = "python3.13"
 TRIGGER_TYPES = ("kinesis", "dynamodb", "sqs", "http", "schedule")
 STARTING_POSITIONS = ("TRIM_HORIZON", "LATEST")
 _ENV_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+_SCHEDULE = re.compile(r"(cron|rate)\(.+\)")
 _RESERVED_ENV = {"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_LAMBDA_FUNCTION_NAME", "_HANDLER", "LAMBDA_TASK_ROOT"}
 
 
@@ -52,6 +53,8 @@ class FunctionSpec:
     environment: dict[str, str]
     resource_environment: dict[str, str]
     trigger: Trigger
+    # Scheduled invocations besides the trigger: EventBridge rule (a topology.json resource) -> expression.
+    schedules: dict[str, str] = field(default_factory=dict)
 
     @property
     def package(self) -> str:
@@ -136,6 +139,7 @@ def load(directory: Path) -> FunctionSpec:
         "environment",
         "resource_environment",
         "trigger",
+        "schedules",
     }
     unknown = sorted(set(raw) - allowed)
     _require(not unknown, path, f"unknown key(s) {unknown}")
@@ -180,6 +184,14 @@ def load(directory: Path) -> FunctionSpec:
             )
             _require(isinstance(value, str), path, f"{label}: {key} must be a string")
     _require(not set(env) & set(res_env), path, "a variable is either static or bound to a resource, not both")
+    schedules = raw.get("schedules", {})
+    _require(isinstance(schedules, dict), path, "schedules is an object: event rule -> cron() or rate() expression")
+    for rule, expression in schedules.items():
+        _require(
+            isinstance(expression, str) and _SCHEDULE.fullmatch(expression) is not None,
+            path,
+            f"schedules: {rule} is an EventBridge cron() or rate() expression",
+        )
     return FunctionSpec(
         name=name,
         directory=directory,
@@ -193,6 +205,7 @@ def load(directory: Path) -> FunctionSpec:
         environment=dict(env),
         resource_environment=dict(res_env),
         trigger=_check_trigger(raw.get("trigger"), path),
+        schedules=dict(schedules),
     )
 
 

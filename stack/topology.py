@@ -242,7 +242,7 @@ def _project(topology: Topology, session: Any, resource: Resource) -> None:
 
 
 def _rule(topology: Topology, session: Any, resource: Resource) -> None:
-    target = resource.settings.get("target_function")
+    target = resource.settings.get("schedule_function")
     if target is not None and target not in topology.functions:
         return  # the stack leaves out a rule whose function is not enabled
     topology.arns[resource.logical] = session.client("events").describe_rule(Name=resource.name)["Arn"]

@@ -164,7 +164,7 @@ module "events_stream" {
 }
 
 module "lake" {
-  source = "./modules/lake_bucket"
+  source = "./modules/secure_bucket"
 
   name                    = local.names.lake_bucket
   kms_key_arn             = aws_kms_key.this.arn
@@ -262,7 +262,7 @@ module "git_mirror" {
 }
 
 module "code_bucket1" {
-  source = "./modules/lake_bucket"
+  source = "./modules/secure_bucket"
 
   name                    = local.names.code_bucket1
   kms_key_arn             = aws_kms_key.this.arn
@@ -271,7 +271,7 @@ module "code_bucket1" {
 }
 
 module "code_bucket2" {
-  source = "./modules/lake_bucket"
+  source = "./modules/secure_bucket"
 
   name                    = local.names.code_bucket2
   kms_key_arn             = aws_kms_key.this.arn
@@ -310,7 +310,7 @@ resource "aws_s3_bucket_notification" "code_bucket1" {
 resource "aws_cloudwatch_event_rule" "code_sync_reconcile" {
   name                = local.names.code_sync_reconcile
   description         = local.topology.code_sync_reconcile.description
-  schedule_expression = var.code_sync_schedule
+  schedule_expression = local.declarations.code_sync.schedules.code_sync_reconcile
 }
 
 resource "aws_cloudwatch_event_target" "code_sync_reconcile" {

@@ -175,17 +175,6 @@ variable "table_deletion_protection" {
   default     = true
 }
 
-variable "code_sync_schedule" {
-  description = "When the code sync reconciles the whole prefix (events can be lost or late)."
-  type        = string
-  default     = "cron(30 2 * * ? *)"
-
-  validation {
-    condition     = can(regex("^(cron|rate)\\(.+\\)$", var.code_sync_schedule))
-    error_message = "code_sync_schedule is an EventBridge cron() or rate() expression."
-  }
-}
-
 variable "git_mirror_schedule" {
   description = "When the git mirror also runs without a push (EventBridge delivery is best effort)."
   type        = string

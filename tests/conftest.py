@@ -50,9 +50,11 @@ def aws() -> Iterator[None]:
 _applies = None
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     """Start the applies the collected tests need in the background, and run those tests last,
-    after everything that does not wait for an apply."""
+    after everything that does not wait for an apply. Last of the hooks, so that only the tests
+    ``-k`` and ``-m`` leave start an apply."""
     global _applies
     from tests import applied
 

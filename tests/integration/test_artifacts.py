@@ -96,3 +96,17 @@ def test_stream_processor_runs_from_its_zip_and_the_layer(tmp_path):
     assert any(k.startswith("_state/dedupe/shardId-000000000000") for k in out["keys"])
     assert any(k.startswith("events/dt=2026-11-22/hour=10/") for k in out["keys"])
     assert any(k.startswith("quarantine/") for k in out["keys"])
+
+
+def test_the_producer_cli_runs_from_its_source_over_the_built_layer_alone(tmp_path):
+    """What `make local` runs: the clients' package (cli/) and the layer, no dev environment."""
+    _, opt = _lambda_layout(tmp_path, "stream_processor")
+    result = subprocess.run(
+        [sys.executable, "-S", "-m", "tributary_cli.produce", "--help"],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": f"{ROOT / 'cli'}:{opt / 'python'}", "PATH": "/usr/bin:/bin"},
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "--aggregate" in result.stdout

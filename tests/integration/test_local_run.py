@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 
 from local import faults as fault_spec
+from local.report import summary
 from local.runtime import LocalStack
-from local.scenario import Options, run, summary
+from local.scenario import run
+from local.workloads import Options
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.build

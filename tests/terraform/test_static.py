@@ -160,14 +160,14 @@ def test_checkov_finds_nothing():
 
 # --- what terraform test cannot see: a child module's inputs, and every resource of a kind ------------
 
-BOOTSTRAP = (TERRAFORM / "bootstrap" / "main.tf").read_text()
+BOOTSTRAP = "\n".join(p.read_text() for p in sorted((TERRAFORM / "bootstrap").glob("*.tf")))
 
 
 def test_the_bootstrap_state_bucket_is_the_secure_bucket_with_the_state_key():
     # Text: a test of the bootstrap sees module.state_bucket's outputs only, not its source or inputs.
     block = BOOTSTRAP[BOOTSTRAP.index('module "state_bucket" {') :]
     block = block[: block.index("\n}\n")]
-    assert re.search(r'^\s*source\s*=\s*"\.\./modules/lake_bucket"$', block, re.MULTILINE)
+    assert re.search(r'^\s*source\s*=\s*"\.\./modules/secure_bucket"$', block, re.MULTILINE)
     assert re.search(r"^\s*kms_key_arn\s*=\s*aws_kms_key\.state\.arn$", block, re.MULTILINE)
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from stack import declarations, topology
 from stack import terraform as tf
-from stack import topology
 
 ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM = ROOT / "terraform"
@@ -97,9 +97,15 @@ def test_event_rules_target_what_the_stack_targets():
     assert set(rules) == {"git_mirror_push", "git_mirror_nightly", "code_sync_reconcile"}
     assert "push_event_pattern     = local.topology.git_mirror_push.event_pattern" in MAIN
     assert "schedule_expression    = var.git_mirror_schedule" in MAIN
-    assert "schedule_expression = var.code_sync_schedule" in MAIN
+    assert "schedule_expression = local.declarations.code_sync.schedules.code_sync_reconcile" in MAIN
     assert rules["git_mirror_nightly"].settings["schedule_variable"] == "git_mirror_schedule"
-    assert rules["code_sync_reconcile"].settings["schedule_variable"] == "code_sync_schedule"
+    # A function's own schedules are declared with its trigger, in function.json.
+    assert rules["code_sync_reconcile"].settings["schedule_function"] == "code_sync"
+    assert declarations.load_all()["code_sync"].schedules == {"code_sync_reconcile": "cron(30 2 * * ? *)"}
+    scheduled = {rule for spec in declarations.load_all().values() for rule in spec.schedules}
+    assert scheduled == {k for k, r in rules.items() if "schedule_function" in r.settings}
+    for rule in scheduled:
+        assert rules[rule].settings["schedule_function"] in declarations.load_all()
     assert rules["git_mirror_push"].settings["event_pattern"]["detail"]["event"] == [
         "referenceCreated",
         "referenceUpdated",

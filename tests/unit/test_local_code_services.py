@@ -137,7 +137,6 @@ def test_the_git_mirror_buildspec_is_the_modules_template_with_the_script_inside
 def test_schedules_default_to_the_stacks_variables():
     defaults = topology.variable_defaults()
     assert defaults["git_mirror_schedule"].startswith("cron(")
-    assert defaults["code_sync_schedule"].startswith("cron(")
     assert "environment" not in defaults  # no default: every tfvars file sets it
 
 

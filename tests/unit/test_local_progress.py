@@ -1,4 +1,4 @@
-"""make local's progress line (local/scenario.py)."""
+"""make local's progress line (local/report.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from types import SimpleNamespace
 def test_the_progress_line_shows_each_job_against_its_own_total():
     from collections import Counter
 
-    from local.scenario import IngestPath, Options, progress_line
+    from local.report import progress_line
+    from local.workloads import IngestPath, Options
 
     class Lanes:
         def total(self):
