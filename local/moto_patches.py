@@ -90,6 +90,37 @@ def sqs_compact_redrive_policy() -> None:
     _replace(Queue, "attributes", make)
 
 
+def sqs_retention_reads_the_setting() -> None:
+    """ReceiveMessage checks each visible message's retention against the queue's setting, not
+    against every attribute of the queue worked out again (the message counts among them, which
+    walk every message): moto's check made a receive quadratic in the queue's depth, and the
+    embedded AWS, which answers one request at a time, slowed down with every backlog."""
+    from moto.core.utils import unix_time
+    from moto.sqs.models import Message, SQSBackend
+
+    def make(original: Callable[..., bool]) -> Callable[..., bool]:
+        @functools.wraps(original)
+        def valid(self: SQSBackend, queue_name: str, message: Message) -> bool:
+            retention = int(self.get_queue(queue_name).message_retention_period)
+            return retention + message.sent_timestamp / 1000 > unix_time()  # type: ignore[operator]
+
+        return valid
+
+    _replace(SQSBackend, "is_message_valid_based_on_retention_period", make)
+
+
+# --- the server -----------------------------------------------------------------------------
+
+
+def server_lists_its_services_once() -> None:
+    """moto's server finds the service of every request by listing moto's package directory
+    (a directory read and a stat per service, on each request); the list is read once."""
+    from moto import backends
+
+    listed = tuple(backends.list_of_moto_modules())
+    _replace(backends, "list_of_moto_modules", lambda original: lambda: iter(listed))
+
+
 # --- CodeCommit -------------------------------------------------------------------------------
 
 
@@ -384,6 +415,8 @@ PATCHES: dict[str, Callable[[], None]] = {
         sqs_redrive_allow_policy,
         sqs_partial_set_keeps_policy,
         sqs_compact_redrive_policy,
+        sqs_retention_reads_the_setting,
+        server_lists_its_services_once,
         codecommit_repository_fields,
         codecommit_tags,
         lambda_logging_config,

@@ -36,6 +36,11 @@ from stack.events import StreamRecord, dynamodb_event, dynamodb_stream_record, k
 
 ROOT = topo.ROOT
 HOST_DIST = ROOT / "dist" / "host"
+# How often an idle event source mapping polls, as Lambda does: each Kinesis shard once a second
+# and each DynamoDB stream shard four times a second (the base rates the Lambda Developer Guide
+# gives); SQS five times a second, standing in for Lambda's long polls, which moto's server would
+# answer while holding its one lock.
+POLL_INTERVAL_S = {"kinesis": 1.0, "dynamodb": 0.25, "sqs": 0.2}
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
 
@@ -394,6 +399,7 @@ class LocalStack:
                 send_on_failure=send_on_failure,
                 function_arn=self.functions[name].arn,
                 duplicate=duplicate,
+                poll_interval_s=POLL_INTERVAL_S[service],
             )
             self.mappings[name] = stream_mapping.start()
         elif service == "sqs":
@@ -406,6 +412,7 @@ class LocalStack:
                 settings=QueueSettings.from_mapping(mapping),
                 invoke=lambda event: self.invoke(name, event),
                 duplicate=duplicate,
+                poll_interval_s=POLL_INTERVAL_S[service],
             )
             self.mappings[name] = queue_mapping.start()
         else:

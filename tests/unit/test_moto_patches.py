@@ -91,6 +91,50 @@ def test_a_redrive_policy_comes_back_as_the_compact_json_aws_returns(session):
     }
 
 
+def test_a_receive_reads_the_retention_setting_once_per_message_not_every_attribute(session, monkeypatch):
+    from moto.sqs.models import Queue, sqs_backends
+
+    sqs = session.client("sqs")
+    url = sqs.create_queue(QueueName="deep", Attributes={"MessageRetentionPeriod": "60"})["QueueUrl"]
+    for start in range(0, 200, 10):
+        sqs.send_message_batch(
+            QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": f"m{i}"} for i in range(start, start + 10)]
+        )
+    computed = []
+    original = Queue.attributes
+    monkeypatch.setattr(Queue, "attributes", property(lambda self: computed.append(1) or original.fget(self)))
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30)["Messages"]
+    assert len(got) == 10
+    # Without the patch each message received works out every attribute again (twice).
+    assert len(computed) < 5
+    # A message past the queue's retention is still never received, as in SQS.
+    expired_url = sqs.create_queue(QueueName="old", Attributes={"MessageRetentionPeriod": "60"})["QueueUrl"]
+    sqs.send_message(QueueUrl=expired_url, MessageBody="old")
+    (message,) = sqs_backends[ACCOUNT][REGION].get_queue("old")._messages
+    message.sent_timestamp -= 61_000
+    assert "Messages" not in sqs.receive_message(QueueUrl=expired_url, VisibilityTimeout=30)
+
+
+# --- the server -----------------------------------------------------------------------------
+
+
+def test_the_server_reads_moto_s_directory_once(session, monkeypatch):
+    import os
+
+    from moto import backends
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    listed = []
+    real = os.listdir
+    monkeypatch.setattr(os, "listdir", lambda path: listed.append(path) or real(path))
+    app = DomainDispatcherApplication(create_backend_app)
+    assert app.get_backend_for_host("s3") == "s3"
+    assert app.get_backend_for_host("sqs") == "sqs"
+    assert app.get_backend_for_host("nothing-of-moto") is None
+    assert listed == []
+    assert {"s3", "sqs", "kinesis", "dynamodb"} <= set(backends.list_of_moto_modules())
+
+
 # --- CodeCommit -------------------------------------------------------------------------------
 
 
