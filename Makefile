@@ -145,7 +145,7 @@ bench: $(VENV_STAMP) build-host ## Run every benchmark, print the table, write d
 # --- checks ---------------------------------------------------------------------------------
 
 .PHONY: lint
-lint: lint-static iam-lint ## ruff (lint and format), import contracts, mypy, terraform fmt, Terraform config load, checkov, zizmor, workflow schemas, IAM statements
+lint: lint-static iam-lint ## ruff (lint, complexity, format), import contracts, mypy, terraform fmt, module READMEs, Terraform config load, checkov, zizmor, workflow schemas, IAM statements
 
 # Everything of lint but iam-lint. make test runs this, and the IAM check as a test
 # (tests/integration/test_iam_lint.py) on the apply the suite makes anyway, in parallel with other tests.
@@ -159,6 +159,7 @@ lint-static: $(VENV_STAMP) $(CHECKOV_STAMP)
 	@$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	@$(VENV)/bin/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
 	@$(PY) -m stack.terraform fmt-check
+	@$(PY) -m tools.module_docs --check
 	@$(PY) -m stack.terraform load
 	@$(CHECKOV_VENV)/bin/checkov --directory terraform --framework terraform --quiet --compact \
 		--skip-download --download-external-modules false
@@ -172,7 +173,14 @@ iam-lint: $(VENV_STAMP) build ## Every IAM statement of the stack against AWS's 
 
 .PHONY: test
 test: $(VENV_STAMP) lint-static terraform-check build-host ## Lint, Terraform validate and plan, then the whole test suite (the CI command)
-	@$(PY) -m pytest
+	@$(PY) -m tests.parallel
+
+# The parts, each alone, with no apply, no zip and no subprocess: what to run while editing.
+UNIT_TESTS := tests/layer tests/functions tests/cli tests/stack
+
+.PHONY: unit
+unit: $(VENV_STAMP) ## The unit tests of the layer, the functions, the clients and the stack's description (about a minute)
+	@$(PY) -m pytest -q -p no:cacheprovider $(UNIT_TESTS) -m "not build and not stack"
 
 .PHONY: tf-lock
 tf-lock: $(VENV_STAMP) ## Re-create .terraform.lock.hcl of the root stack and the bootstrap from the provider's source
@@ -185,10 +193,15 @@ terraform-check: $(VENV_STAMP) build ## terraform init and validate of every con
 	@$(PY) -m stack.terraform plan
 
 .PHONY: fmt
-fmt: $(VENV_STAMP) ## Format Python (ruff) and Terraform in place
+fmt: $(VENV_STAMP) ## Format Python (ruff) and Terraform in place, and rewrite the module README tables
 	@$(PY) -m ruff check --fix .
 	@$(PY) -m ruff format .
 	@$(PY) -m stack.terraform fmt
+	@$(PY) -m tools.module_docs
+
+.PHONY: docs
+docs: $(VENV_STAMP) ## Rewrite each Terraform module's README tables from its variables and outputs
+	@$(PY) -m tools.module_docs
 
 # --- locks ----------------------------------------------------------------------------------
 

@@ -50,6 +50,12 @@ def aws() -> Iterator[None]:
 _applies = None
 
 
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Mark the tests that run the applied stack ``stack`` (``-m stack``, ``-m "not stack"``)."""
+    if "applied_stacks" in getattr(item, "fixturenames", ()):
+        item.add_marker(pytest.mark.stack)
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     """Start the applies the collected tests need in the background, and run those tests last,
@@ -59,7 +65,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     from tests import applied
 
     names = applied.needed(items)
-    if names:
+    if names and not config.option.collectonly:
         _applies = applied.Applies()
         _applies.start(names)
         items.sort(key=lambda item: "applied_stacks" in getattr(item, "fixturenames", ()))

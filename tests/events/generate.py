@@ -3,7 +3,7 @@
     .venv/bin/python -m tests.events.generate
 
 The fixtures are built with the same builders the local runtime uses (stack/events.py);
-tests/unit/test_fixtures.py fails if the files and this script disagree.
+tests/stack/test_fixtures.py fails if the files and this script disagree.
 """
 
 from __future__ import annotations

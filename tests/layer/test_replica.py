@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from stack.events import dynamodb_stream_record
 from tests.conftest import load_event
-from tests.unit.test_ddb_reference import dynamodb_number
+from tests.layer.test_ddb_reference import dynamodb_number
 from tributary import ddb, replica
 
 TABLE = "table2"

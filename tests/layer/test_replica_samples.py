@@ -15,7 +15,7 @@ import boto3
 import pytest
 
 from tests.conftest import EVENTS, load_event
-from tests.unit.test_replica import sqs_allows
+from tests.layer.test_replica import sqs_allows
 from tributary import ddb, replica
 
 STREAM_SAMPLES = ["powertools/dynamoStreamEvent.json", "powertools/dynamoStreamTumblingWindowEvent.json"]

@@ -24,7 +24,7 @@ Item = dict[str, Any]
 # either sign. Leading and trailing zeros are not significant (DynamoDB trims them), so the rule is
 # on the value, not on how long it is written: streams write 1E+38 as a 39-digit integer. A number
 # outside the rule is refused, never rounded into it. (boto3's DYNAMODB_CONTEXT differs from this
-# rule in both directions; tests/unit/test_ddb_reference.py lists where and why.)
+# rule in both directions; tests/layer/test_ddb_reference.py lists where and why.)
 MAX_SIGNIFICANT_DIGITS = 38
 MIN_EXPONENT = -130  # of the leading digit: 1E-130 is the smallest magnitude
 MAX_EXPONENT = 125  # 9.99...E+125 is the largest

@@ -335,7 +335,7 @@ def test_access_denied_is_an_error_never_absence(s3, monkeypatch):
 
 def sample(name: str, key: str | None = None) -> dict:
     """A Powertools sample (tests/events/powertools) with bucket1 and ``key`` in place of its own."""
-    text = (Path(__file__).parents[1] / "events" / "powertools" / name).read_text()
+    text = (Path(__file__).parents[2] / "events" / "powertools" / name).read_text()
     event = json.loads(text)
     if key is None:
         return event

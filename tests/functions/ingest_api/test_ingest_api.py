@@ -10,7 +10,7 @@ from ingest_api import handler
 from ingest_api.ingest import DEFAULT_MAX_BODY_BYTES, Limits, ingest, response
 from stack.events import http_api_event
 from tests.conftest import load_event
-from tests.unit.test_producer import FlakyKinesis, read_stream
+from tests.layer.test_producer import FlakyKinesis, read_stream
 from tributary import envelope, json_codec
 from tributary.producer import MAX_RECORD_BYTES, Failure, Producer, Report
 
