@@ -106,7 +106,8 @@ def test_each_table_sync_path_alone_converges_under_faults(paths, applied_stacks
 
 def test_make_local_command_prints_the_summary_and_leaves_nothing_running(tmp_path):
     env = dict(os.environ)
-    result = subprocess.run(
+    # Its own session, so that what it leaves running can be told from another run's workers.
+    process = subprocess.Popen(
         # A small workload of each job: the command, its flags and the clean exit are what is tested
         # here; the scenario's guarantees under load and faults are the tests above.
         [
@@ -122,11 +123,18 @@ def test_make_local_command_prints_the_summary_and_leaves_nothing_running(tmp_pa
             "--no-progress",
         ],
         cwd=ROOT,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
         env=env,
-        timeout=600,
+        start_new_session=True,
     )
+    try:
+        stdout, stderr = process.communicate(timeout=600)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "OK: nothing lost, nothing duplicated" in result.stdout
     endpoint = next(line.split()[-1] for line in result.stdout.splitlines() if "listening on" in line)
@@ -143,7 +151,7 @@ def test_make_local_command_prints_the_summary_and_leaves_nothing_running(tmp_pa
 
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", int(endpoint.rsplit(":", 1)[1]))) != 0  # nothing listens there any more
-    leftovers = subprocess.run(["pgrep", "-f", str(ROOT / "local" / "worker.py")], capture_output=True, text=True)
+    leftovers = subprocess.run(["pgrep", "-s", str(process.pid)], capture_output=True, text=True)
     assert leftovers.stdout.strip() == ""
 
 
