@@ -43,27 +43,22 @@ def _plain(value: Any) -> Any:
 
 
 def _expression(value: Any) -> str:
-    """A type or a default as a reader writes it: types and scalars as in HCL, collections as JSON
+    """A type or a default as a reader writes it: types and expressions as in HCL, values as JSON
     (as terraform-docs shows them)."""
-    if isinstance(value, str):
-        if value.startswith("${") and value.endswith("}"):
-            return value[2:-1]
-        return json.dumps(_text(value)) if value.startswith('"') else value
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
+    if isinstance(value, str) and not value.startswith('"'):
+        return str(_plain(value))
     return json.dumps(_plain(value), separators=(", ", ": "))
 
 
-def _blocks(directory: Path, kind: str) -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = {}
+def _blocks(directory: Path) -> dict[str, dict[str, dict[str, Any]]]:
+    """The module's variable and output blocks, by kind and name (each file parsed once)."""
+    found: dict[str, dict[str, dict[str, Any]]] = {"variable": {}, "output": {}}
     for path in sorted(directory.glob("*.tf")):
         with path.open(encoding="utf-8") as source:
             document = hcl2.load(source)
-        for block in document.get(kind, []):
-            for name, body in block.items():
-                found[_text(name)] = body
+        for kind, named in found.items():
+            for block in document.get(kind, []):
+                named.update({_text(name): body for name, body in block.items()})
     return found
 
 
@@ -73,19 +68,20 @@ def _cell(text: str) -> str:
 
 def tables(directory: Path) -> str:
     """The generated section of the module in ``directory``, markers included."""
+    blocks = _blocks(directory)
     lines = [BEGIN, "## Inputs", ""]
     lines += [
         "| Name | Description | Type | Default | Required |",
         "|------|-------------|------|---------|:--------:|",
     ]
-    for name, body in sorted(_blocks(directory, "variable").items()):
+    for name, body in sorted(blocks["variable"].items()):
         required = "default" not in body
         default = "n/a" if required else f"`{_cell(_expression(body['default']))}`"
         kind = f"`{_cell(_expression(body.get('type', 'any')))}`"
         description = _cell(_text(body.get("description", "")))
         lines.append(f"| `{name}` | {description} | {kind} | {default} | {'yes' if required else 'no'} |")
     lines += ["", "## Outputs", "", "| Name | Description |", "|------|-------------|"]
-    for name, body in sorted(_blocks(directory, "output").items()):
+    for name, body in sorted(blocks["output"].items()):
         lines.append(f"| `{name}` | {_cell(_text(body.get('description', '')))} |")
     lines.append(END)
     return "\n".join(lines)
