@@ -45,7 +45,6 @@ class SqsMessage:
     message_id: str
     body: str
     event_source_arn: str
-    attributes: Mapping[str, Any]
 
     @classmethod
     def from_record(cls, record: Any) -> SqsMessage:
@@ -54,12 +53,10 @@ class SqsMessage:
         message_id, body = record.get("messageId"), record.get("body")
         if not isinstance(message_id, str) or not isinstance(body, str):
             raise EventShapeError(f"an SQS record without a messageId and a body: {_excerpt(record)}")
-        attributes = record.get("attributes")
         return cls(
             message_id=message_id,
             body=body,
             event_source_arn=str(record.get("eventSourceARN", "")),
-            attributes=attributes if isinstance(attributes, Mapping) else {},
         )
 
 
