@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterator
@@ -29,22 +30,40 @@ os.environ.update(
 )
 
 
+if os.environ.get("TRIBUTARY_EXAMPLES") == "few":  # make unit: see tests/examples.py
+    from hypothesis import settings
+
+    settings.register_profile("few", max_examples=10)
+    settings.load_profile("few")
+
+
 def load_event(name: str) -> dict[str, Any]:
     """A test event from tests/events/, shaped like the AWS documentation's examples."""
     return json.loads((EVENTS / name).read_text())
 
 
-@pytest.fixture
-def aws() -> Iterator[None]:
-    """moto for the duration of a test, with the layer's cached clients pointed at it."""
+@contextlib.contextmanager
+def embedded_aws() -> Iterator[None]:
+    """moto, with the layer's cached clients pointed at it. moto clears boto3's default
+    session on entry; the one put back reuses the service models the process already
+    parsed, so that a test's first client costs milliseconds, not a parse of botocore's data."""
+    import boto3
     from moto import mock_aws
 
     from tributary import aws as clients
 
     with mock_aws():
         clients.reset()
+        boto3.DEFAULT_SESSION = clients.new_session()
         yield
     clients.reset()
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    """moto for the duration of a test."""
+    with embedded_aws():
+        yield
 
 
 _applies = None

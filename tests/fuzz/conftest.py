@@ -16,6 +16,8 @@ from collections.abc import Generator, Iterator
 import pytest
 from hypothesis import HealthCheck, settings
 
+from tests.conftest import embedded_aws
+
 _SLOW_DATA = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example]
 
 # "ci" is also the name of Hypothesis's built-in CI profile (derandomized, no deadline, no
@@ -58,11 +60,5 @@ def pytest_make_collect_report(
 @pytest.fixture(scope="module")
 def moto_s3() -> Iterator[None]:
     """moto for a whole module (one per example would cost more than the example), clients pointed at it."""
-    from moto import mock_aws
-
-    from tributary import aws as clients
-
-    with mock_aws():
-        clients.reset()
+    with embedded_aws():
         yield
-    clients.reset()

@@ -32,6 +32,7 @@ from local.sqs import sqs_event
 from stack.events import dynamodb_event, dynamodb_stream_record
 from table_sync import handler as direct
 from tests import table_stack
+from tests.conftest import embedded_aws
 from tributary import ddb, parking, replica
 from tributary_cli import tables
 
@@ -43,22 +44,16 @@ examples = itertools.count()
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[SimpleNamespace]:
-    from moto import mock_aws
-
-    from tributary import aws as clients
-
-    with mock_aws(), pytest.MonkeyPatch.context() as patch:
+    with embedded_aws(), pytest.MonkeyPatch.context() as patch:
         for name, value in {
             "AWS_DEFAULT_REGION": REGION,
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
         }.items():
             patch.setenv(name, value)
-        clients.reset()
         built = table_stack.build(patch)
         patch.setattr(applier_core, "_dead_letter_queues", {}, raising=False)
         yield SimpleNamespace(**built, too_big=_largest_item(built["dynamodb"]))
-    clients.reset()
 
 
 def _largest_item(client) -> int:

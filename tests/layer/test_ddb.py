@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench.dynamodb import plain
+from tests.examples import examples
 from tributary import ddb
 
 numbers = st.one_of(
@@ -49,7 +50,7 @@ def _norm_av(av):
     return av
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(items)
 def test_serialize_matches_boto3(item):
     ours = ddb.to_item(item)
@@ -57,7 +58,7 @@ def test_serialize_matches_boto3(item):
     assert {k: _norm_av(v) for k, v in ours.items()} == {k: _norm_av(v) for k, v in theirs.items()}
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(items)
 def test_deserialize_matches_boto3_and_round_trips(item):
     wire = {k: TypeSerializer().serialize(v) for k, v in item.items()}
@@ -67,14 +68,14 @@ def test_deserialize_matches_boto3_and_round_trips(item):
     assert ddb.from_item(ddb.to_item(ours)) == ours
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(items)
 def test_json_form_round_trips_binary_as_base64(item):
     json_form = ddb.to_item(item, binary="base64")
     assert ddb.from_item(json_form) == ddb.from_item(ddb.to_item(item))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(items)
 def test_canonical_form_ignores_key_order(item):
     reordered = dict(reversed(list(item.items())))

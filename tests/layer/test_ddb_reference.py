@@ -28,6 +28,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench.dynamodb import plain
+from tests.examples import examples
 from tributary import ddb, json_codec
 
 # --- DynamoDB's rule, from the text ------------------------------------------------------------
@@ -163,7 +164,7 @@ any_number_texts = st.one_of(
 legal_numbers = st.one_of(number_texts(), zero_texts).map(Decimal)
 
 
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=examples(3000), deadline=None)
 @given(any_number_texts)
 def test_numbers_follow_dynamodbs_rule(text):
     expected = dynamodb_number(text)
@@ -179,7 +180,7 @@ def test_numbers_follow_dynamodbs_rule(text):
     assert ddb.from_attribute_value({"N": text}) == number
 
 
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=examples(3000), deadline=None)
 @given(any_number_texts)
 def test_boto3_decides_as_dynamodb_but_where_listed(text):
     number = Decimal(text)
@@ -334,7 +335,7 @@ def same_numbers(a: Any, b: Any) -> bool:
     return a == b
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(items)
 def test_serializer_writes_what_boto3_writes(item):
     assert max(map(levels, item.values())) <= MAX_LEVELS
@@ -342,7 +343,7 @@ def test_serializer_writes_what_boto3_writes(item):
     assert comparable_item(ddb.to_item(item)) == comparable_item(theirs)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(items)
 def test_deserializer_reads_what_boto3_reads_and_round_trips(item):
     wire = ddb.to_item(item)
@@ -353,7 +354,7 @@ def test_deserializer_reads_what_boto3_reads_and_round_trips(item):
     assert comparable_item(ddb.to_item(ours)) == comparable_item(wire)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(items)
 def test_the_json_form_round_trips_through_json(item):
     wire = ddb.to_item(item, binary="base64")

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.examples import examples
 from tributary import json_codec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -154,7 +155,7 @@ json_values = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(json_values)
 def test_both_backends_write_the_same_values_or_refuse_alike(value):
     first, second = both(lambda: json_codec.dumps(value))
@@ -174,7 +175,7 @@ documents = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(documents)
 def test_both_backends_read_the_same_values_or_refuse_alike(data):
     first, second = both(lambda: json_codec.loads(data))
@@ -183,7 +184,7 @@ def test_both_backends_read_the_same_values_or_refuse_alike(data):
         assert same(first[1], second[1]), data
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(documents, st.sampled_from([bytearray, memoryview]))
 def test_any_bytes_like_reads_as_its_bytes_do(data, wrap):
     """A bytearray or a memoryview (a slice of a larger buffer) reads, or is refused, exactly as

@@ -9,12 +9,13 @@ from aws_kinesis_agg.deaggregator import deaggregate_records
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.examples import examples
 from tributary import kpl
 
 pairs = st.lists(st.tuples(st.text(min_size=1, max_size=16), st.binary(max_size=200)), min_size=1, max_size=40)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(pairs)
 def test_round_trip(records):
     blob = kpl.encode(records)
@@ -22,7 +23,7 @@ def test_round_trip(records):
     assert [(r.partition_key, r.data) for r in kpl.deaggregate(blob)] == records
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(50), deadline=None)
 @given(pairs)
 def test_reads_what_the_reference_aggregator_writes(records):
     aggregator = RecordAggregator()
@@ -43,7 +44,7 @@ triples = st.lists(
 )
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(50), deadline=None)
 @given(triples)
 def test_reads_the_explicit_hash_keys_the_reference_aggregator_writes(records):
     aggregator = RecordAggregator()
@@ -104,7 +105,7 @@ def test_partition_key_index_out_of_range_is_malformed():
         kpl.deaggregate(kpl.MAGIC + body + hashlib.md5(body).digest())
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(
     st.lists(
         st.tuples(st.sampled_from(["a", "bb", "device-000123"]), st.binary(min_size=1, max_size=3000)),

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from stack.events import dynamodb_stream_record
 from tests.conftest import load_event
+from tests.examples import examples
 from tests.layer.test_ddb_reference import dynamodb_number
 from tributary import ddb, replica
 
@@ -122,7 +123,7 @@ PATHS = {
 
 
 @pytest.mark.parametrize("path", PATHS)
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=operations, seed=st.integers(0, 2**32), duplicates=st.integers(0, 15))
 def test_any_permutation_with_duplicates_converges(table, path, ops, seed, duplicates):
     clear(table)
@@ -278,7 +279,7 @@ def test_the_sqs_character_set_as_documented():
 DYNAMODB_STRINGS = st.text(st.characters(exclude_categories=["Cs"]), max_size=10)  # any Unicode text
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     name=DYNAMODB_STRINGS.filter(lambda n: bool(n) and not n.startswith(replica.RESERVED_PREFIX)),
     text=DYNAMODB_STRINGS,
@@ -476,7 +477,7 @@ def test_the_version_guard_over_every_kind_of_stored_version(table, stored, vers
     assert ("new" in item) == (outcome == "applied")
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     stored=st.integers(0, 10**40 - 1),
     version=st.integers(0, 10**40 - 1),

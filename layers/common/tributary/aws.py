@@ -11,6 +11,8 @@ import threading
 from typing import Any
 
 import boto3
+import botocore.loaders
+import botocore.session
 from botocore.config import Config
 
 _CONFIG = Config(
@@ -21,6 +23,10 @@ _CONFIG = Config(
 )
 _lock = threading.Lock()
 _clients: dict[str, Any] = {}
+_session: boto3.session.Session | None = None
+# The parsed service models and endpoint rules: data only, the same wherever the SDK points,
+# so a reset keeps them and the next session does not read and parse them again.
+_LOADER = botocore.loaders.create_loader()
 
 
 def client(service: str) -> Any:
@@ -30,11 +36,29 @@ def client(service: str) -> Any:
         return found
     with _lock:
         if service not in _clients:
-            _clients[service] = boto3.session.Session().client(service, config=_CONFIG)
+            _clients[service] = _current_session().client(service, config=_CONFIG)
         return _clients[service]
+
+
+def new_session() -> boto3.session.Session:
+    """A new session that reads the service models this process has already parsed."""
+    core = botocore.session.get_session()
+    core.register_component("data_loader", _LOADER)
+    return boto3.session.Session(botocore_session=core)
+
+
+def _current_session() -> boto3.session.Session:
+    """One session for all of the process's clients, as AWS advises (credentials and
+    configuration resolved once); called with ``_lock`` held, since sessions are not thread-safe."""
+    global _session
+    if _session is None:
+        _session = new_session()
+    return _session
 
 
 def reset() -> None:
     """Forget every client (tests call this after pointing the SDK somewhere new)."""
+    global _session
     with _lock:
         _clients.clear()
+        _session = None

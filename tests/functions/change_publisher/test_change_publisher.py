@@ -18,6 +18,7 @@ from change_publisher import handler
 from change_publisher.publish import MAX_BYTES, Batch, CheckpointError, PublishEntry, calls, park, publish, read, settle
 from stack.events import dynamodb_event, dynamodb_stream_record
 from tests.doubles.sns import CallFault, EntryFault, SnsLimits, check, entry_bytes
+from tests.examples import examples
 from tributary import aws, ddb, parking, replica
 
 TABLE = "table1"
@@ -334,7 +335,7 @@ def build(kind: str, position: int) -> Any:
     }[kind]()
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(
     st.lists(kinds, max_size=30),
     st.lists(st.one_of(st.none(), st.just("throttle"), st.integers(0, 9)), max_size=6),

@@ -24,6 +24,7 @@ from stream_processor.dedupe import DIGEST_BYTES, ShardState, UnreadableStateErr
 from stream_processor.plan import plan_batch
 from stream_processor.settings import Settings
 from stream_processor.transform import enrich
+from tests.examples import examples
 from tributary import envelope, json_codec, kinesis, kpl, lake
 from tributary_cli import synthetic
 
@@ -53,7 +54,7 @@ base64_text = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.lists(base64_text, max_size=6))
 def test_batch_decoding_agrees_with_decoding_record_by_record(datas):
     event = kinesis_event(
@@ -122,7 +123,7 @@ times = st.builds(
 )
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=examples(1000), deadline=None)
 @given(times)
 def test_times_are_accepted_exactly_when_they_are_real(value):
     try:
@@ -160,7 +161,7 @@ field_values = st.one_of(
 )
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(
     st.fixed_dictionaries(
         {
@@ -201,7 +202,7 @@ def reference_decisions(log, window_s, max_ids):
     return decisions
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(st.integers(0, 2**32), st.integers(1, 80), st.sampled_from([(300.0, 1000), (50.0, 1000), (300.0, 7), (20.0, 5)]))
 def test_decisions_do_not_depend_on_batches_checkpoints_or_retries(seed, n, limits):
     window_s, max_ids = limits

@@ -17,6 +17,7 @@ from stream_processor.plan import plan_batch
 from stream_processor.records import RecordMeta, ingest_time
 from stream_processor.settings import Settings
 from stream_processor.transform import TransformError, enrich
+from tests.examples import examples
 from tributary import json_codec, kpl, lake
 
 SETTINGS = Settings(
@@ -289,7 +290,7 @@ def simulate(log, s3, rng, batch_sizes, crash_rate=0.0, state=None):
             position = next(i for i, r in enumerate(log) if r.sequence_number == outcome.checkpoint)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     seed=st.integers(0, 2**32),
     n=st.integers(1, 60),
@@ -366,7 +367,7 @@ def test_a_failed_state_write_fails_the_batch_and_the_retry_lands_it_once():
     assert_exactly_once(s3, log, by_id=True)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     seed=st.integers(0, 2**32),
     n=st.integers(1, 50),
