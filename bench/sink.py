@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -14,7 +15,7 @@ from botocore.awsrequest import AWSResponse
 class _Raw(io.BytesIO):
     """The file-like body botocore reads a response from (``read`` and ``stream``)."""
 
-    def stream(self, amt: int = 65536, decode_content: bool = False):
+    def stream(self, amt: int = 65536, decode_content: bool = False) -> Iterator[bytes]:
         while chunk := self.read(amt):
             yield chunk
 

@@ -153,7 +153,7 @@ def dynamodb_images(count: int, seed: int = 5) -> list[dict[str, dict[str, Any]]
     rng = random.Random(seed)
     images = []
     for i in range(count):
-        lines = [
+        lines: list[dict[str, Any]] = [
             {
                 "sku": f"SKU-{rng.randrange(10**6):06d}",
                 "quantity": Decimal(rng.randint(1, 20)),

@@ -119,7 +119,7 @@ def table_audit(stack: LocalStack) -> dict[str, Any]:
 
 
 def _read_prefix(s3: Any, bucket: str, prefix: str) -> list[tuple[dict[str, Any], float]]:
-    lines = []
+    lines: list[tuple[dict[str, Any], float]] = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/"):
         for item in page.get("Contents", []):
             landed = item["LastModified"].timestamp()

@@ -151,7 +151,7 @@ class LocalCodeCommit:
     def pending(self) -> bool:
         return any(next((repo.path / SPOOL).glob("*.changes"), None) is not None for repo in self.repositories.values())
 
-    def poll(self, emit: Callable[[dict[str, Any]], None]) -> int:
+    def poll(self, emit: Callable[[dict[str, Any]], object]) -> int:
         """Emit the events for every spooled push, oldest first; returns how many."""
         emitted = 0
         for repo in self.repositories.values():

@@ -74,6 +74,7 @@ class _Worker:
 
     def call(self, request: dict[str, Any], timeout_s: float) -> dict[str, Any] | None:
         """Send one invocation; the reply, or None when the worker died or ran out of time."""
+        assert self.process.stdin is not None  # started with stdin=PIPE
         try:
             self.process.stdin.write(json.dumps(request) + "\n")
             self.process.stdin.flush()
@@ -101,7 +102,8 @@ class _Worker:
         self.process.wait(timeout=10)
         for stream in (self.process.stdin, self.results):
             with contextlib.suppress(OSError):
-                stream.close()
+                if stream is not None:
+                    stream.close()
 
 
 class LambdaFunction:

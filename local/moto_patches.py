@@ -102,7 +102,7 @@ def sqs_retention_reads_the_setting() -> None:
         @functools.wraps(original)
         def valid(self: SQSBackend, queue_name: str, message: Message) -> bool:
             retention = int(self.get_queue(queue_name).message_retention_period)
-            return retention + message.sent_timestamp / 1000 > unix_time()  # type: ignore[operator]
+            return retention + message.sent_timestamp / 1000 > unix_time()
 
         return valid
 
@@ -207,9 +207,9 @@ def codecommit_tags() -> None:
         return create_repository
 
     _replace(CodeCommitResponse, "create_repository", make_create)
-    CodeCommitResponse.list_tags_for_resource = list_tags_for_resource  # type: ignore[attr-defined]
-    CodeCommitResponse.tag_resource = tag_resource  # type: ignore[attr-defined]
-    CodeCommitResponse.untag_resource = untag_resource  # type: ignore[attr-defined]
+    CodeCommitResponse.list_tags_for_resource = list_tags_for_resource
+    CodeCommitResponse.tag_resource = tag_resource
+    CodeCommitResponse.untag_resource = untag_resource
 
     def make_delete(original: Callable[..., str | None]) -> Callable[..., str | None]:
         @functools.wraps(original)
@@ -402,9 +402,9 @@ def s3_bucket_policy_conditions() -> None:
             return PermissionResult.NEUTRAL
         document = self.policy.decode() if isinstance(self.policy, bytes) else self.policy
         answer = policy.evaluate([document], action, resource, S3_CONNECTION, caller={"AWS": ["*"]})
-        return {policy.DENY: PermissionResult.DENIED, policy.ALLOW: PermissionResult.PERMITTED}.get(
-            answer, PermissionResult.NEUTRAL
-        )
+        if answer == policy.DENY:
+            return PermissionResult.DENIED
+        return PermissionResult.PERMITTED if answer == policy.ALLOW else PermissionResult.NEUTRAL
 
     FakeBucket.get_permission = get_permission
 

@@ -83,16 +83,16 @@ def _compare(kind: str, op: str, policy_value: Any, request_value: Any) -> bool:
     if kind == "Bool":
         return str(request_value).lower() == str(policy_value).lower()
     converted = _number if kind == "Numeric" else _date
-    p, r = converted(policy_value), converted(request_value)
-    if p is None or r is None:
+    bound, value = converted(policy_value), converted(request_value)
+    if bound is None or value is None:
         return False
     return {
-        "Equals": r == p,
-        "NotEquals": r != p,
-        "LessThan": r < p,
-        "LessThanEquals": r <= p,
-        "GreaterThan": r > p,
-        "GreaterThanEquals": r >= p,
+        "Equals": value == bound,
+        "NotEquals": value != bound,
+        "LessThan": value < bound,  # type: ignore[operator]  # both numbers or both dates
+        "LessThanEquals": value <= bound,  # type: ignore[operator]
+        "GreaterThan": value > bound,  # type: ignore[operator]
+        "GreaterThanEquals": value >= bound,  # type: ignore[operator]
     }[op]
 
 

@@ -44,6 +44,13 @@ POLL_INTERVAL_S = {"kinesis": 1.0, "dynamodb": 0.25, "sqs": 0.2}
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
 
+class NotStartedError(RuntimeError):
+    """A part of the local stack that exists only while it runs was asked for before start()."""
+
+    def __init__(self, part: str) -> None:
+        super().__init__(f"{part} runs only once the local stack has started: use LocalStack as a context manager")
+
+
 class LocalStack:
     """Everything the stack deploys, running locally; use as a context manager."""
 
@@ -69,15 +76,21 @@ class LocalStack:
         self.visibility_cap_s = visibility_cap_s
         self.log = log
         self.server = EmbeddedAws(self.faults, port=applied.port if applied is not None else 0)
-        self.topology: topo.Topology | None = None
+        self.topology = topo.load(self.environment, self.variables)
+        self.workdir = Path(tempfile.mkdtemp(prefix="tributary-local-"))
+        # The session of the runtime itself; its clients, all made after start(), find the
+        # embedded AWS through AWS_ENDPOINT_URL.
+        self.session = boto3.session.Session(
+            aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            region_name=self.topology.region,
+        )
         self.functions: dict[str, LambdaFunction] = {}
         self.collectors: dict[str, XRayCollector] = {}
         self.mappings: dict[str, Any] = {}
-        self.codecommit: LocalCodeCommit | None = None
-        self.codebuild: LocalCodeBuild | None = None
-        self.bus: EventBus | None = None
-        self.workdir = Path(tempfile.mkdtemp(prefix="tributary-local-"))
-        self.session: boto3.session.Session | None = None
+        self.codecommit = LocalCodeCommit(self.workdir / "codecommit", self.topology.region, topo.ACCOUNT_ID)
+        self._codebuild: LocalCodeBuild | None = None
+        self._bus: EventBus | None = None
         self.credentials: dict[str, dict[str, str]] = {}
         self._saved_env: dict[str, str | None] = {}
         self._stopping = threading.Event()
@@ -87,9 +100,7 @@ class LocalStack:
     def start(self) -> LocalStack:
         self.server.start()
         self.log(f"embedded AWS listening on {self.server.endpoint}")
-        self.topology = topo.load(self.environment, self.variables)
         self._point_sdk_here()
-        self.session = boto3.session.Session()
         self.outputs = self._deploy()
         topo.discover(self.topology, self.session, self.outputs)
         self._cap_visibility()
@@ -231,13 +242,12 @@ class LocalStack:
         """CodeCommit as bare repositories, a CodeBuild worker, and EventBridge delivering the
         rules to them and to functions."""
         region = self.topology.region
-        self.codecommit = LocalCodeCommit(self.workdir / "codecommit", region, topo.ACCOUNT_ID)
         for logical, resource in self.topology.resources.items():
             if resource.kind == "codecommit_repository":
                 self.codecommit.create(
                     resource.name, self.topology.arns[logical], self.topology.ids[logical], self.topology.urls[logical]
                 )
-        self.codebuild = LocalCodeBuild(
+        self._codebuild = codebuild = LocalCodeBuild(
             self.session.client("codebuild"),
             self.workdir / "codebuild",
             self.aws_env,
@@ -245,16 +255,30 @@ class LocalStack:
             ROOT / "dist" / "local" / "logs",
             region,
         )
-        self.bus = EventBus(
+        self._bus = EventBus(
             self.session.client("events"),
             self.invoke_async,
-            self.codebuild.start_build,
+            codebuild.start_build,
             {self.topology.function_arn(name): name for name in self.functions},
             region,
             topo.ACCOUNT_ID,
         )
         self._code_events = threading.Thread(target=self._deliver_code_events, name="codecommit-events", daemon=True)
         self._code_events.start()
+
+    @property
+    def codebuild(self) -> LocalCodeBuild:
+        """The CodeBuild worker, once started."""
+        if self._codebuild is None:
+            raise NotStartedError("CodeBuild")
+        return self._codebuild
+
+    @property
+    def bus(self) -> EventBus:
+        """EventBridge, once started."""
+        if self._bus is None:
+            raise NotStartedError("EventBridge")
+        return self._bus
 
     def _deliver_code_events(self) -> None:
         while not self._stopping.is_set():
@@ -267,8 +291,8 @@ class LocalStack:
 
     def stop(self) -> None:
         self._stopping.set()
-        if self.codebuild is not None:
-            self.codebuild.stop()
+        if self._codebuild is not None:
+            self._codebuild.stop()
         for mapping in self.mappings.values():
             mapping.stop()
         for function in self.functions.values():
@@ -298,7 +322,6 @@ class LocalStack:
     @property
     def aws_env(self) -> dict[str, str]:
         """What points an SDK at the embedded AWS (boto3 honours AWS_ENDPOINT_URL)."""
-        assert self.topology is not None
         return {
             "AWS_ENDPOINT_URL": self.server.endpoint,
             "AWS_REGION": self.topology.region,
@@ -464,9 +487,12 @@ class LocalStack:
         client = role.client("dynamodbstreams")
         region = self.topology.region
 
-        def json_image(image: dict[str, Any] | None) -> dict[str, Any] | None:
+        def as_json(image: dict[str, Any]) -> dict[str, Any]:
             # The SDK decodes binary to bytes; Lambda's event carries base64 text.
-            return None if image is None else ddb.to_item(ddb.from_item(image), binary="base64")
+            return ddb.to_item(ddb.from_item(image), binary="base64")
+
+        def json_image(image: dict[str, Any] | None) -> dict[str, Any] | None:
+            return None if image is None else as_json(image)
 
         def read(iterator: str) -> tuple[list[Record], str | None]:
             page = client.get_records(ShardIterator=iterator, Limit=1000)
@@ -476,7 +502,7 @@ class LocalStack:
                 created = body["ApproximateCreationDateTime"].timestamp()
                 event = dynamodb_stream_record(
                     r["eventName"],
-                    json_image(body["Keys"]),
+                    as_json(body["Keys"]),
                     body["SequenceNumber"],
                     new_image=json_image(body.get("NewImage")),
                     old_image=json_image(body.get("OldImage")),
@@ -504,9 +530,9 @@ class LocalStack:
 
     def idle(self) -> bool:
         code_idle = (
-            (self.bus is None or self.bus.idle())
-            and (self.codebuild is None or self.codebuild.idle())
-            and (self.codecommit is None or not self.codecommit.pending())
+            (self._bus is None or self._bus.idle())
+            and (self._codebuild is None or self._codebuild.idle())
+            and not self.codecommit.pending()
         )
         return code_idle and all(mapping.idle() for mapping in self.mappings.values())
 

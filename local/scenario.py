@@ -87,7 +87,7 @@ def run(stack: LocalStack, options: Options) -> dict[str, Any]:
             "mappings": mapping_stats,
             "on_failure_messages": int(attributes["ApproximateNumberOfMessages"]),
             "xray": [row for c in stack.collectors.values() for row in c.summary()],
-            "embedded_aws_requests": stack.server.app.requests if stack.server.app else 0,
+            "embedded_aws_requests": stack.server.app.requests,
             "iam": stack.server.iam.report(),
         }
     )

@@ -205,6 +205,7 @@ class FaultyLockedApp:
             call = None
         if denial is not None:
             return _access_denied(start_response, call.service if call else service, method, denial.message(identity))
+        assert call is not None  # a request it cannot describe is always refused above
         return (identity, call) if self.iam.reads_object(call) else None
 
     def _hiding_missing_keys(
@@ -277,8 +278,15 @@ class EmbeddedAws:
         self.port = port
         self._server: Any = None
         self._thread: threading.Thread | None = None
-        self.app: FaultyLockedApp | None = None
+        self._app: FaultyLockedApp | None = None
         self.iam = iam.Enforcer()
+
+    @property
+    def app(self) -> FaultyLockedApp:
+        """moto's application behind the lock and the faults, once started."""
+        if self._app is None:
+            raise RuntimeError("the embedded AWS has not started")
+        return self._app
 
     @property
     def endpoint(self) -> str:
@@ -298,8 +306,8 @@ class EmbeddedAws:
             def log_request(self, *args: Any, **kwargs: Any) -> None:  # one line per request is noise here
                 pass
 
-        self.app = FaultyLockedApp(DomainDispatcherApplication(create_backend_app), self.faults, self.iam)
-        self._server = make_server("127.0.0.1", self.port, self.app, threaded=True, request_handler=QuietHandler)
+        self._app = FaultyLockedApp(DomainDispatcherApplication(create_backend_app), self.faults, self.iam)
+        self._server = make_server("127.0.0.1", self.port, self._app, threaded=True, request_handler=QuietHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="embedded-aws", daemon=True)
         self._thread.start()
         self.reset()

@@ -60,7 +60,11 @@ class _Pickler(pickle.Pickler):
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
             )
             return _private_key, (pem,)
-        if isinstance(obj, collections.defaultdict) and getattr(obj.default_factory, "__name__", "") == "<lambda>":
+        if (
+            isinstance(obj, collections.defaultdict)
+            and obj.default_factory is not None
+            and getattr(obj.default_factory, "__name__", "") == "<lambda>"
+        ):
             # moto's ``defaultdict(lambda: {})``: a lambda does not pickle; the empty value's type does.
             empty = obj.default_factory()
             if empty != type(empty)():
@@ -94,7 +98,7 @@ def restore(snapshot: bytes) -> list[str]:
     with backend_lock:
         BackendDict.reset()
         for service, accounts in state.items():
-            backends = get_backend(service)  # type: ignore[call-overload]
+            backends = get_backend(service)
             for account, regions in accounts.items():
                 account_backends = backends[account]
                 for region, backend in regions.items():

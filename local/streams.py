@@ -18,6 +18,7 @@ split into that many lanes by partition key, each lane in order. After an invoca
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 import time
@@ -163,7 +164,8 @@ class Lane:
     def _next_batch(self) -> Batch:
         if self.retry:
             return self.retry.popleft()
-        records, size = [], 0
+        records: list[Record] = []
+        size = 0
         while self.pending and len(records) < self.settings.batch_size:
             if records and size + self.pending[0].size > MAX_PAYLOAD_BYTES:
                 break
@@ -297,15 +299,16 @@ class StreamMapping:
         for _ in range(self.settings.parallelization_factor):
             lane = Lane(
                 self.settings,
-                invoke=lambda records, shard=shard: self.invoke_event(self.source.build_event(records, shard)),
-                on_failure=lambda records, condition, count, shard=shard: self._on_failure(
-                    shard, records, condition, count
-                ),
+                invoke=functools.partial(self._invoke_shard, shard),
+                on_failure=functools.partial(self._on_failure, shard),
                 duplicate=self.duplicate,
             )
             self.stats.lanes.append(lane.stats)
             lanes.append(lane)
         return lanes
+
+    def _invoke_shard(self, shard: str, records: list[Record]) -> Invocation:
+        return self.invoke_event(self.source.build_event(records, shard))
 
     def _on_failure(self, shard: str, records: list[Record], condition: str, invoke_count: int) -> None:
         self.send_on_failure(

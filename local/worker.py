@@ -17,6 +17,7 @@ import resource
 import sys
 import time
 import traceback
+from typing import Any
 
 
 class Context:
@@ -72,7 +73,7 @@ class _Faults:
         original = botocore.client.BaseClient._make_api_call
         faults = self
 
-        def faulty(client, operation_name, api_params):
+        def faulty(client: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
             faults.calls += 1
             if faults.calls > faults.at_call:
                 faults.strike()

@@ -68,7 +68,8 @@ def _require(cond: bool, path: Path, message: str) -> None:
 
 def _int(raw: dict[str, Any], key: str, low: int, high: int, path: Path) -> int:
     value = raw.get(key)
-    _require(isinstance(value, int) and not isinstance(value, bool), path, f"{key} must be an integer")
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise DeclarationError(f"{path}: {key} must be an integer")
     _require(low <= value <= high, path, f"{key} must be between {low} and {high}, got {value}")
     return value
 
@@ -160,7 +161,7 @@ def load(directory: Path) -> FunctionSpec:
     _require(raw.get("runtime") == RUNTIME, path, f"runtime must be {RUNTIME}")
     arches = raw.get("architectures")
     _require(
-        isinstance(arches, list) and arches and all(a in ARCHITECTURES for a in arches),
+        isinstance(arches, list) and bool(arches) and all(a in ARCHITECTURES for a in arches),
         path,
         f"architectures lists the supported ones from {ARCHITECTURES}",
     )

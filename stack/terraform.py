@@ -38,6 +38,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,10 +98,9 @@ def holds_provider(directory: Path) -> bool:
     return any(p.is_dir() for p in base.iterdir()) or any(base.glob("terraform-provider-aws_*.zip"))
 
 
-def provider_source(environ: dict[str, str] | None = None) -> ProviderSource:
+def provider_source(environ: Mapping[str, str] | None = None) -> ProviderSource:
     """The first place the AWS provider can come from (see the module docstring)."""
-    environ = os.environ if environ is None else environ
-    given = environ.get("TF_PROVIDER_MIRROR")
+    given = (os.environ if environ is None else environ).get("TF_PROVIDER_MIRROR")
     if given:
         path = Path(given)
         if not holds_provider(path):
