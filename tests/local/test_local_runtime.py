@@ -314,4 +314,4 @@ def test_worker_file_imports_only_the_standard_library():
         for line in source.splitlines()
         if line.startswith(("import ", "from ")) and "__future__" not in line
     }
-    assert imports <= {"importlib", "json", "os", "random", "resource", "sys", "time", "traceback"}
+    assert imports <= {"importlib", "json", "os", "random", "resource", "sys", "time", "traceback", "typing"}
