@@ -206,6 +206,8 @@ def _without_backend(directory: Path, dest: Path) -> Path:
     if not locked and not any(_BACKEND.search(p.read_text(encoding="utf-8")) for p in sources):
         return directory
     shutil.copytree(TERRAFORM_DIR, dest / "terraform", ignore=shutil.ignore_patterns(".terraform*"))
+    for beside in ("functions", "layers"):  # what the stack reads from beside terraform/
+        (dest / beside).symlink_to(ROOT / beside, target_is_directory=True)
     copy = dest / "terraform" / directory.relative_to(TERRAFORM_DIR)
     for path in copy.glob("*.tf"):
         path.write_text(_BACKEND.sub("", path.read_text(encoding="utf-8")), encoding="utf-8")
@@ -218,7 +220,7 @@ LOCKED = (TERRAFORM_DIR, TERRAFORM_DIR / "bootstrap")
 
 def workspace(tmp: Path) -> Path:
     """A copy of terraform/ in ``tmp`` with empty backend blocks removed (so state is local), and
-    ``functions/`` and ``dist/`` beside it as the stack reads them; returns the copy's terraform/."""
+    ``functions/``, ``layers/`` and ``dist/`` beside it as the stack reads them; returns the copy's terraform/."""
     copy = tmp / "terraform"
     shutil.copytree(TERRAFORM_DIR, copy, ignore=shutil.ignore_patterns(".terraform", "terraform.tfstate*"))
     for path in copy.rglob("*.tf"):
@@ -226,6 +228,7 @@ def workspace(tmp: Path) -> Path:
         if _BACKEND.search(text):
             path.write_text(_BACKEND.sub("", text), encoding="utf-8")
     (tmp / "functions").symlink_to(ROOT / "functions", target_is_directory=True)
+    (tmp / "layers").symlink_to(ROOT / "layers", target_is_directory=True)  # the lake's tables (lake_tables.json)
     (tmp / "dist").symlink_to(ROOT / "dist", target_is_directory=True)  # the zips of `make build`
     return copy
 
@@ -322,11 +325,13 @@ def lock() -> int:
 # Every service the stack's resources and data sources call, pointed at the embedded AWS for a plan.
 ENDPOINTS = (
     "apigatewayv2",
+    "athena",
     "cloudwatch",
     "codebuild",
     "codecommit",
     "dynamodb",
     "events",
+    "glue",
     "iam",
     "kinesis",
     "kms",

@@ -248,6 +248,11 @@ def _rule(topology: Topology, session: Any, resource: Resource) -> None:
     topology.arns[resource.logical] = session.client("events").describe_rule(Name=resource.name)["Arn"]
 
 
+def _workgroup(topology: Topology, session: Any, resource: Resource) -> None:
+    session.client("athena").get_work_group(WorkGroup=resource.name)
+    topology.arns[resource.logical] = f"arn:aws:athena:{topology.region}:{ACCOUNT_ID}:workgroup/{resource.name}"
+
+
 _FINDERS = {
     "kinesis_stream": _stream,
     "bucket": _bucket,
@@ -257,4 +262,5 @@ _FINDERS = {
     "codecommit_repository": _repository,
     "codebuild_project": _project,
     "event_rule": _rule,
+    "athena_workgroup": _workgroup,
 }

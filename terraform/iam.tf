@@ -11,6 +11,7 @@ locals {
     change_publisher = data.aws_iam_policy_document.change_publisher.json
     change_applier   = data.aws_iam_policy_document.change_applier.json
     code_sync        = data.aws_iam_policy_document.code_sync.json
+    lake_compactor   = data.aws_iam_policy_document.lake_compactor.json
   }
 }
 
@@ -212,6 +213,50 @@ data "aws_iam_policy_document" "code_sync" {
     sid       = "ConsumeCodeEvents"
     actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"]
     resources = [module.code_events.arn]
+  }
+
+  statement {
+    sid       = "UseStackKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.this.arn]
+  }
+}
+
+# The compactor reads an hour's raw objects and log, writes its Parquet files and the next log
+# object, and deletes what no query reads any more; nothing else of the lake.
+data "aws_iam_policy_document" "lake_compactor" {
+  statement {
+    sid       = "ListTheCompactedTable"
+    actions   = ["s3:ListBucket"]
+    resources = [module.lake.arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values = [
+        "${local.compacted_table.prefix}/*",
+        "${local.compacted_table.compacted_prefix}/*",
+        "${local.compacted_table.log_prefix}/*",
+      ]
+    }
+  }
+
+  statement {
+    sid       = "ReadRawObjectsAndLogs"
+    actions   = ["s3:GetObject"]
+    resources = ["${module.lake.arn}/${local.compacted_table.prefix}/*", "${module.lake.arn}/${local.compacted_table.log_prefix}/*"]
+  }
+
+  statement {
+    sid       = "WriteParquetAndLogs"
+    actions   = ["s3:PutObject"]
+    resources = ["${module.lake.arn}/${local.compacted_table.compacted_prefix}/*", "${module.lake.arn}/${local.compacted_table.log_prefix}/*"]
+  }
+
+  statement {
+    sid       = "DeleteWhatNoQueryReads"
+    actions   = ["s3:DeleteObject"]
+    resources = ["${module.lake.arn}/${local.compacted_table.prefix}/*", "${module.lake.arn}/${local.compacted_table.compacted_prefix}/*"]
   }
 
   statement {

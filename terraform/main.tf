@@ -65,6 +65,10 @@ locals {
     for name, decl in local.declarations : name => decl.trigger
     if decl.trigger.type == "sqs" && contains(local.enabled_functions, name)
   }
+  # Settings of the stack (tfvars) a function reads, beside its declaration's environment.
+  function_environments = {
+    lake_compactor = local.compactor_environment
+  }
   # Functions that set aside the changes they refuse (metric ChangesParked) instead of failing on them.
   parking_functions = ["table_sync", "change_publisher", "change_applier"]
   # The stack's own readers of table1's stream: each enabled function it triggers.
@@ -366,6 +370,7 @@ module "function" {
   architecture       = var.architecture
   layer_arns         = [module.layer.arn]
   resources          = local.resources
+  environment        = lookup(local.function_environments, each.key, {})
   policy_json        = local.function_policies[each.key]
   kms_key_arn        = aws_kms_key.this.arn
   log_retention_days = var.log_retention_days
@@ -439,11 +444,13 @@ module "monitoring" {
     # that build mirrored the push: docs/runbooks/rerun-git-mirror.md).
     git_mirror_dlq          = module.git_mirror.dead_letter_queue_name
     code_sync_reconcile_dlq = module.code_sync_reconcile_dlq.name
+    lake_compaction_dlq     = module.lake_compaction_dlq.name
   }
   event_rules = {
     git_mirror_push     = module.git_mirror.rule_names.push
     git_mirror_nightly  = module.git_mirror.rule_names.nightly
     code_sync_reconcile = aws_cloudwatch_event_rule.code_sync_reconcile.name
+    lake_compaction     = aws_cloudwatch_event_rule.lake_compaction.name
   }
   quarantine = {
     stream_to_lake = {
@@ -471,6 +478,14 @@ module "monitoring" {
       code_sync = {
         function_name = module.function["code_sync"].function_name
         metrics       = ["ObjectsFailed"]
+      }
+    },
+    # An hour that could not be compacted stays raw (queries stay right, only slower); a replaced
+    # object written again after compaction may be counted twice or not at all.
+    {
+      lake_compactor = {
+        function_name = module.function["lake_compactor"].function_name
+        metrics       = ["HoursFailed", "CompactionConflicts"]
       }
     },
   )

@@ -97,3 +97,18 @@ output "dashboard_name" {
   description = "CloudWatch dashboard of the three jobs."
   value       = module.monitoring.dashboard_name
 }
+
+output "lake_database" {
+  description = "Glue database of the lake's tables; query its events view (and quarantine table) in the workgroup below."
+  value       = module.lake_catalog.database_name
+}
+
+output "lake_workgroup" {
+  description = "Athena workgroup for queries of the lake (results encrypted, bytes scanned capped)."
+  value       = module.lake_catalog.workgroup_name
+}
+
+output "lake_reader_policy_arn" {
+  description = "Attach to whoever queries the lake in Athena."
+  value       = aws_iam_policy.lake_reader.arn
+}

@@ -208,3 +208,40 @@ variable "permissions_boundary" {
   type        = string
   default     = null
 }
+
+variable "lake_compaction" {
+  description = "When the lake compactor rewrites an hour to Parquet: lateness_seconds after the hour ends (records later than that wait for the next run), settle_seconds after a raw object was last written (null: the stream mapping's maximum record age plus the processor's timeout, after which the processor can no longer rewrite it), effective_after_seconds between writing a compaction log and queries applying it (longer than clocks disagree and a query takes to start reading)."
+  type = object({
+    lateness_seconds        = optional(number, 900)
+    settle_seconds          = optional(number)
+    effective_after_seconds = optional(number, 300)
+  })
+  default = {}
+
+  validation {
+    condition     = var.lake_compaction.lateness_seconds >= 0 && var.lake_compaction.effective_after_seconds >= 1 && (var.lake_compaction.settle_seconds == null ? true : var.lake_compaction.settle_seconds >= 0)
+    error_message = "lateness_seconds and settle_seconds are zero or more, effective_after_seconds at least 1."
+  }
+}
+
+variable "athena_bytes_scanned_cutoff" {
+  description = "Bytes one Athena query of the lake may scan before the workgroup cancels it (at least 10 MB)."
+  type        = number
+  default     = 10737418240
+
+  validation {
+    condition     = var.athena_bytes_scanned_cutoff >= 10485760
+    error_message = "athena_bytes_scanned_cutoff is at least 10485760 (10 MB), Athena's minimum."
+  }
+}
+
+variable "query_results_expiry_days" {
+  description = "Days Athena query results are kept in the results bucket."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.query_results_expiry_days >= 1
+    error_message = "query_results_expiry_days is at least 1."
+  }
+}

@@ -14,7 +14,8 @@ from stack import terraform as tf
 
 ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM = ROOT / "terraform"
-MAIN = (TERRAFORM / "main.tf").read_text()
+# The root stack's files (main.tf, lake_query.tf, ...), as one text.
+MAIN = "\n".join(path.read_text() for path in sorted(TERRAFORM.glob("*.tf")))
 VARIABLES = (TERRAFORM / "variables.tf").read_text()
 
 
@@ -94,10 +95,11 @@ def test_event_rules_target_what_the_stack_targets():
     """The push rule's pattern and the schedules come from topology.json in both."""
     resources = topology.load("local").resources
     rules = {k: r for k, r in resources.items() if r.kind == "event_rule"}
-    assert set(rules) == {"git_mirror_push", "git_mirror_nightly", "code_sync_reconcile"}
+    assert set(rules) == {"git_mirror_push", "git_mirror_nightly", "code_sync_reconcile", "lake_compaction"}
     assert "push_event_pattern     = local.topology.git_mirror_push.event_pattern" in MAIN
     assert "schedule_expression    = var.git_mirror_schedule" in MAIN
     assert "schedule_expression = local.declarations.code_sync.schedules.code_sync_reconcile" in MAIN
+    assert "schedule_expression = local.declarations.lake_compactor.schedules.lake_compaction" in MAIN
     assert rules["git_mirror_nightly"].settings["schedule_variable"] == "git_mirror_schedule"
     # A function's own schedules are declared with its trigger, in function.json.
     assert rules["code_sync_reconcile"].settings["schedule_function"] == "code_sync"

@@ -1,6 +1,7 @@
 """tributary's shared layer: what the functions import at run time.
 
-Serialization (``json_codec``, ``envelope``, ``kinesis``, ``kpl``, ``ddb``, ``lake``), the
+Serialization (``json_codec``, ``envelope``, ``kinesis``, ``kpl``, ``ddb``, ``lake``,
+``lake_catalog``), the
 helpers every handler uses (``aws``, ``batch``, ``events``, ``logs``, ``metrics``,
 ``tracing``, ``parking``) and the cores the functions share (``producer``, ``replica``, ``s3sync``).
 Functions import from here; nothing here imports a function. The command-line clients live in
@@ -17,6 +18,7 @@ __all__ = [
     "kinesis",
     "kpl",
     "lake",
+    "lake_catalog",
     "logs",
     "metrics",
     "parking",

@@ -3,8 +3,11 @@ locals {
   environment = merge(
     local.declaration.environment,
     { for key, logical in try(local.declaration.resource_environment, {}) : key => lookup(var.resources, logical, "") },
+    var.environment,
   )
-  missing_resources = [for key, logical in try(local.declaration.resource_environment, {}) : logical if !contains(keys(var.resources), logical)]
+  declared_environment = setunion(keys(local.declaration.environment), keys(try(local.declaration.resource_environment, {})))
+  overridden           = setintersection(local.declared_environment, keys(var.environment))
+  missing_resources    = [for key, logical in try(local.declaration.resource_environment, {}) : logical if !contains(keys(var.resources), logical)]
 }
 
 data "aws_partition" "current" {}
@@ -106,6 +109,11 @@ resource "aws_lambda_function" "this" {
     precondition {
       condition     = contains(local.declaration.architectures, var.architecture)
       error_message = "${var.function_dir}/function.json does not list ${var.architecture} in architectures."
+    }
+
+    precondition {
+      condition     = length(local.overridden) == 0
+      error_message = "The stack sets variables the declaration already sets: ${join(", ", local.overridden)}."
     }
 
     precondition {

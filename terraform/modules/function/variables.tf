@@ -56,6 +56,12 @@ variable "resources" {
   default     = {}
 }
 
+variable "environment" {
+  description = "Variables the stack sets from its own settings (tfvars), beside the declaration's environment; a name the declaration sets cannot be set here."
+  type        = map(string)
+  default     = {}
+}
+
 variable "policy_json" {
   description = "IAM policy document (JSON) with exactly the actions and resources this function needs, beyond its own logs and X-Ray."
   type        = string

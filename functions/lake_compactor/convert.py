@@ -1,0 +1,89 @@
+"""gzip NDJSON objects → one Parquet file (zstd), with DuckDB.
+
+DuckDB reads the stream processor's lines with the table's declared columns (``payload``, any
+JSON value, kept as its JSON text) and writes Parquet natively; nothing here parses a line in
+Python. It counts each input file's lines as it reads them, so the run can check that the
+Parquet file holds exactly the records of the objects it replaces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tributary.lake_catalog import Column
+
+# Hive/Glue type → the DuckDB type a JSON value is read as.
+_DUCKDB_TYPES = {"string": "VARCHAR", "bigint": "BIGINT", "int": "INTEGER", "double": "DOUBLE", "boolean": "BOOLEAN"}
+
+
+class ConvertError(RuntimeError):
+    """DuckDB refused the input or could not write the output; the run stops before committing."""
+
+
+@dataclass(frozen=True, slots=True)
+class Converted:
+    path: Path
+    records: int
+    per_input: dict[str, int]  # input file path → its records
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _read_columns(columns: Sequence[Column]) -> str:
+    """read_json's ``columns``: the payload as JSON (any value), the rest as declared."""
+    pairs = []
+    for column in columns:
+        kind = "JSON" if column.name == "payload" else _DUCKDB_TYPES[column.type]
+        pairs.append(f"{_literal(column.name)}: {_literal(kind)}")
+    return "{" + ", ".join(pairs) + "}"
+
+
+def _select(columns: Sequence[Column]) -> str:
+    return ", ".join(
+        f'CAST("{c.name}" AS VARCHAR) AS "{c.name}"' if c.name == "payload" else f'"{c.name}"' for c in columns
+    )
+
+
+def connect(memory_limit: str, temp_dir: Path) -> Any:
+    import duckdb
+
+    temp_dir.mkdir(parents=True, exist_ok=True)
+    connection = duckdb.connect(
+        config={"memory_limit": memory_limit, "temp_directory": str(temp_dir), "preserve_insertion_order": "false"}
+    )
+    connection.execute("SET TimeZone = 'UTC'")
+    return connection
+
+
+def to_parquet(connection: Any, columns: Sequence[Column], inputs: Sequence[Path], out: Path) -> Converted:
+    """Write every line of ``inputs`` (gzip NDJSON) to ``out`` as Parquet with zstd."""
+    import duckdb
+
+    if not inputs:
+        raise ConvertError("nothing to convert")
+    files = "[" + ", ".join(_literal(str(p)) for p in inputs) + "]"
+    source = (
+        f"read_json({files}, format = 'newline_delimited', compression = 'gzip', "
+        f"columns = {_read_columns(columns)}, filename = '__input', maximum_object_size = 67108864)"
+    )
+    try:
+        connection.execute(f"CREATE OR REPLACE TEMP TABLE lines AS SELECT * FROM {source}")
+        per_input = dict(connection.execute("SELECT __input, count(*) FROM lines GROUP BY __input").fetchall())
+        connection.execute(
+            f"COPY (SELECT {_select(columns)} FROM lines ORDER BY shard_id, sequence_number, subsequence) "
+            f"TO {_literal(str(out))} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)"
+        )
+        written = connection.execute(f"SELECT count(*) FROM read_parquet({_literal(str(out))})").fetchone()[0]
+    except duckdb.Error as exc:
+        raise ConvertError(f"DuckDB: {exc}") from exc
+    finally:
+        connection.execute("DROP TABLE IF EXISTS lines")
+    total = sum(per_input.values())
+    if written != total:
+        raise ConvertError(f"the Parquet file holds {written} records, the input {total}")
+    return Converted(out, total, {str(Path(k)): v for k, v in per_input.items()})

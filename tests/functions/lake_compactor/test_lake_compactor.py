@@ -1,0 +1,258 @@
+"""The compactor on lake objects the stream processor itself wrote, queried through the same
+events view Athena runs (DuckDB, local/query.py)."""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import tempfile
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import boto3
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lake_compactor import compact, convert, handler
+from lake_compactor.settings import Settings
+from local.query import Lake
+from tests.examples import examples
+from tests.lake_writer import BUCKET, create_bucket, envelope, land
+from tributary import json_codec, lake, lake_catalog
+
+TABLE = lake_catalog.load().tables["events"]
+START = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
+HOUR = (START.strftime("%Y-%m-%d"), START.strftime("%H"))
+
+
+def at(minutes: float) -> str:
+    return (START + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def make_settings(**changes) -> Settings:
+    base = {
+        "bucket": BUCKET,
+        "lateness_s": 0,
+        "settle_s": 0,
+        "lookback_hours": 200,
+        "effective_after_s": 300,
+        "delete_after_s": 3600,
+    }
+    return Settings(**{**base, **changes})
+
+
+class Clock:
+    """The compactor's clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> datetime:
+        self.now += timedelta(seconds=seconds)
+        return self.now
+
+
+@pytest.fixture
+def s3(aws):
+    client = boto3.client("s3")
+    create_bucket(client)
+    return client
+
+
+def ids(s3, when: datetime) -> Counter[str]:
+    with Lake(s3, BUCKET) as lake:
+        lake.sync()
+        return Counter(row[0] for row in lake.query("SELECT id FROM events", at=when).rows)
+
+
+def keys(s3, prefix: str) -> list[str]:
+    return [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])]
+
+
+def test_a_closed_hour_becomes_parquet_and_every_query_counts_each_record_once(s3):
+    land(s3, [envelope(f"a{i}", at(i % 60)) for i in range(40)])
+    land(s3, [envelope(f"b{i}", at(i % 60)) for i in range(25)], shard="shardId-000000000001")
+    expected = Counter({f"a{i}": 1 for i in range(40)} | {f"b{i}": 1 for i in range(25)})
+    clock, config = Clock(), make_settings()
+    assert ids(s3, clock.now) == expected
+
+    counts = handler.run(s3, config, TABLE, clock)
+    assert (counts["hours_compacted"], counts["objects_compacted"], counts["records_compacted"]) == (1, 2, 65)
+    assert len(keys(s3, "compacted/events/")) == 1
+    assert ids(s3, clock.now) == expected  # committed, not yet effective: the raw side
+    assert ids(s3, clock.now + timedelta(seconds=300)) == expected  # effective: the Parquet side
+
+    clock.advance(300 + 3600)
+    counts = handler.run(s3, config, TABLE, clock)
+    assert counts["raw_deleted"] == 2
+    assert counts["hours_compacted"] == 0
+    assert keys(s3, "events/") == []
+    assert ids(s3, clock.now) == expected
+
+
+def test_the_parquet_rows_are_the_raw_rows_column_for_column(s3):
+    land(s3, [envelope(f"r{i}", at(i), {"i": i, "nested": {"list": [1, "two", None]}}) for i in range(30)])
+    clock = Clock()
+    with Lake(s3, BUCKET) as lake:
+        lake.sync()
+        before = sorted(lake.query('SELECT * EXCLUDE ("$path") FROM events_raw').rows)
+    handler.run(s3, make_settings(), TABLE, clock)
+    with Lake(s3, BUCKET) as lake:
+        lake.sync()
+        after = sorted(lake.query("SELECT * FROM events", at=clock.now + timedelta(seconds=301)).rows)
+        compacted = lake.query("SELECT count(*) FROM events_compacted").rows[0][0]
+    assert compacted == 30
+    assert after == before
+
+
+def test_late_records_after_compaction_are_counted_once_and_compacted_next_time(s3):
+    land(s3, [envelope(f"r{i}", at(i)) for i in range(20)])
+    clock, config = Clock(), make_settings()
+    handler.run(s3, config, TABLE, clock)
+    clock.advance(400)
+    land(s3, [envelope(f"late{i}", at(59)) for i in range(5)])  # the same hour, an hour later
+    expected = Counter({f"r{i}": 1 for i in range(20)} | {f"late{i}": 1 for i in range(5)})
+    assert ids(s3, clock.now) == expected
+
+    counts = handler.run(s3, config, TABLE, clock)
+    assert (counts["hours_compacted"], counts["records_compacted"]) == (1, 5)
+    log = keys(s3, "compaction-log/events/")
+    assert [key.rsplit("/", 1)[1] for key in log] == ["00000001.ndjson", "00000002.ndjson"]
+    for moment in (clock.now, clock.now + timedelta(seconds=301)):
+        assert ids(s3, moment) == expected
+
+
+def test_a_run_that_stops_before_committing_changes_nothing_queries_see(s3, tmp_path):
+    land(s3, [envelope(f"r{i}", at(i)) for i in range(10)])
+    clock, config = Clock(), make_settings()
+    state = compact.read_hour(s3, config, TABLE, *HOUR)
+
+    orphan = make_parquet_then_die(s3, config, state, converter(tmp_path), clock, tmp_path)
+    assert orphan
+    assert keys(s3, "compaction-log/") == []
+    expected = Counter({f"r{i}": 1 for i in range(10)})
+    assert ids(s3, clock.now + timedelta(days=1)) == expected
+
+    handler.run(s3, config, TABLE, clock)  # the next run compacts the same objects
+    assert ids(s3, clock.now + timedelta(seconds=301)) == expected
+    clock.advance(3700)
+    counts = handler.run(s3, config, TABLE, clock)
+    assert counts["parquet_deleted"] == 1  # the stopped run's file, which no line adds
+    assert orphan not in keys(s3, "compacted/")
+    assert ids(s3, clock.now) == expected
+
+
+def make_parquet_then_die(s3, config, state, convert, clock, workdir: Path) -> str:
+    """Steps 2 and 3 up to the Parquet upload, then the invocation ends."""
+    calls = []
+    real_put = s3.put_object
+
+    def put_object(**kwargs):
+        if kwargs["Key"].startswith("compaction-log/"):
+            raise SystemExit("the invocation ended")
+        calls.append(kwargs["Key"])
+        return real_put(**kwargs)
+
+    s3.put_object = put_object
+    try:
+        with pytest.raises(SystemExit):
+            compact.compact(s3, config, TABLE, state, compact.pending(state, clock(), config), convert, workdir, clock)
+    finally:
+        s3.put_object = real_put
+    return calls[0]
+
+
+def converter(workdir: Path):
+    connection = convert.connect("500MB", workdir / "duckdb")
+    return functools.partial(convert.to_parquet, connection, TABLE.columns)
+
+
+def test_two_runs_committing_the_same_hour_one_wins_the_other_leaves_nothing_visible(s3, tmp_path):
+    land(s3, [envelope(f"r{i}", at(i)) for i in range(10)])
+    clock, config = Clock(), make_settings()
+    first = compact.read_hour(s3, config, TABLE, *HOUR)
+    second = compact.read_hour(s3, config, TABLE, *HOUR)
+    to_parquet = converter(tmp_path)
+    compact.compact(s3, config, TABLE, first, compact.pending(first, clock(), config), to_parquet, tmp_path, clock)
+    with pytest.raises(compact.CommitConflictError):
+        compact.compact(
+            s3, config, TABLE, second, compact.pending(second, clock(), config), to_parquet, tmp_path, clock
+        )
+    assert len(keys(s3, "compacted/")) == 2
+    assert len(keys(s3, "compaction-log/")) == 1
+    assert ids(s3, clock.now + timedelta(seconds=301)) == Counter({f"r{i}": 1 for i in range(10)})
+
+
+def test_objects_written_less_than_the_settle_time_ago_wait(s3):
+    land(s3, [envelope(f"r{i}", at(i)) for i in range(5)])
+    counts = handler.run(s3, make_settings(settle_s=3600), TABLE, Clock())
+    assert counts["hours_compacted"] == 0
+    assert keys(s3, "compacted/") == []
+
+
+def test_an_object_duckdb_cannot_read_stays_raw_and_the_rest_is_compacted(s3):
+    land(s3, [envelope(f"r{i}", at(i)) for i in range(5)])
+    bad = f"events/dt={HOUR[0]}/hour={HOUR[1]}/shardId-000000000009-0-00000.ndjson.gz"
+    s3.put_object(Bucket=BUCKET, Key=bad, Body=gzip.compress(b'{"id": "x", "time": \n'))
+    counts = handler.run(s3, make_settings(), TABLE, Clock())
+    assert counts["objects_unreadable"] == 1
+    assert counts["records_compacted"] == 5
+    assert bad in keys(s3, "events/")
+
+
+def test_a_replaced_object_written_again_is_reported(s3):
+    (key,) = land(s3, [envelope(f"r{i}", at(i)) for i in range(5)])
+    clock, config = Clock(), make_settings()
+    handler.run(s3, config, TABLE, clock)
+    s3.put_object(Bucket=BUCKET, Key=key, Body=gzip.compress(json_codec.dumps_line({"id": "other"})))
+    counts = handler.run(s3, config, TABLE, clock)
+    assert counts["conflicts"] == 1
+
+
+# What the processor writes: any Unicode but lone surrogates (it quarantines those).
+text = st.text(st.characters(exclude_categories=("Cs",)), max_size=20)
+payloads = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**38) + 1, 10**38 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | text,
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(text, children, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(payload=payloads, record_id=text.filter(bool), subsequence=st.none() | st.integers(0, 10**6))
+def test_any_line_keeps_its_values_through_parquet(payload, record_id, subsequence):
+    """Any Unicode the processor writes, 38-digit integers, any finite float: each column of the
+    Parquet row is the line's value, and the payload the same JSON value."""
+    line = {
+        "id": record_id,
+        "type": "t",
+        "source": "s",
+        "time": "2026-12-03T10:00:00.123456789Z",
+        "payload": {"v": payload},
+        "ingest_time": "2026-12-03T10:00:01.000Z",
+        "shard_id": "shardId-000000000000",
+        "sequence_number": "4" * 56,
+    }
+    if subsequence is not None:
+        line["subsequence"] = subsequence
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        source = workdir / "in.ndjson.gz"
+        source.write_bytes(lake.gzip_bytes(lake.encode_ndjson([line])))
+        to_parquet = converter(workdir)
+        converted = to_parquet([source], workdir / "out.parquet")
+        rows = to_parquet.args[0].execute(f"SELECT * FROM read_parquet('{workdir}/out.parquet')").fetchall()
+    assert converted.records == 1
+    names = [c.name for c in TABLE.columns]
+    got = dict(zip(names, rows[0], strict=True))
+    assert json_codec.loads(got.pop("payload").encode()) == json_codec.loads(json_codec.dumps({"v": payload}))
+    assert got == {name: line.get(name) for name in names if name != "payload"}
