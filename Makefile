@@ -199,6 +199,10 @@ fmt: $(VENV_STAMP) ## Format Python (ruff) and Terraform in place, and rewrite t
 	@$(PY) -m stack.terraform fmt
 	@$(PY) -m tools.module_docs
 
+.PHONY: query
+query: $(VENV_STAMP) ## SQL over the lake of a `make local KEEP=1` stack, with DuckDB playing Athena (SQL="...", or SAVED=records_per_hour)
+	@$(PY) -m local.query $(if $(SAVED),--saved $(SAVED),"$$SQL")
+
 .PHONY: docs
 docs: $(VENV_STAMP) ## Rewrite each Terraform module's README tables from its variables and outputs
 	@$(PY) -m tools.module_docs

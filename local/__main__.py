@@ -9,12 +9,14 @@ status 0 when nothing was lost or duplicated, 1 otherwise, 2 on a usage error.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sys
 import threading
 
 from local import faults as fault_spec
+from local import query
 from local.report import summary, write_report
 from local.runtime import ROOT, LocalStack
 from local.scenario import run
@@ -86,13 +88,22 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def keep_running(stack: LocalStack) -> None:
-    """Leave the embedded AWS up for exploring, until Ctrl-C."""
+    """Leave the embedded AWS up for exploring, until Ctrl-C; ``make query`` finds it through
+    ``dist/local/endpoint.json`` meanwhile."""
     print_exports(stack)
+    query.ENDPOINT_FILE.parent.mkdir(parents=True, exist_ok=True)
+    query.ENDPOINT_FILE.write_text(
+        json.dumps({"environment": stack.aws_env, "lake_bucket": stack.topology.resource("lake_bucket").name})
+    )
+    print('\n  make query SQL="SELECT dt, hour, count(*) FROM events GROUP BY 1, 2 ORDER BY 1, 2"')
     print("\nPress Ctrl-C to stop.", flush=True)
     stopped = threading.Event()
     signal.signal(signal.SIGINT, lambda *a: stopped.set())
     signal.signal(signal.SIGTERM, lambda *a: stopped.set())
-    stopped.wait()
+    try:
+        stopped.wait()
+    finally:
+        query.ENDPOINT_FILE.unlink(missing_ok=True)
 
 
 def print_exports(stack: LocalStack) -> None:

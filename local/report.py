@@ -142,6 +142,19 @@ def summary(report: dict[str, Any]) -> str:
         f"  nightly run: {g['nightly']['status']}, {g['nightly']['refs_pushed']} refs pushed",
         "",
     ]
+    q = report["lake_query"]
+    compaction = q["compaction"]
+    lines += [
+        f"Lake as tables  compaction: {compaction.get('hours_compacted', 0)} closed hour(s), "
+        f"{compaction.get('objects_compacted', 0)} objects → {q['parquet_files']} Parquet files "
+        f"({compaction.get('records_compacted', 0):,} records)",
+        "  events per path and hour (the events view, the SQL Athena runs, on DuckDB):",
+        *[f"    {path:<5} {dt} {hour}h  {records:>7,}" for path, dt, hour, records in q["events_by_path_and_hour"]],
+        f"  counted twice: {q['counted_twice']}; saved queries: "
+        + ", ".join(f"{name} {rows} rows" for name, rows in q["saved_query_rows"].items()),
+        "  → " + ("the queries agree with the audit exactly" if q["match"] else f"QUERIES DIFFER: {q['differences']}"),
+        "",
+    ]
     for name, stats in report["mappings"].items():
         lines.append(f"  {name} mapping: " + ", ".join(f"{k} {v}" for k, v in stats.items() if v))
     for name, stats in report["functions"].items():

@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from local.audits import audit, code_audit, git_audit, table_audit
+from local.audits import audit, code_audit, git_audit, lake_audit, table_audit
 from local.report import show_progress
 from local.runtime import LocalStack
 from local.workloads import (
@@ -69,6 +69,8 @@ def run(stack: LocalStack, options: Options) -> dict[str, Any]:
     report["tables"] = {"changes": dict(table_counts), "paths": paths_selected, **table_audit(stack)}
     report["code"] = {"changes": dict(code_counts), **code_audit(stack)}
     report["git"] = {"changes": dict(git_counts), **git_audit(stack)}
+    expected = {key: report.pop(key) for key in ("events_by_hour", "quarantine_by_hour")}
+    report["lake_query"] = lake_audit(stack, expected)
     mapping_stats = {
         name: (m.stats.total() if hasattr(m.stats, "total") else dict(m.stats)) for name, m in stack.mappings.items()
     }
@@ -109,6 +111,7 @@ def run(stack: LocalStack, options: Options) -> dict[str, Any]:
         and report["tables"]["match"]
         and report["code"]["match"]
         and report["git"]["match"]
+        and report["lake_query"]["match"]
         and report["iam"]["denied"] == 0
     )
     return report

@@ -32,7 +32,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from lake_compactor import compact, handler
 from lake_compactor.settings import Settings
 from local.query import Lake
-from tests.examples import examples
+from tests.examples import FEW, examples
 from tests.lake_writer import BUCKET, envelope, land
 from tributary import json_codec, lake, lake_catalog
 
@@ -245,7 +245,7 @@ class Compaction(RuleBasedStateMachine):
 TestEveryQueryCountsEveryRecordOnce = Compaction.TestCase
 TestEveryQueryCountsEveryRecordOnce.settings = settings(
     max_examples=examples(25),
-    stateful_step_count=16,
+    stateful_step_count=8 if FEW else 16,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
