@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench import environment
 
     environment.prepare()
-    from bench import code_sync, cost, dynamodb, memory, processor, producer, report
+    from bench import code_sync, cost, dynamodb, lake_query, memory, processor, producer, report
 
     repeats = args.repeats or (1 if args.quick else 7)
     records = 200 if args.quick else 10_000
@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     sections.append(dynamodb.run(repeats, images=50 if args.quick else 2000))
     sections.append(producer.run(repeats, records=200 if args.quick else 10_000))
     sections.append(code_sync.run(objects=60 if args.quick else 600))
+    sections.append(lake_query.run(repeats, rate=2 if args.quick else 1000))
     sections.extend(cost.run(sections))
     settings = {
         "quick": args.quick,

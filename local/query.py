@@ -134,6 +134,7 @@ class Lake:
 
         connection = duckdb.connect()
         connection.execute("SET TimeZone = 'UTC'")
+        connection.execute("SET enable_progress_bar = false")
         root = self.workdir / "s3"
         for name, table in self.catalog.tables.items():
             compacted = table.compacted_prefix is not None

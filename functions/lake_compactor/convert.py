@@ -54,9 +54,14 @@ def connect(memory_limit: str, temp_dir: Path) -> Any:
 
     temp_dir.mkdir(parents=True, exist_ok=True)
     connection = duckdb.connect(
-        config={"memory_limit": memory_limit, "temp_directory": str(temp_dir), "preserve_insertion_order": "false"}
+        config={
+            "memory_limit": memory_limit,
+            "temp_directory": str(temp_dir),
+            "preserve_insertion_order": "false",
+        }
     )
     connection.execute("SET TimeZone = 'UTC'")
+    connection.execute("SET enable_progress_bar = false")  # it would draw on the function's log
     return connection
 
 
