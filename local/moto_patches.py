@@ -409,6 +409,21 @@ def s3_bucket_policy_conditions() -> None:
     FakeBucket.get_permission = get_permission
 
 
+# --- Athena -----------------------------------------------------------------------------------
+
+
+def athena_delete_named_query() -> None:
+    """DeleteNamedQuery: moto does not implement it, so each destroy of a saved query is a
+    server error the provider retries for many minutes before it gives up."""
+    from moto.athena.responses import AthenaResponse
+
+    def delete_named_query(self: AthenaResponse) -> str:
+        self.athena_backend.named_queries.pop(self._get_param("NamedQueryId"), None)
+        return "{}"
+
+    AthenaResponse.delete_named_query = delete_named_query
+
+
 PATCHES: dict[str, Callable[[], None]] = {
     patch.__name__: patch
     for patch in (
@@ -425,6 +440,7 @@ PATCHES: dict[str, Callable[[], None]] = {
         codebuild_delete_by_arn,
         kinesis_tags_on_create,
         s3_bucket_policy_conditions,
+        athena_delete_named_query,
     )
 }
 

@@ -74,6 +74,24 @@ def hours_to_visit(now: datetime, settings: Settings) -> list[tuple[str, str]]:
     ]
 
 
+def hours_with_objects(
+    s3: Any, settings: Settings, table: Table, hours: list[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """The hours of ``hours`` that hold anything under the table's prefixes (raw objects,
+    Parquet files or log objects), found with one delimited listing per prefix and day
+    instead of three listings per hour."""
+    found: set[tuple[str, str]] = set()
+    for day in sorted({dt for dt, _ in hours}):
+        for prefix in (table.prefix, *table.compaction()):
+            paginator = s3.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=settings.bucket, Prefix=f"{prefix}/dt={day}/", Delimiter="/"):
+                for common in page.get("CommonPrefixes", []):
+                    name = common["Prefix"].rstrip("/").rsplit("/", 1)[-1]
+                    if name.startswith("hour="):
+                        found.add((day, name.removeprefix("hour=")))
+    return [hour for hour in hours if hour in found]
+
+
 def _objects(s3: Any, bucket: str, prefix: str) -> Iterator[StoredObject]:
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):

@@ -18,7 +18,8 @@ from . import compact, convert
 from .settings import Settings
 
 log = logs.get_logger("lake_compactor")
-# Stop visiting hours when less than this is left of the invocation: the next run goes on.
+# Stop visiting hours when less than this is left of the invocation (at most a quarter of what
+# it started with): the next run goes on.
 RESERVE_MS = 120_000
 
 
@@ -51,12 +52,13 @@ def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
 def run(s3: Any, settings: Settings, table: lake_catalog.Table, now: Any, context: Any = None) -> Counter[str]:
     """Every hour to visit, oldest first; an hour that fails is logged and counted, and the others go on."""
     counts: Counter[str] = Counter()
+    reserve = min(RESERVE_MS, context.get_remaining_time_in_millis() // 4) if context is not None else 0
     with tempfile.TemporaryDirectory(prefix="compaction-") as tmp:
         workdir = Path(tmp)
         connection = convert.connect(settings.memory_limit, workdir / "duckdb")
         converter = partial(convert.to_parquet, connection, table.columns)
-        for dt, hour in compact.hours_to_visit(now(), settings):
-            if context is not None and context.get_remaining_time_in_millis() < RESERVE_MS:
+        for dt, hour in compact.hours_with_objects(s3, settings, table, compact.hours_to_visit(now(), settings)):
+            if context is not None and context.get_remaining_time_in_millis() < reserve:
                 counts["hours_left"] += 1
                 continue
             try:

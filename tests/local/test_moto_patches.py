@@ -365,3 +365,16 @@ def test_the_embedded_aws_installs_every_patch_once():
     from moto.sqs.models import Queue
 
     assert Queue.BASE_ATTRIBUTES.count("RedriveAllowPolicy") == 1
+
+
+# --- Athena -----------------------------------------------------------------------------------
+
+
+def test_a_saved_query_can_be_deleted(session):
+    athena = session.client("athena")
+    athena.create_work_group(Name="lake", Configuration={"ResultConfiguration": {"OutputLocation": "s3://r/results/"}})
+    query_id = athena.create_named_query(Name="q", Database="d", QueryString="SELECT 1", WorkGroup="lake")[
+        "NamedQueryId"
+    ]
+    athena.delete_named_query(NamedQueryId=query_id)
+    assert athena.list_named_queries(WorkGroup="lake")["NamedQueryIds"] == []

@@ -110,13 +110,17 @@ class MemoryS3:
         store = self
 
         class Paginator:
-            def paginate(self, Bucket: str, Prefix: str) -> list[dict]:  # noqa: N803 - boto3's parameter names
-                contents = [
-                    {"Key": key, "ETag": etag, "Size": len(data), "LastModified": modified}
-                    for key, (data, etag, modified) in sorted(store.objects.items())
-                    if key.startswith(Prefix)
-                ]
-                return [{"Contents": contents}]
+            def paginate(self, Bucket: str, Prefix: str, Delimiter: str = "") -> list[dict]:  # noqa: N803 - boto3's
+                contents, common = [], set()
+                for key, (data, etag, modified) in sorted(store.objects.items()):
+                    if not key.startswith(Prefix):
+                        continue
+                    rest = key[len(Prefix) :]
+                    if Delimiter and Delimiter in rest:  # S3 rolls keys up to their next delimiter
+                        common.add(Prefix + rest[: rest.index(Delimiter) + 1])
+                    else:
+                        contents.append({"Key": key, "ETag": etag, "Size": len(data), "LastModified": modified})
+                return [{"Contents": contents, "CommonPrefixes": [{"Prefix": p} for p in sorted(common)]}]
 
         return Paginator()
 
