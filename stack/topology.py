@@ -110,11 +110,27 @@ class Topology:
         return variable_defaults()[name]
 
     def function_environment(self, name: str) -> dict[str, str]:
-        """A function's environment: its declaration's static values and its bound resources."""
+        """A function's environment: its declaration's static values, its bound resources and what
+        the stack sets from its variables (``local.function_environments`` in main.tf)."""
         spec = self.functions[name]
         env = dict(spec.environment)
         env.update({key: self.environment_value(logical) for key, logical in spec.resource_environment.items()})
+        if name == "lake_compactor":
+            env.update(self.compactor_environment())
         return env
+
+    def compactor_environment(self) -> dict[str, str]:
+        """The compactor's timings, as lake_query.tf derives them from ``var.lake_compaction``."""
+        given = self.variables.get("lake_compaction") or {}
+        stream = self.functions["stream_processor"]
+        settle = given.get("settle_seconds")
+        if settle is None:
+            settle = stream.trigger.settings["maximum_record_age_s"] + stream.timeout_s
+        return {
+            "LATENESS_SECONDS": str(given.get("lateness_seconds", 900)),
+            "SETTLE_SECONDS": str(settle),
+            "EFFECTIVE_AFTER_SECONDS": str(given.get("effective_after_seconds", 300)),
+        }
 
 
 def load(environment: str = "local", overrides: dict[str, Any] | None = None) -> Topology:

@@ -83,7 +83,7 @@ def _check_functions(client: Any, topology: topo.Topology, outputs: dict[str, An
         assert [layer["Arn"] for layer in config["Layers"]] == [outputs["layer_arn"]]
         assert config["LoggingConfig"] == {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{function_name}"}
     mappings = lam.list_event_source_mappings()["EventSourceMappings"]
-    assert len(mappings) == sum(spec.trigger.type != "http" for spec in topology.functions.values())
+    assert len(mappings) == sum(spec.trigger.type not in ("http", "schedule") for spec in topology.functions.values())
 
 
 def _check_changes_pass_the_subscription_filter(client: Any, topology: topo.Topology, outputs: dict[str, Any]) -> None:
