@@ -179,7 +179,7 @@ test: $(VENV_STAMP) lint-static terraform-check build-host ## Lint, Terraform va
 UNIT_TESTS := tests/layer tests/functions tests/cli tests/stack
 
 .PHONY: unit
-unit: $(VENV_STAMP) ## The unit tests of the layer, the functions, the clients and the stack's description, property tests over fewer examples (seconds)
+unit: $(VENV_STAMP) ## The unit tests of the layer, the functions, the clients and the stack's description, property tests over fewer examples (about a minute)
 	@TRIBUTARY_EXAMPLES=few $(PY) -m pytest -q -p no:cacheprovider $(UNIT_TESTS) -m "not build and not stack"
 
 .PHONY: tf-lock
