@@ -32,12 +32,11 @@ import boto3
 
 from stack.topology import TEMPLATE_VARIABLE
 from tributary import lake_catalog
-from tributary.lake_catalog import Catalog, Column, Table
+from tributary.lake_catalog import DUCKDB_TYPES, Catalog, Column, Table, duckdb_read_columns, duckdb_select, sql_literal
 
 ROOT = Path(__file__).resolve().parent.parent
 SQL_DIR = ROOT / "terraform" / "sql"
 ENDPOINT_FILE = ROOT / "dist" / "local" / "endpoint.json"
-_DUCKDB_TYPES = {"string": "VARCHAR", "bigint": "BIGINT", "int": "INTEGER", "double": "DOUBLE", "boolean": "BOOLEAN"}
 
 
 def statement(path: Path) -> str:
@@ -66,24 +65,9 @@ class Result:
     rows: list[tuple[Any, ...]]
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _reader_columns(columns: tuple[Column, ...]) -> str:
-    kinds = {c.name: "JSON" if c.name == "payload" else _DUCKDB_TYPES[c.type] for c in columns}
-    return "{" + ", ".join(f"{_literal(name)}: {_literal(kind)}" for name, kind in kinds.items()) + "}"
-
-
-def _select(columns: tuple[Column, ...]) -> str:
-    return ", ".join(
-        f'CAST("{c.name}" AS VARCHAR) AS "{c.name}"' if c.name == "payload" else f'"{c.name}"' for c in columns
-    )
-
-
 def _empty(columns: tuple[Column, ...], partition_keys: tuple[Column, ...]) -> str:
     """A view with the table's columns and no rows (a prefix with no object yet)."""
-    typed = [f'CAST(NULL AS {_DUCKDB_TYPES[c.type]}) AS "{c.name}"' for c in (*columns, *partition_keys)]
+    typed = [f'CAST(NULL AS {DUCKDB_TYPES[c.type]}) AS "{c.name}"' for c in (*columns, *partition_keys)]
     return f'SELECT {", ".join(typed)}, CAST(NULL AS VARCHAR) AS "$path" WHERE false'
 
 
@@ -153,7 +137,7 @@ class Lake:
                 )
                 sql = view_sql(name, table)
                 if at is not None:
-                    sql = sql.replace("current_timestamp", f"TIMESTAMPTZ {_literal(at.astimezone(UTC).isoformat())}")
+                    sql = sql.replace("current_timestamp", f"TIMESTAMPTZ {sql_literal(at.astimezone(UTC).isoformat())}")
                 connection.execute(f'CREATE VIEW "{name}" AS {sql}')
         return connection
 
@@ -164,20 +148,20 @@ class Lake:
         if not files:
             connection.execute(f'CREATE VIEW "{name}" AS {_empty(columns, self.catalog.partition_keys)}')
             return
-        glob = _literal(f"{base}/dt=*/hour=*/*.{suffix}")
+        glob = sql_literal(f"{base}/dt=*/hour=*/*.{suffix}")
         hive = "hive_partitioning = true, hive_types = {'dt': 'VARCHAR', 'hour': 'VARCHAR'}, filename = '__file'"
         if json_lines:
             source = (
-                f"read_json({glob}, format = 'newline_delimited', columns = {_reader_columns(columns)}, {hive}, "
+                f"read_json({glob}, format = 'newline_delimited', columns = {duckdb_read_columns(columns)}, {hive}, "
                 "maximum_object_size = 67108864)"
             )
         else:
             source = f"read_parquet({glob}, {hive})"
-        root = _literal(str(self.workdir / "s3") + "/")
-        path = f"{_literal(f's3://{self.bucket}/')} || replace(__file, {root}, '')"
+        root = sql_literal(str(self.workdir / "s3") + "/")
+        path = f"{sql_literal(f's3://{self.bucket}/')} || replace(__file, {root}, '')"
         partitions = ", ".join(f'"{c.name}"' for c in self.catalog.partition_keys)
         connection.execute(
-            f'CREATE VIEW "{name}" AS SELECT {_select(columns)}, {partitions}, {path} AS "$path" FROM {source}'
+            f'CREATE VIEW "{name}" AS SELECT {duckdb_select(columns)}, {partitions}, {path} AS "$path" FROM {source}'
         )
         self.objects_read += len(files)
         self.bytes_read += sum(f.stat().st_size for f in files)

@@ -13,10 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tributary.lake_catalog import Column
-
-# Hive/Glue type → the DuckDB type a JSON value is read as.
-_DUCKDB_TYPES = {"string": "VARCHAR", "bigint": "BIGINT", "int": "INTEGER", "double": "DOUBLE", "boolean": "BOOLEAN"}
+from tributary.lake_catalog import Column, duckdb_read_columns, duckdb_select, sql_literal
 
 
 class ConvertError(RuntimeError):
@@ -28,25 +25,6 @@ class Converted:
     path: Path
     records: int
     per_input: dict[str, int]  # input file path → its records
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _read_columns(columns: Sequence[Column]) -> str:
-    """read_json's ``columns``: the payload as JSON (any value), the rest as declared."""
-    pairs = []
-    for column in columns:
-        kind = "JSON" if column.name == "payload" else _DUCKDB_TYPES[column.type]
-        pairs.append(f"{_literal(column.name)}: {_literal(kind)}")
-    return "{" + ", ".join(pairs) + "}"
-
-
-def _select(columns: Sequence[Column]) -> str:
-    return ", ".join(
-        f'CAST("{c.name}" AS VARCHAR) AS "{c.name}"' if c.name == "payload" else f'"{c.name}"' for c in columns
-    )
 
 
 def connect(memory_limit: str, temp_dir: Path) -> Any:
@@ -71,19 +49,19 @@ def to_parquet(connection: Any, columns: Sequence[Column], inputs: Sequence[Path
 
     if not inputs:
         raise ConvertError("nothing to convert")
-    files = "[" + ", ".join(_literal(str(p)) for p in inputs) + "]"
+    files = "[" + ", ".join(sql_literal(str(p)) for p in inputs) + "]"
     source = (
         f"read_json({files}, format = 'newline_delimited', compression = 'gzip', "
-        f"columns = {_read_columns(columns)}, filename = '__input', maximum_object_size = 67108864)"
+        f"columns = {duckdb_read_columns(columns)}, filename = '__input', maximum_object_size = 67108864)"
     )
     try:
         connection.execute(f"CREATE OR REPLACE TEMP TABLE lines AS SELECT * FROM {source}")
         per_input = dict(connection.execute("SELECT __input, count(*) FROM lines GROUP BY __input").fetchall())
         connection.execute(
-            f"COPY (SELECT {_select(columns)} FROM lines ORDER BY shard_id, sequence_number, subsequence) "
-            f"TO {_literal(str(out))} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)"
+            f"COPY (SELECT {duckdb_select(columns)} FROM lines ORDER BY shard_id, sequence_number, subsequence) "
+            f"TO {sql_literal(str(out))} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)"
         )
-        written = connection.execute(f"SELECT count(*) FROM read_parquet({_literal(str(out))})").fetchone()[0]
+        written = connection.execute(f"SELECT count(*) FROM read_parquet({sql_literal(str(out))})").fetchone()[0]
     except duckdb.Error as exc:
         raise ConvertError(f"DuckDB: {exc}") from exc
     finally:

@@ -184,3 +184,25 @@ def visible(lines: Iterable[LogLine], parquet: Iterable[str], raw: Iterable[str]
     added = {line.file for line in applied if line.action == ADD}
     replaced = {line.file for line in applied if line.action == REPLACE}
     return Visible(frozenset(p for p in parquet if p in added), frozenset(r for r in raw if r not in replaced))
+
+
+# --- the tables as DuckDB reads them (the compactor and the local query engine) ---------------
+
+DUCKDB_TYPES = {"string": "VARCHAR", "bigint": "BIGINT", "int": "INTEGER", "double": "DOUBLE", "boolean": "BOOLEAN"}
+
+
+def sql_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def duckdb_read_columns(columns: Iterable[Column]) -> str:
+    """read_json's ``columns``: the payload as JSON (any value), the rest as declared."""
+    kinds = {c.name: "JSON" if c.name == "payload" else DUCKDB_TYPES[c.type] for c in columns}
+    return "{" + ", ".join(f"{sql_literal(name)}: {sql_literal(kind)}" for name, kind in kinds.items()) + "}"
+
+
+def duckdb_select(columns: Iterable[Column]) -> str:
+    """The declared columns, the payload as its JSON text (a string column, as in the catalog)."""
+    return ", ".join(
+        f'CAST("{c.name}" AS VARCHAR) AS "{c.name}"' if c.name == "payload" else f'"{c.name}"' for c in columns
+    )
