@@ -310,46 +310,6 @@ resource "aws_s3_bucket_notification" "code_bucket1" {
   depends_on = [module.code_events]
 }
 
-# The nightly reconciliation: the same function, a whole-prefix pass (events are best effort).
-resource "aws_cloudwatch_event_rule" "code_sync_reconcile" {
-  name                = local.names.code_sync_reconcile
-  description         = local.topology.code_sync_reconcile.description
-  schedule_expression = local.declarations.code_sync.schedules.code_sync_reconcile
-}
-
-resource "aws_cloudwatch_event_target" "code_sync_reconcile" {
-  rule = aws_cloudwatch_event_rule.code_sync_reconcile.name
-  arn  = module.function["code_sync"].function_arn
-
-  # Throttles and server errors are retried for an hour; anything left goes to the queue.
-  retry_policy {
-    maximum_event_age_in_seconds = 3600
-    maximum_retry_attempts       = 185
-  }
-
-  dead_letter_config {
-    arn = module.code_sync_reconcile_dlq.arn
-  }
-}
-
-# Reconciliation runs EventBridge could not start.
-module "code_sync_reconcile_dlq" {
-  source = "./modules/queue"
-
-  name                = "${local.names.code_sync_reconcile}-dlq"
-  kms_key_arn         = aws_kms_key.this.arn
-  max_receive_count   = 0
-  allowed_sender_arns = { "events.amazonaws.com" = [aws_cloudwatch_event_rule.code_sync_reconcile.arn] }
-}
-
-resource "aws_lambda_permission" "code_sync_reconcile" {
-  statement_id  = "AllowScheduledReconcile"
-  action        = "lambda:InvokeFunction"
-  function_name = module.function["code_sync"].function_name
-  principal     = "events.amazonaws.com"
-  source_arn    = aws_cloudwatch_event_rule.code_sync_reconcile.arn
-}
-
 # --- functions ------------------------------------------------------------------------------
 
 module "layer" {
@@ -435,23 +395,26 @@ module "monitoring" {
       function_name = name
     }
   }
-  dead_letter_queues = {
-    events_failures = module.events_failures.name
-    table_failures  = module.table_failures.name
-    changes_dlq     = module.changes_queue.dlq_name
-    code_events_dlq = module.code_events.dlq_name
-    # Starts EventBridge gave up on (a start refused while a build ran lands here too, and
-    # that build mirrored the push: docs/runbooks/rerun-git-mirror.md).
-    git_mirror_dlq          = module.git_mirror.dead_letter_queue_name
-    code_sync_reconcile_dlq = module.code_sync_reconcile_dlq.name
-    lake_compaction_dlq     = module.lake_compaction_dlq.name
-  }
-  event_rules = {
-    git_mirror_push     = module.git_mirror.rule_names.push
-    git_mirror_nightly  = module.git_mirror.rule_names.nightly
-    code_sync_reconcile = aws_cloudwatch_event_rule.code_sync_reconcile.name
-    lake_compaction     = aws_cloudwatch_event_rule.lake_compaction.name
-  }
+  dead_letter_queues = merge(
+    {
+      events_failures = module.events_failures.name
+      table_failures  = module.table_failures.name
+      changes_dlq     = module.changes_queue.dlq_name
+      code_events_dlq = module.code_events.dlq_name
+      # Starts EventBridge gave up on (a start refused while a build ran lands here too, and
+      # that build mirrored the push: docs/runbooks/rerun-git-mirror.md).
+      git_mirror_dlq = module.git_mirror.dead_letter_queue_name
+    },
+    # Scheduled runs EventBridge could not start (schedules.tf).
+    { for rule, queue in module.schedule_dlq : "${rule}_dlq" => queue.name },
+  )
+  event_rules = merge(
+    {
+      git_mirror_push    = module.git_mirror.rule_names.push
+      git_mirror_nightly = module.git_mirror.rule_names.nightly
+    },
+    { for rule, schedule in aws_cloudwatch_event_rule.schedule : rule => schedule.name },
+  )
   quarantine = {
     stream_to_lake = {
       function_name = module.function["stream_processor"].function_name

@@ -105,7 +105,7 @@ run "every_declared_function_is_deployed_watched_and_may_send_what_it_parks" {
     condition = toset(module.monitoring.alarm_names.dead_letters) == toset([
       for queue in [
         module.events_failures.name, module.table_failures.name, module.changes_queue.dlq_name, module.code_events.dlq_name,
-        module.git_mirror.dead_letter_queue_name, module.code_sync_reconcile_dlq.name, module.lake_compaction_dlq.name,
+        module.git_mirror.dead_letter_queue_name, module.schedule_dlq["code_sync_reconcile"].name, module.schedule_dlq["lake_compaction"].name,
       ] : "${queue}-not-empty"
     ])
     error_message = "every dead-letter queue and on-failure destination has a not-empty alarm"
@@ -126,7 +126,7 @@ run "every_declared_function_is_deployed_watched_and_may_send_what_it_parks" {
   }
   assert {
     condition = toset(module.monitoring.alarm_names.lost_events) == toset([
-      for rule in [module.git_mirror.rule_names.push, module.git_mirror.rule_names.nightly, aws_cloudwatch_event_rule.code_sync_reconcile.name, aws_cloudwatch_event_rule.lake_compaction.name] :
+      for rule in [module.git_mirror.rule_names.push, module.git_mirror.rule_names.nightly, aws_cloudwatch_event_rule.schedule["code_sync_reconcile"].name, aws_cloudwatch_event_rule.schedule["lake_compaction"].name] :
       "${rule}-dead-letter-failed"
     ])
     error_message = "every rule with a dead-letter queue alarms when an event is lost"

@@ -270,7 +270,7 @@ def test_the_build_downloads_no_source_and_may_set_only_repo2s_default_branch():
     [
         ("modules/git_mirror/main.tf", "push", "module.dead_letters.arn"),
         ("modules/git_mirror/main.tf", "nightly", "module.dead_letters.arn"),
-        ("main.tf", "code_sync_reconcile", "module.code_sync_reconcile_dlq.arn"),
+        ("schedules.tf", "schedule", "module.schedule_dlq[each.key].arn"),
     ],
 )
 def test_every_event_target_retries_and_dead_letters_to_a_queue_only_its_rules_may_write(path, target, queue):
@@ -279,8 +279,8 @@ def test_every_event_target_retries_and_dead_letters_to_a_queue_only_its_rules_m
     retry = r"retry_policy \{\n\s+maximum_event_age_in_seconds = \S+\n\s+maximum_retry_attempts\s+= 185\n"
     assert re.search(retry, body)
     assert re.search(rf"dead_letter_config \{{\n\s+arn = {re.escape(queue)}\n", body)
-    dlq = block(text, f'module "{queue.split(".")[1]}"')
-    assert 'source = "../queue"' in dlq or 'source = "./modules/queue"' in dlq  # KMS-encrypted, TLS only
+    dlq = block(text, f'module "{queue.split(".")[1].split("[")[0]}"')
+    assert re.search(r'source\s+= "(\.\./|\./modules/)queue"', dlq)  # KMS-encrypted, TLS only
     assert "max_receive_count" in dlq
     senders = re.search(r'"events.amazonaws.com" = \[(.*)\]', dlq).group(1)
     assert senders.startswith("aws_cloudwatch_event_rule.")
@@ -291,8 +291,8 @@ def test_the_dead_letter_queues_and_the_rules_dead_letter_failures_alarm():
     monitoring = (TERRAFORM / "modules" / "monitoring" / "main.tf").read_text()
     watched = block(main, 'module "monitoring"')
     # The queues' depth: the monitoring module's dead_letters alarms (ApproximateNumberOfMessagesVisible).
-    assert "git_mirror_dlq          = module.git_mirror.dead_letter_queue_name" in watched
-    assert "code_sync_reconcile_dlq = module.code_sync_reconcile_dlq.name" in watched
+    assert "git_mirror_dlq = module.git_mirror.dead_letter_queue_name" in watched
+    assert '{ for rule, queue in module.schedule_dlq : "${rule}_dlq" => queue.name }' in watched
     assert 'metric = "ApproximateNumberOfMessagesVisible"' in monitoring
     # Events a rule could not even put in its queue: the module's lost_events alarms.
     assert 'for key, rule in var.event_rules : "lost_events/${key}"' in monitoring
@@ -301,6 +301,6 @@ def test_the_dead_letter_queues_and_the_rules_dead_letter_failures_alarm():
     for rule in (
         "module.git_mirror.rule_names.push",
         "module.git_mirror.rule_names.nightly",
-        "aws_cloudwatch_event_rule.code_sync_reconcile.name",
+        "aws_cloudwatch_event_rule.schedule : rule => schedule.name",
     ):
         assert rule in watched

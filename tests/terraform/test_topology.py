@@ -25,6 +25,12 @@ def _locals_line(name: str) -> str:
     return match.group(1)
 
 
+def _block(header: str) -> str:
+    """The text of one top-level block of the root stack, from its header to its closing brace."""
+    start = MAIN.index(header + " {")
+    return MAIN[start : MAIN.index("\n}\n", start) + 2]
+
+
 def _function_name_expression() -> str:
     block = MAIN[MAIN.index('module "function" {') :]
     return re.search(r"^\s+name\s+=\s+(.+)$", block, re.MULTILINE).group(1)
@@ -85,9 +91,15 @@ def test_every_topology_resource_is_deployed_by_name_in_the_stack():
         )
     }
     assert indirect == {"repo1", "repo2"}
+    # A function's schedules are deployed for_each over what the functions declare (schedules.tf).
+    scheduled = {rule for spec in declarations.load_all().values() for rule in spec.schedules}
+    schedule_rule = _block('resource "aws_cloudwatch_event_rule" "schedule"')
+    assert re.search(r"^\s+name\s+=\s+local\.names\[each\.key\]\s*$", schedule_rule, re.MULTILINE)
     for logical in resources:
-        assert logical in indirect or re.search(
-            rf"^\s+[a-z_]*name\s+=\s+local\.names\.{logical}\s*$", MAIN, re.MULTILINE
+        assert (
+            logical in indirect
+            or logical in scheduled
+            or re.search(rf"^\s+[a-z_]*name\s+=\s+local\.names\.{logical}\s*$", MAIN, re.MULTILINE)
         ), logical
 
 
@@ -98,8 +110,10 @@ def test_event_rules_target_what_the_stack_targets():
     assert set(rules) == {"git_mirror_push", "git_mirror_nightly", "code_sync_reconcile", "lake_compaction"}
     assert "push_event_pattern     = local.topology.git_mirror_push.event_pattern" in MAIN
     assert "schedule_expression    = var.git_mirror_schedule" in MAIN
-    assert "schedule_expression = local.declarations.code_sync.schedules.code_sync_reconcile" in MAIN
-    assert "schedule_expression = local.declarations.lake_compactor.schedules.lake_compaction" in MAIN
+    rule = _block('resource "aws_cloudwatch_event_rule" "schedule"')
+    assert "for_each = local.schedules" in rule
+    assert "schedule_expression = each.value.expression" in rule
+    assert "try(local.declarations[function].schedules, {})" in MAIN
     assert rules["git_mirror_nightly"].settings["schedule_variable"] == "git_mirror_schedule"
     # A function's own schedules are declared with its trigger, in function.json.
     assert rules["code_sync_reconcile"].settings["schedule_function"] == "code_sync"
