@@ -49,6 +49,7 @@ class FunctionSpec:
     architectures: tuple[str, ...]
     memory_mb: int
     timeout_s: int
+    ephemeral_storage_mb: int
     reserved_concurrency: int | None
     environment: dict[str, str]
     resource_environment: dict[str, str]
@@ -136,6 +137,7 @@ def load(directory: Path) -> FunctionSpec:
         "architectures",
         "memory_mb",
         "timeout_s",
+        "ephemeral_storage_mb",
         "reserved_concurrency",
         "environment",
         "resource_environment",
@@ -202,6 +204,8 @@ def load(directory: Path) -> FunctionSpec:
         architectures=tuple(arches),
         memory_mb=_int(raw, "memory_mb", 128, 10_240, path),
         timeout_s=_int(raw, "timeout_s", 1, 900, path),
+        # Lambda's /tmp: 512 MB to 10,240 MB.
+        ephemeral_storage_mb=_int({"ephemeral_storage_mb": 512, **raw}, "ephemeral_storage_mb", 512, 10_240, path),
         reserved_concurrency=reserved,
         environment=dict(env),
         resource_environment=dict(res_env),

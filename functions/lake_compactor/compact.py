@@ -15,6 +15,7 @@ A run over an hour is four steps, each safe to stop after (the README's "Exactly
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -139,7 +140,14 @@ def conflicts(state: Hour, settings: Settings) -> list[str]:
     )
 
 
-def _batches(objects: Sequence[StoredObject], max_bytes: int) -> list[list[StoredObject]]:
+def input_budget(settings: Settings, workdir: Path) -> int:
+    """The bytes of raw objects one Parquet file is made from: ``MAX_INPUT_BYTES``, or a third of
+    the free space in ``workdir`` if that is less. The inputs, the Parquet file and DuckDB's spill
+    share the function's ephemeral storage (512 MB unless ``ephemeral_storage_mb`` says more)."""
+    return max(1, min(settings.max_input_bytes, shutil.disk_usage(workdir).free // 3))
+
+
+def input_batches(objects: Sequence[StoredObject], max_bytes: int) -> list[list[StoredObject]]:
     batches: list[list[StoredObject]] = []
     size = 0
     for o in sorted(objects, key=lambda o: o.key):
@@ -176,7 +184,7 @@ def compact(
     done = Compacted()
     added: list[tuple[str, str, int]] = []
     replaced: list[tuple[StoredObject, int]] = []
-    parts = _batches(objects, settings.max_input_bytes)
+    parts = input_batches(objects, input_budget(settings, workdir))
     while parts:
         batch = parts.pop(0)
         inputs = _download(s3, settings, batch, workdir)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tributary.lake_catalog import Column, duckdb_read_columns, duckdb_select, sql_literal
+from tributary.lake_catalog import Column, duckdb_read_columns, duckdb_select, sql_identifier, sql_literal
 
 
 class ConvertError(RuntimeError):
@@ -43,8 +43,11 @@ def connect(memory_limit: str, temp_dir: Path) -> Any:
     return connection
 
 
-def to_parquet(connection: Any, columns: Sequence[Column], inputs: Sequence[Path], out: Path) -> Converted:
-    """Write every line of ``inputs`` (gzip NDJSON) to ``out`` as Parquet with zstd."""
+def to_parquet(
+    connection: Any, columns: Sequence[Column], inputs: Sequence[Path], out: Path, sort_by: Sequence[str] = ()
+) -> Converted:
+    """Write every line of ``inputs`` (gzip NDJSON) to ``out`` as Parquet with zstd, its rows in
+    ``sort_by`` order (the table's, from lake_tables.json)."""
     import duckdb
 
     if not inputs:
@@ -54,11 +57,12 @@ def to_parquet(connection: Any, columns: Sequence[Column], inputs: Sequence[Path
         f"read_json({files}, format = 'newline_delimited', compression = 'gzip', "
         f"columns = {duckdb_read_columns(columns)}, filename = '__input', maximum_object_size = 67108864)"
     )
+    order = f" ORDER BY {', '.join(sql_identifier(name) for name in sort_by)}" if sort_by else ""
     try:
         connection.execute(f"CREATE OR REPLACE TEMP TABLE lines AS SELECT * FROM {source}")
         per_input = dict(connection.execute("SELECT __input, count(*) FROM lines GROUP BY __input").fetchall())
         connection.execute(
-            f"COPY (SELECT {duckdb_select(columns)} FROM lines ORDER BY shard_id, sequence_number, subsequence) "
+            f"COPY (SELECT {duckdb_select(columns)} FROM lines{order}) "
             f"TO {sql_literal(str(out))} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)"
         )
         written = connection.execute(f"SELECT count(*) FROM read_parquet({sql_literal(str(out))})").fetchone()[0]

@@ -56,7 +56,7 @@ def run(s3: Any, settings: Settings, table: lake_catalog.Table, now: Any, contex
     with tempfile.TemporaryDirectory(prefix="compaction-") as tmp:
         workdir = Path(tmp)
         connection = convert.connect(settings.memory_limit, workdir / "duckdb")
-        converter = partial(convert.to_parquet, connection, table.columns)
+        converter = partial(convert.to_parquet, connection, table.columns, sort_by=table.sort_by)
         for dt, hour in compact.hours_with_objects(s3, settings, table, compact.hours_to_visit(now(), settings)):
             if context is not None and context.get_remaining_time_in_millis() < reserve:
                 counts["hours_left"] += 1

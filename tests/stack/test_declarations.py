@@ -16,6 +16,12 @@ def test_every_function_declaration_loads():
     assert spec.handler == "stream_processor.handler.handle"
     assert spec.trigger.type == "kinesis"
     assert spec.trigger.settings["report_batch_item_failures"] is True
+    assert spec.ephemeral_storage_mb == 512  # Lambda's default when the declaration says nothing
+
+
+def test_the_compactors_tmp_holds_a_full_input_batch_its_parquet_file_and_room_to_spill():
+    spec = declarations.load_all()["lake_compactor"]
+    assert spec.ephemeral_storage_mb * 1024 * 1024 >= 3 * int(spec.environment["MAX_INPUT_BYTES"])
 
 
 def _copy(tmp_path: Path, **changes) -> Path:
@@ -37,6 +43,8 @@ def _copy(tmp_path: Path, **changes) -> Path:
     [
         ({"memory_mb": 64}, "memory_mb must be between 128 and 10240"),
         ({"timeout_s": 901}, "timeout_s must be between 1 and 900"),
+        ({"ephemeral_storage_mb": 256}, "ephemeral_storage_mb must be between 512 and 10240"),
+        ({"ephemeral_storage_mb": 10241}, "ephemeral_storage_mb must be between 512 and 10240"),
         ({"handler": "other.handler.handle"}, "handler must be 'stream_processor."),
         ({"handler": "stream_processor.missing.handle"}, "missing.py does not exist"),
         ({"runtime": "python3.9"}, "runtime must be python3.13"),

@@ -37,6 +37,8 @@ def test_bench_runs_every_benchmark_and_writes_json(tmp_path):
         "TypeDeserializer / tributary.ddb",
         "records per PutRecords call, aggregated",
         "Firehose (partitioned by event time) / tributary",
+        "Bytes a one-hour query scans, Parquet / raw NDJSON",
+        "Compaction of the hour: peak /tmp (a batch's inputs and its Parquet file) / ephemeral storage",
     } <= names
     for result_ in document["results"]:
         assert isinstance(result_["figure"], (int, float)), result_

@@ -44,6 +44,8 @@ class Table:
     columns: tuple[Column, ...]
     compacted_prefix: str | None = None
     log_prefix: str | None = None
+    # The order of a compacted file's rows: a query that filters on these reads fewer row groups.
+    sort_by: tuple[str, ...] = ()
 
     def compaction(self) -> tuple[str, str]:
         """The Parquet prefix and the log prefix of a table that is compacted."""
@@ -74,9 +76,14 @@ def load(path: Path = TABLES_FILE) -> Catalog:
             _columns(spec["columns"]),
             spec.get("compacted_prefix"),
             spec.get("log_prefix"),
+            tuple(spec.get("sort_by", ())),
         )
         for name, spec in raw["tables"].items()
     }
+    for table in tables.values():
+        unknown = sorted(set(table.sort_by) - {c.name for c in table.columns})
+        if unknown:
+            raise ValueError(f"{path}: the {table.name} table sorts by columns it does not have: {unknown}")
     return Catalog(tables, _columns(raw["partition_keys"]), _columns(raw["compaction_log_columns"]))
 
 
@@ -193,6 +200,10 @@ DUCKDB_TYPES = {"string": "VARCHAR", "bigint": "BIGINT", "int": "INTEGER", "doub
 
 def sql_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
+
+
+def sql_identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def duckdb_read_columns(columns: Iterable[Column]) -> str:

@@ -96,6 +96,11 @@ resource "aws_lambda_function" "this" {
     variables = local.environment
   }
 
+  # /tmp: 512 MB unless the declaration asks for more (the lake compactor stages an hour's objects there).
+  ephemeral_storage {
+    size = try(local.declaration.ephemeral_storage_mb, 512)
+  }
+
   tracing_config {
     mode = "Active"
   }

@@ -110,6 +110,57 @@ def test_the_parquet_rows_are_the_raw_rows_column_for_column(s3):
     assert after == before
 
 
+def test_a_compacted_files_rows_are_in_the_tables_sort_order(s3, tmp_path):
+    assert TABLE.sort_by == ("shard_id", "sequence_number", "subsequence")
+    for shard in (3, 1, 2):
+        land(s3, [envelope(f"o{shard}-{i}", at(59 - i)) for i in range(15)], shard=f"shardId-00000000000{shard}")
+    handler.run(s3, make_settings(), TABLE, Clock())
+    (key,) = keys(s3, "compacted/events/")
+    path = tmp_path / "hour.parquet"
+    path.write_bytes(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    import duckdb
+
+    rows = duckdb.connect().execute(f"SELECT shard_id, sequence_number, subsequence FROM '{path}'").fetchall()
+    assert len(rows) == 45
+    assert rows == sorted(rows, key=lambda r: (r[0], r[1], -1 if r[2] is None else r[2]))
+    # Another order than the objects' own: the rows follow sort_by, not the order they were read in.
+    inputs = []
+    for n, raw in enumerate(sorted(keys(s3, "events/"))):
+        inputs.append(tmp_path / f"{n}.ndjson.gz")
+        inputs[-1].write_bytes(s3.get_object(Bucket=BUCKET, Key=raw)["Body"].read())
+    connection = convert.connect("500MB", tmp_path / "duckdb")
+    convert.to_parquet(connection, TABLE.columns, inputs, tmp_path / "by-time.parquet", sort_by=("time", "id"))
+    times = [r[0] for r in duckdb.connect().execute(f"SELECT time FROM '{tmp_path}/by-time.parquet'").fetchall()]
+    assert times == sorted(times)
+    assert times[0] == at(45)
+
+
+def test_a_sort_column_the_table_does_not_have_is_refused(tmp_path):
+    raw = json_codec.loads(lake_catalog.TABLES_FILE.read_bytes())
+    raw["tables"]["events"]["sort_by"] = ["shard_id", "no_such_column"]
+    path = tmp_path / "lake_tables.json"
+    path.write_bytes(json_codec.dumps(raw))
+    with pytest.raises(ValueError, match="no_such_column"):
+        lake_catalog.load(path)
+
+
+def test_with_little_free_ephemeral_storage_an_hour_becomes_more_parquet_files_and_the_same_rows(s3, monkeypatch):
+    for shard in range(4):
+        land(s3, [envelope(f"s{shard}-{i}", at(i)) for i in range(20)], shard=f"shardId-00000000000{shard}")
+    sizes = [o["Size"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="events/")["Contents"]]
+    # Free space for about two objects' worth of inputs (a third of it), as a small /tmp holds.
+    free = 3 * (max(sizes) * 2 + 1)
+    real = compact.shutil.disk_usage
+    monkeypatch.setattr(compact.shutil, "disk_usage", lambda path: real(path)._replace(free=free))
+    assert compact.input_budget(make_settings(), Path(tempfile.gettempdir())) == free // 3
+    clock = Clock()
+    counts = handler.run(s3, make_settings(), TABLE, clock)
+    assert (counts["objects_compacted"], counts["records_compacted"]) == (4, 80)
+    assert len(keys(s3, "compacted/events/")) == 2
+    expected = Counter({f"s{shard}-{i}": 1 for shard in range(4) for i in range(20)})
+    assert ids(s3, clock.now + timedelta(seconds=301)) == expected
+
+
 def test_late_records_after_compaction_are_counted_once_and_compacted_next_time(s3):
     land(s3, [envelope(f"r{i}", at(i)) for i in range(20)])
     clock, config = Clock(), make_settings()

@@ -36,6 +36,10 @@ run "every_setting_comes_from_the_declaration" {
     error_message = "handler, runtime, memory, timeout and description come from function.json"
   }
   assert {
+    condition     = aws_lambda_function.this.ephemeral_storage[0].size == 512
+    error_message = "a declaration without ephemeral_storage_mb gets Lambda's default /tmp of 512 MB"
+  }
+  assert {
     condition     = aws_lambda_function.this.reserved_concurrent_executions == -1
     error_message = "a declaration without reserved concurrency leaves the function unreserved"
   }
@@ -83,4 +87,20 @@ run "an_architecture_lambda_does_not_have_is_refused" {
   }
 
   expect_failures = [var.architecture]
+}
+
+run "a_declared_ephemeral_storage_sizes_tmp" {
+  command = plan
+
+  variables {
+    name         = "tributary-test-lake-compactor"
+    function_dir = "../../../functions/lake_compactor"
+    package_path = "../../../dist/functions/lake_compactor.zip"
+    resources    = { lake_bucket = "tributary-test-lake" }
+  }
+
+  assert {
+    condition     = aws_lambda_function.this.ephemeral_storage[0].size == jsondecode(file("${var.function_dir}/function.json")).ephemeral_storage_mb
+    error_message = "ephemeral_storage_mb in function.json sizes the function's /tmp"
+  }
 }
