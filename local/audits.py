@@ -7,7 +7,6 @@ against bucket1/code, and repo2 against repo1.
 
 from __future__ import annotations
 
-import gzip
 import json
 import re
 import statistics
@@ -19,7 +18,7 @@ from typing import Any
 from local.query import Lake, saved_queries
 from local.runtime import LocalStack
 from local.workloads import OPERATOR, IngestPath, code_prefixes
-from tributary import replica, s3sync
+from tributary import lake, replica, s3sync
 from tributary_cli import tables
 
 
@@ -125,7 +124,7 @@ def _read_prefix(s3: Any, bucket: str, prefix: str) -> list[tuple[dict[str, Any]
         for item in page.get("Contents", []):
             landed = item["LastModified"].timestamp()
             body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
-            lines.extend((json.loads(line), landed) for line in gzip.decompress(body).splitlines())
+            lines.extend((json.loads(line), landed) for line in lake.decompress_object(item["Key"], body).splitlines())
     return lines
 
 

@@ -31,7 +31,7 @@ from typing import Any
 import boto3
 
 from stack.topology import TEMPLATE_VARIABLE
-from tributary import lake_catalog
+from tributary import lake, lake_catalog
 from tributary.lake_catalog import DUCKDB_TYPES, Catalog, Column, Table, duckdb_read_columns, duckdb_select, sql_literal
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -123,15 +123,16 @@ class Lake:
         for name, table in self.catalog.tables.items():
             compacted = table.compacted_prefix is not None
             raw_name = f"{name}_raw" if compacted else name
-            self._view(connection, raw_name, root / table.prefix, "ndjson.gz", table.columns, json_lines=True)
+            raw_suffixes = tuple(suffix.lstrip(".") for suffix in lake.SUFFIXES)  # each object's codec by its key
+            self._view(connection, raw_name, root / table.prefix, raw_suffixes, table.columns, json_lines=True)
             if compacted:
                 compacted_prefix, log_prefix = table.compaction()
-                self._view(connection, f"{name}_compacted", root / compacted_prefix, "parquet", table.columns)
+                self._view(connection, f"{name}_compacted", root / compacted_prefix, ("parquet",), table.columns)
                 self._view(
                     connection,
                     f"{name}_compaction_log",
                     root / log_prefix,
-                    "ndjson",
+                    ("ndjson",),
                     self.catalog.log_columns,
                     json_lines=True,
                 )
@@ -142,13 +143,19 @@ class Lake:
         return connection
 
     def _view(
-        self, connection: Any, name: str, base: Path, suffix: str, columns: tuple[Column, ...], json_lines: bool = False
+        self,
+        connection: Any,
+        name: str,
+        base: Path,
+        suffixes: tuple[str, ...],
+        columns: tuple[Column, ...],
+        json_lines: bool = False,
     ) -> None:
-        files = sorted(base.glob(f"dt=*/hour=*/*.{suffix}"))
+        files = sorted({path for suffix in suffixes for path in base.glob(f"dt=*/hour=*/*.{suffix}")})
         if not files:
             connection.execute(f'CREATE VIEW "{name}" AS {_empty(columns, self.catalog.partition_keys)}')
             return
-        glob = sql_literal(f"{base}/dt=*/hour=*/*.{suffix}")
+        glob = "[" + ", ".join(sql_literal(str(path)) for path in files) + "]"
         hive = "hive_partitioning = true, hive_types = {'dt': 'VARCHAR', 'hour': 'VARCHAR'}, filename = '__file'"
         if json_lines:
             source = (

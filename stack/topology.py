@@ -117,6 +117,16 @@ class Topology:
         env.update({key: self.environment_value(logical) for key, logical in spec.resource_environment.items()})
         if name == "lake_compactor":
             env.update(self.compactor_environment())
+        if name == "stream_processor":
+            env.update(self.codec_environment())
+        return env
+
+    def codec_environment(self) -> dict[str, str]:
+        """The stream processor's codec, as main.tf sets it from ``var.lake_codec``."""
+        given = self.variables.get("lake_codec") or {}
+        env = {"LAKE_CODEC": str(given.get("codec", "gzip"))}
+        if given.get("level") is not None:
+            env["COMPRESSION_LEVEL"] = str(given["level"])
         return env
 
     def compactor_environment(self) -> dict[str, str]:

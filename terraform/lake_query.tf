@@ -45,6 +45,7 @@ module "lake_catalog" {
   results_bucket_name = module.query_results.name
   kms_key_arn         = aws_kms_key.this.arn
   tables              = local.lake_tables
+  raw_compression     = var.lake_codec.codec
   view_sql            = local.sql["events_view"]
   named_queries = {
     for name, description in local.sql_descriptions : name => {

@@ -68,6 +68,10 @@ locals {
   # Settings of the stack (tfvars) a function reads, beside its declaration's environment.
   function_environments = {
     lake_compactor = local.compactor_environment
+    stream_processor = merge(
+      { LAKE_CODEC = var.lake_codec.codec },
+      var.lake_codec.level == null ? {} : { COMPRESSION_LEVEL = tostring(var.lake_codec.level) },
+    )
   }
   # Functions that set aside the changes they refuse (metric ChangesParked) instead of failing on them.
   parking_functions = ["table_sync", "change_publisher", "change_applier"]

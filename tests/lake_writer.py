@@ -4,6 +4,7 @@ writes."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -13,7 +14,7 @@ from stream_processor.commit import commit
 from stream_processor.plan import plan_batch
 from stream_processor.settings import Settings
 from stream_processor.transform import enrich
-from tributary import json_codec
+from tributary import json_codec, lake
 
 BUCKET = "tributary-lake-test"
 SETTINGS = Settings(bucket=BUCKET, prefix="events", quarantine_prefix="quarantine", compression_level=1)
@@ -27,8 +28,16 @@ def envelope(record_id: str, time: str, payload: Any = None) -> bytes:
     )
 
 
-def land(s3: Any, envelopes: Iterable[bytes], shard: str = "shardId-000000000000", arrival: float = 1.8e9) -> list[str]:
-    """Put ``envelopes`` through the stream processor as one batch; the keys it wrote."""
+def land(
+    s3: Any,
+    envelopes: Iterable[bytes],
+    shard: str = "shardId-000000000000",
+    arrival: float = 1.8e9,
+    codec: str = "gzip",
+) -> list[str]:
+    """Put ``envelopes`` through the stream processor as one batch (objects in ``codec``); the keys it wrote."""
+    chosen = lake.codec(codec)
+    settings = dataclasses.replace(SETTINGS, codec=chosen, compression_level=chosen.default_level)
     records = [StreamRecord(data, "pk", str(next(_sequence)), arrival) for data in envelopes]
     written: list[str] = []
 
@@ -37,7 +46,7 @@ def land(s3: Any, envelopes: Iterable[bytes], shard: str = "shardId-000000000000
         written.append(key)
 
     event = kinesis_event(records, shard, ARN, "eu-west-1")
-    outcome = commit(plan_batch(event["Records"], SETTINGS, enrich), put, SETTINGS)
+    outcome = commit(plan_batch(event["Records"], settings, enrich), put, settings)
     assert outcome.checkpoint is None
     return written
 

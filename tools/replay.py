@@ -22,7 +22,6 @@ wrote (matched by envelope id), so replaying twice does not duplicate the lake.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import sys
 from base64 import b64decode
@@ -60,7 +59,7 @@ def quarantined(s3: Any, bucket: str, prefixes: list[str]) -> Iterator[tuple[str
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             for item in page.get("Contents", []):
                 body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
-                yield item["Key"], lake.decode_ndjson(gzip.decompress(body))
+                yield item["Key"], lake.decode_ndjson(lake.decompress_object(item["Key"], body))
 
 
 def already_replayed(s3: Any, bucket: str, key: str) -> bool:

@@ -13,7 +13,6 @@ are missing (with the sentence `make plan` prints).
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import sys
 import time
@@ -62,7 +61,7 @@ def record_reaches_the_lake(
                 if item["Key"] in seen:
                     continue
                 seen.add(item["Key"])
-                data = gzip.decompress(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
+                data = lake.decompress_object(item["Key"], s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
                 if any(line.get("id") == record["id"] for line in lake.decode_ndjson(data)):
                     return {"key": item["Key"], "seconds": round(time.monotonic() - started, 1)}
         time.sleep(poll_s)

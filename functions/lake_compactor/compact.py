@@ -105,7 +105,7 @@ def read_hour(s3: Any, settings: Settings, table: Table, dt: str, hour: str) -> 
     state.raw = [
         o
         for o in _objects(s3, settings.bucket, lake_catalog.hour_prefix(table.prefix, dt, hour))
-        if o.key.endswith(lake.NDJSON_GZIP_SUFFIX)
+        if lake.codec_of(o.key) is not None
     ]
     state.parquet = list(_objects(s3, settings.bucket, lake_catalog.hour_prefix(compacted_prefix, dt, hour)))
     for entry in _objects(s3, settings.bucket, lake_catalog.hour_prefix(log_prefix, dt, hour)):
@@ -221,7 +221,8 @@ def _download(s3: Any, settings: Settings, batch: Sequence[StoredObject], workdi
     """Each object as the run listed it (If-Match: a rewrite since then fails the hour's run)."""
     inputs: list[Path] = []
     for o in batch:
-        path = workdir / f"{len(inputs):06d}{lake.NDJSON_GZIP_SUFFIX}"
+        # The object's own ending (.ndjson.gz or .ndjson.zst): DuckDB picks the decompressor by it.
+        path = workdir / f"{len(inputs):06d}{o.key[len(lake.stem(o.key)) :]}"
         response = s3.get_object(Bucket=settings.bucket, Key=o.key, IfMatch=o.etag)
         path.write_bytes(response["Body"].read())
         inputs.append(path)

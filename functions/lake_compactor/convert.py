@@ -1,4 +1,4 @@
-"""gzip NDJSON objects → one Parquet file (zstd), with DuckDB.
+"""NDJSON objects (gzip or zstd, by their names' endings) → one Parquet file (zstd), with DuckDB.
 
 DuckDB reads the stream processor's lines with the table's declared columns (``payload``, any
 JSON value, kept as its JSON text) and writes Parquet natively; nothing here parses a line in
@@ -46,15 +46,15 @@ def connect(memory_limit: str, temp_dir: Path) -> Any:
 def to_parquet(
     connection: Any, columns: Sequence[Column], inputs: Sequence[Path], out: Path, sort_by: Sequence[str] = ()
 ) -> Converted:
-    """Write every line of ``inputs`` (gzip NDJSON) to ``out`` as Parquet with zstd, its rows in
-    ``sort_by`` order (the table's, from lake_tables.json)."""
+    """Write every line of ``inputs`` (NDJSON, ``.ndjson.gz`` or ``.ndjson.zst``) to ``out`` as
+    Parquet with zstd, its rows in ``sort_by`` order (the table's, from lake_tables.json)."""
     import duckdb
 
     if not inputs:
         raise ConvertError("nothing to convert")
     files = "[" + ", ".join(sql_literal(str(p)) for p in inputs) + "]"
     source = (
-        f"read_json({files}, format = 'newline_delimited', compression = 'gzip', "
+        f"read_json({files}, format = 'newline_delimited', compression = 'auto_detect', "
         f"columns = {duckdb_read_columns(columns)}, filename = '__input', maximum_object_size = 67108864)"
     )
     order = f" ORDER BY {', '.join(sql_identifier(name) for name in sort_by)}" if sort_by else ""

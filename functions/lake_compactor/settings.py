@@ -24,7 +24,7 @@ class Settings:
     # Replaced raw objects and unused Parquet files are deleted this long after their line
     # applies: longer than any query runs.
     delete_after_s: int = 86_400
-    # The raw bytes one Parquet file is made from, at most (gzip NDJSON, as stored).
+    # The raw bytes one Parquet file is made from, at most (compressed NDJSON, as stored).
     max_input_bytes: int = 512 * 1024 * 1024
     memory_limit: str = "1500MB"
 

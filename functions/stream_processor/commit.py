@@ -15,8 +15,9 @@ from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 
-from tributary import batch, lake
+from tributary import batch
 
 from .dedupe import BatchDedupe
 from .plan import Group, Line, Plan
@@ -24,6 +25,7 @@ from .records import Position
 from .settings import Settings
 
 Put = Callable[[str, bytes, Mapping[str, str]], None]
+Compress = Callable[[bytes], bytes]
 
 
 @dataclass(slots=True)
@@ -55,9 +57,10 @@ def commit(plan: Plan, put: Put, settings: Settings, dedupe: BatchDedupe | None 
     """Write every group through ``put(key, body, metadata)``; trim what a failure leaves after
     the checkpoint; store ``dedupe``'s state as of the checkpoint. Never raises for a failed
     write: a failure only lowers the checkpoint."""
-    written, checkpoint, failures = _write(plan.groups, put, settings.compression_level)
+    compress = partial(settings.codec.compress, level=settings.compression_level)
+    written, checkpoint, failures = _write(plan.groups, put, compress)
     if checkpoint is not None:
-        checkpoint, trim_failures = _trim(written, checkpoint, put, settings.compression_level)
+        checkpoint, trim_failures = _trim(written, checkpoint, put, compress)
         failures += trim_failures
     if dedupe is not None and plan.sequences and plan.first_position is not None:
         try:
@@ -70,14 +73,14 @@ def commit(plan: Plan, put: Put, settings: Settings, dedupe: BatchDedupe | None 
     return _outcome(plan, written, checkpoint, failures)
 
 
-def _write(groups: list[Group], put: Put, level: int) -> tuple[list[Group], int | None, int]:
+def _write(groups: list[Group], put: Put, compress: Compress) -> tuple[list[Group], int | None, int]:
     """Each group once: the groups written, the lowest first sequence of a failed one, the failures."""
     written: list[Group] = []
     checkpoint: int | None = None
     failures = 0
     for group in groups:
         try:
-            put(group.key(), _body(group.lines, level), _metadata(group.lines))
+            put(group.key(), _body(group.lines, compress), _metadata(group.lines))
         except Exception:
             failures += 1
             sequence = group.first.position[0]
@@ -87,7 +90,7 @@ def _write(groups: list[Group], put: Put, level: int) -> tuple[list[Group], int 
     return written, checkpoint, failures
 
 
-def _trim(written: list[Group], checkpoint: int, put: Put, level: int) -> tuple[int, int]:
+def _trim(written: list[Group], checkpoint: int, put: Put, compress: Compress) -> tuple[int, int]:
     """Rewrite each written group that straddles the checkpoint with only its records before it;
     a failed rewrite lowers the checkpoint to that group's first record, and the check repeats."""
     failures = 0
@@ -99,7 +102,7 @@ def _trim(written: list[Group], checkpoint: int, put: Put, level: int) -> tuple[
                 continue
             keep = group.lines_before(checkpoint)
             try:
-                put(group.key(), _body(keep, level), _metadata(keep))
+                put(group.key(), _body(keep, compress), _metadata(keep))
             except Exception:
                 failures += 1
                 checkpoint, lowered = first, True
@@ -133,8 +136,8 @@ def _outcome(plan: Plan, written: list[Group], checkpoint: int | None, failures:
     )
 
 
-def _body(lines: list[Line], level: int) -> bytes:
-    return lake.gzip_bytes(b"".join([line.data for line in lines]), level)
+def _body(lines: list[Line], compress: Compress) -> bytes:
+    return compress(b"".join([line.data for line in lines]))
 
 
 def _metadata(lines: list[Line]) -> dict[str, str]:

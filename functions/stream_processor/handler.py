@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from tributary import aws, batch, logs, metrics, tracing
+from tributary import aws, batch, lake, logs, metrics, tracing
 
 from .commit import Outcome, Put, commit
 from .dedupe import BatchDedupe
@@ -37,7 +37,11 @@ def handle(event: Mapping[str, Any], context: Any) -> batch.BatchResponse:
     settings = Settings.from_env(os.environ)
     records = event.get("Records", [])
     unreadable_before = store.unreadable
-    dedupe = _open_dedupe(settings, records)
+    shard_id = records[0].get("eventID", "").split(":", 1)[0] if records else ""
+    dedupe = _open_dedupe(settings, shard_id, records)
+    # Unless the shard's state says its last invocation wrote this codec too, a key this batch
+    # writes may hold the same records under another codec's ending: that object goes first.
+    replaces = dedupe is None or store.codec(shard_id) != settings.codec.name
     with tracing.phase("plan", records=len(records)):
         # Every record gets one verdict: to the lake, to the quarantine with its reason and raw
         # bytes, filtered by the transform, or a producer's resend.
@@ -46,13 +50,12 @@ def handle(event: Mapping[str, Any], context: Any) -> batch.BatchResponse:
         # A record whose object S3 refused is at or after the checkpoint: Lambda delivers it
         # again with everything after it, and the retry rewrites the same keys. Nothing else
         # happens to a failed record.
-        outcome = commit(plan, _put(settings.bucket), settings, dedupe)
+        outcome = commit(plan, _put(settings, replaces), settings, dedupe)
     _report(outcome, dedupe, store.unreadable - unreadable_before)
     return outcome.batch_item_failures()
 
 
-def _open_dedupe(settings: Settings, records: list[Mapping[str, Any]]) -> BatchDedupe | None:
-    shard_id = records[0].get("eventID", "").split(":", 1)[0] if records else ""
+def _open_dedupe(settings: Settings, shard_id: str, records: list[Mapping[str, Any]]) -> BatchDedupe | None:
     if settings.dedupe_window_s <= 0 or not shard_id:
         return None
     with tracing.phase("dedupe_state"):
@@ -66,16 +69,24 @@ def _first_sequence(records: list[Mapping[str, Any]]) -> int | None:
         return None
 
 
-def _put(bucket: str) -> Put:
+def _put(settings: Settings, replaces: bool) -> Put:
+    """Each object under its key; with ``replaces``, the same key under every other codec's
+    ending is deleted first. A failed delete fails the put: its records are retried, and the
+    retry deletes again. (A deleted object's records are all in this put, or after the
+    checkpoint if the put fails: its key names the same first record.)"""
     s3 = aws.client("s3")
+    others = [c.suffix for c in lake.CODECS.values() if c is not settings.codec] if replaces else []
 
     def put(key: str, body: bytes, metadata: Mapping[str, str]) -> None:
+        stem = lake.stem(key)
+        for suffix in others:
+            s3.delete_object(Bucket=settings.bucket, Key=stem + suffix)
         s3.put_object(
-            Bucket=bucket,
+            Bucket=settings.bucket,
             Key=key,
             Body=body,
             ContentType="application/x-ndjson",
-            ContentEncoding="gzip",
+            ContentEncoding=settings.codec.content_encoding,
             Metadata=dict(metadata),
         )
 

@@ -39,19 +39,20 @@ class Group:
     shard_id: str
     quarantine: bool
     lines: list[Line] = field(default_factory=list)
+    suffix: str = lake.NDJSON_GZIP_SUFFIX  # the codec's (lake.Codec.suffix)
 
     @property
     def first(self) -> Line:
         return self.lines[0]
 
     def key(self) -> str:
-        """``<partition><shard>-<first sequence>-<first subsequence>.ndjson.gz``.
+        """``<partition><shard>-<first sequence>-<first subsequence><codec suffix>``.
 
         Derived only from the shard and the group's first record, so any retry that
         starts at or before that record rewrites this very key (see the README).
         """
         sequence, subsequence = self.first.position
-        return f"{self.partition}{self.shard_id}-{sequence:056d}-{max(subsequence, 0):05d}{lake.NDJSON_GZIP_SUFFIX}"
+        return f"{self.partition}{self.shard_id}-{sequence:056d}-{max(subsequence, 0):05d}{self.suffix}"
 
     def lines_before(self, checkpoint: int | None) -> list[Line]:
         if checkpoint is None:
@@ -157,7 +158,7 @@ class _Grouping:
         key = (partition, shard_id, quarantine)
         group = self.groups.get(key)
         if group is None:
-            group = self.groups[key] = Group(partition, shard_id, quarantine)
+            group = self.groups[key] = Group(partition, shard_id, quarantine, suffix=self.settings.codec.suffix)
         return group
 
     def done(self, received: int) -> Plan:

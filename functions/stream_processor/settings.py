@@ -18,6 +18,7 @@ class Settings:
     prefix: str = "events"
     quarantine_prefix: str = "quarantine"
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
+    codec: lake.Codec = lake.GZIP
     compression_level: int = lake.DEFAULT_COMPRESSION_LEVEL
     dedupe_window_s: float = 300.0
     dedupe_max_ids: int = 100_000
@@ -25,13 +26,17 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
-        """Read settings from the function's environment variables."""
+        """Read settings from the function's environment variables (ValueError for a codec or a
+        level that does not exist: the invocation fails before it reads the batch)."""
+        codec = lake.codec(env.get("LAKE_CODEC"))
         return cls(
             bucket=env["LAKE_BUCKET"],
             prefix=env.get("LAKE_PREFIX", "events").strip("/"),
             quarantine_prefix=env.get("QUARANTINE_PREFIX", "quarantine").strip("/"),
             max_record_bytes=int(env.get("MAX_RECORD_BYTES", DEFAULT_MAX_RECORD_BYTES)),
-            compression_level=int(env.get("COMPRESSION_LEVEL", lake.DEFAULT_COMPRESSION_LEVEL)),
+            codec=codec,
+            # The codec's own default (gzip 6, zstd 3) unless COMPRESSION_LEVEL says otherwise.
+            compression_level=codec.level(env.get("COMPRESSION_LEVEL")),
             dedupe_window_s=float(env.get("DEDUPE_WINDOW_SECONDS", 300)),
             dedupe_max_ids=int(env.get("DEDUPE_MAX_IDS", 100_000)),
             state_prefix=env.get("STATE_PREFIX", "_state/dedupe").strip("/"),

@@ -232,3 +232,35 @@ run "one_path_leaves_room_for_one_other_reader_and_no_more" {
     error_message = "the fan-out path alone reads table1's stream with change_publisher, the readers the stack declares"
   }
 }
+
+run "the_lake_codec_reaches_the_processor_and_the_catalog" {
+  command = plan
+
+  assert {
+    condition     = local.function_environments.stream_processor == { LAKE_CODEC = "gzip" }
+    error_message = "by default the processor writes gzip at the codec's own level"
+  }
+}
+
+run "a_zstd_lake_sets_the_processors_codec_and_level" {
+  command = plan
+
+  variables {
+    lake_codec = { codec = "zstd", level = 5 }
+  }
+
+  assert {
+    condition     = local.function_environments.stream_processor == { LAKE_CODEC = "zstd", COMPRESSION_LEVEL = "5" }
+    error_message = "lake_codec sets LAKE_CODEC and COMPRESSION_LEVEL for the stream processor"
+  }
+}
+
+run "a_level_the_codec_does_not_have_is_refused" {
+  command = plan
+
+  variables {
+    lake_codec = { codec = "gzip", level = 12 }
+  }
+
+  expect_failures = [var.lake_codec]
+}

@@ -19,6 +19,7 @@ from stream_processor import handler as processor
 from tests.conftest import load_event
 from tests.events import generate
 from tributary import aws as clients
+from tributary import lake as lake_layout
 from tributary_cli import produce, synthetic
 
 BUCKET = "lake"
@@ -41,14 +42,37 @@ def lake(aws, monkeypatch):
 
 
 def lake_lines(s3, prefix: str) -> list[dict]:
+    """Every line under ``prefix``, each object read by the codec its key names (gzip unless
+    LAKE_CODEC says otherwise) and checked against its Content-Encoding."""
     out = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix + "/"):
         for item in page.get("Contents", []):
             obj = s3.get_object(Bucket=BUCKET, Key=item["Key"])
-            assert obj["ContentEncoding"] == "gzip"
+            body = obj["Body"].read()
+            if item["Key"].endswith(".ndjson.gz"):
+                assert obj["ContentEncoding"] == "gzip"
+                data = gzip.decompress(body)
+            else:
+                assert item["Key"].endswith(".ndjson.zst"), item["Key"]
+                assert obj["ContentEncoding"] == "zstd"
+                data = zstd.decompress(body)
             assert obj["ContentType"] == "application/x-ndjson"
-            out.extend(json.loads(line) for line in gzip.decompress(obj["Body"].read()).splitlines())
+            out.extend(json.loads(line) for line in data.splitlines())
     return out
+
+
+def lake_keys(s3) -> list[str]:
+    return sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", []))
+
+
+def count_deletes():
+    calls = {"n": 0}
+
+    def before_call(**kwargs):
+        calls["n"] += 1
+
+    clients.client("s3").meta.events.register("before-call.s3.DeleteObject", before_call)
+    return calls
 
 
 def fail_puts(failing_calls: set[int]):
@@ -272,3 +296,102 @@ def test_an_unreadable_dedupe_state_is_counted_and_never_blocks_the_shard(lake, 
     processor.reset()
     assert processor.handle(resend, None) == {"batchItemFailures": []}
     assert len(lake_lines(lake, "events")) == 5
+
+
+def _zstd_module():
+    try:
+        from compression import zstd as module  # Python 3.14
+    except ImportError:
+        from backports import zstd as module
+    return module
+
+
+zstd = _zstd_module()
+
+
+def _readings(n: int, start: int = 5000) -> list[StreamRecord]:
+    return [
+        StreamRecord(r.data, r.device_id, str(10**20 + start + 2 * i), 1_795_342_530.0 + i / 1000)
+        for i, r in enumerate(synthetic.generate(n, seed=start, malformed=0.1, start=1_795_300_000.0))
+    ]
+
+
+def test_with_lake_codec_zstd_the_lake_holds_the_same_lines_in_ndjson_zst(lake, monkeypatch):
+    event = kinesis_event(_readings(300), "shardId-000000000000", kinesis_stream_arn(STREAM, REGION), REGION)
+    assert processor.handle(event, None) == {"batchItemFailures": []}
+    gzip_lines = {p: lake_lines(lake, p) for p in ("events", "quarantine")}
+    gzip_keys = lake_keys(lake)
+    for key in gzip_keys:
+        lake.delete_object(Bucket=BUCKET, Key=key)
+    processor.reset()
+    monkeypatch.setenv("LAKE_CODEC", "zstd")
+    assert processor.handle(event, None) == {"batchItemFailures": []}
+    assert {p: lake_lines(lake, p) for p in ("events", "quarantine")} == gzip_lines
+    lake_objects = [k for k in lake_keys(lake) if not k.startswith("_state/")]
+    assert lake_objects
+    assert all(k.endswith(".ndjson.zst") for k in lake_objects)
+    assert sorted(lake_layout.stem(k) for k in lake_objects) == sorted(
+        lake_layout.stem(k) for k in gzip_keys if not k.startswith("_state/")
+    )
+
+
+@pytest.mark.parametrize("dedupe_window", ["300", "0"])
+@pytest.mark.parametrize(("before", "after"), [("gzip", "zstd"), ("zstd", "gzip")])
+def test_a_batch_delivered_again_after_a_change_of_codec_leaves_each_record_once(
+    lake, monkeypatch, dedupe_window, before, after
+):
+    """Lambda delivers a batch again after a lost response or a crash; a deployment in between
+    changed LAKE_CODEC, so the retry writes each key under the other ending."""
+    monkeypatch.setenv("DEDUPE_WINDOW_SECONDS", dedupe_window)
+    monkeypatch.setenv("LAKE_CODEC", before)
+    event = kinesis_event(_readings(200), "shardId-000000000001", kinesis_stream_arn(STREAM, REGION), REGION)
+    assert processor.handle(event, None) == {"batchItemFailures": []}
+    first = {p: lake_lines(lake, p) for p in ("events", "quarantine")}
+    processor.reset()  # a new deployment is a new execution environment
+    monkeypatch.setenv("LAKE_CODEC", after)
+    deletes = count_deletes()
+    assert processor.handle(event, None) == {"batchItemFailures": []}
+    assert {p: lake_lines(lake, p) for p in ("events", "quarantine")} == first  # each record once
+    lake_objects = [k for k in lake_keys(lake) if not k.startswith("_state/")]
+    assert all(k.endswith(lake_layout.codec(after).suffix) for k in lake_objects), lake_objects
+    assert deletes["n"] == len(lake_objects)  # the other ending of each key it wrote, once
+
+
+def test_a_retry_that_fails_partway_after_a_change_of_codec_still_leaves_each_record_once(lake, monkeypatch):
+    arn = kinesis_stream_arn(STREAM, REGION)
+    records = _readings(400)
+    event = kinesis_event(records, "shardId-000000000002", arn, REGION)
+    assert processor.handle(event, None) == {"batchItemFailures": []}
+    processor.reset()
+    monkeypatch.setenv("LAKE_CODEC", "zstd")
+    fail_puts({2})  # the second lake object of the redelivery fails: a checkpoint, then a retry from it
+    response = processor.handle(event, None)
+    assert response["batchItemFailures"]
+    checkpoint = response["batchItemFailures"][0]["itemIdentifier"]
+    rest = [r for r in records if int(r.sequence_number) >= int(checkpoint)]
+    assert processor.handle(kinesis_event(rest, "shardId-000000000002", arn, REGION), None) == {"batchItemFailures": []}
+    written = lake_lines(lake, "events")
+    assert sorted(r["id"] for r in written) == sorted({r["id"] for r in written})
+    quarantined = lake_lines(lake, "quarantine")
+    assert len(written) + len(quarantined) == len(records)
+
+
+def test_a_shard_whose_state_names_the_same_codec_deletes_nothing(lake, monkeypatch):
+    monkeypatch.setenv("LAKE_CODEC", "zstd")
+    arn = kinesis_stream_arn(STREAM, REGION)
+    records = _readings(200)
+    first, second = records[:100], records[100:]
+    assert processor.handle(kinesis_event(first, "shardId-000000000003", arn, REGION), None) == {
+        "batchItemFailures": []
+    }
+    state = lake.head_object(Bucket=BUCKET, Key="_state/dedupe/shardId-000000000003.json.gz")
+    assert state["Metadata"] == {"lake-codec": "zstd"}
+    for cold in (False, True):  # a warm environment, and a cold one that reads the state's metadata
+        if cold:
+            processor.reset()
+        deletes = count_deletes()
+        batch = second[:50] if not cold else second[50:]
+        assert processor.handle(kinesis_event(batch, "shardId-000000000003", arn, REGION), None) == {
+            "batchItemFailures": []
+        }
+        assert deletes["n"] == 0

@@ -6,6 +6,7 @@ import csv
 import os
 import shutil
 import subprocess
+import sys
 import sysconfig
 import venv
 import zipfile
@@ -113,6 +114,8 @@ def test_layer_lock_installs_for_the_lambda_target(tmp_path, arch, machine):
         assert "python/tributary/kinesis.py" in names
         assert "python/boto3/__init__.py" in names
         assert "python/aws_xray_sdk/__init__.py" in names
+        # The lake's zstd codec on python3.13 (3.14 has compression.zstd), compiled for the target.
+        assert any(n.startswith("python/backports/zstd/_zstd.cpython-313-") and n.endswith(".so") for n in names)
         assert not any(n.startswith("python/bin/") for n in names)
         libraries = [n for n in names if n.endswith(".so")]
         assert libraries, "expected compiled packages (protobuf, wrapt)"
@@ -135,3 +138,22 @@ def test_second_make_build_does_no_work():
     subprocess.run(["make", "build", "build-host"], cwd=root, check=True, capture_output=True)
     result = subprocess.run(["make", "-q", "build", "build-host"], cwd=root, capture_output=True, text=True)
     assert result.returncode == 0, "make build would rebuild with nothing changed"
+
+
+def test_the_host_layer_alone_compresses_the_lakes_zstd(tmp_path):
+    """As Lambda loads the layer (``python -S``, only the layer's directory on the path), the
+    zstd codec imports its compiled backport and round-trips."""
+    out = tmp_path / "layer.zip"
+    build.build_layer("host", True, out)
+    with zipfile.ZipFile(out) as archive:
+        archive.extractall(tmp_path / "opt")
+    script = (
+        "import sys; sys.path.insert(0, sys.argv[1]); from tributary import lake; "
+        "data = b'{\"a\":1}\\n' * 100; packed = lake.ZSTD.compress(data); "
+        "assert lake.decompress_object('k.ndjson.zst', packed) == data; print(lake._zstd().__name__)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", script, str(tmp_path / "opt" / "python")], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() in ("backports.zstd", "compression.zstd")

@@ -22,7 +22,7 @@ locals {
   raw = {
     for name, table in var.tables.tables : name => {
       glue_name = contains(keys(local.compacted), name) ? "${name}_raw" : name
-      comment   = contains(keys(local.compacted), name) ? "${table.comment} Raw gzip NDJSON, as the stream processor writes it; query ${name}, not this table." : table.comment
+      comment   = contains(keys(local.compacted), name) ? "${table.comment} Raw NDJSON (gzip .ndjson.gz or zstd .ndjson.zst), as the stream processor writes it; query ${name}, not this table." : table.comment
       prefix    = table.prefix
       columns   = table.columns
     }
@@ -62,7 +62,7 @@ locals {
   stored_tables = merge(
     { for name, table in local.raw : table.glue_name => merge(local.json, {
       description = table.comment, prefix = table.prefix, columns = table.columns
-      parameters  = { classification = "json", compressionType = "gzip" }
+      parameters  = { classification = "json", compressionType = var.raw_compression }
     }) },
     { for name, table in local.compacted : "${name}_compacted" => merge(local.parquet, {
       description = "${table.comment} Parquet (zstd) the compactor wrote; a file counts only once the compaction log adds it, so query ${name}, not this table."

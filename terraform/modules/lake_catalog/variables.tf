@@ -48,6 +48,17 @@ variable "tables" {
   })
 }
 
+variable "raw_compression" {
+  description = "The codec the stream processor writes raw NDJSON with now (gzip or zstd), recorded as the raw tables' compressionType. Athena, Trino and Spark pick each object's decompressor by its extension (.gz or .zst), so objects written before a change of codec are read too."
+  type        = string
+  default     = "gzip"
+
+  validation {
+    condition     = contains(["gzip", "zstd"], var.raw_compression)
+    error_message = "raw_compression is gzip or zstd."
+  }
+}
+
 variable "view_sql" {
   description = "The SELECT of each compacted table's view, with $${columns} for its column list (terraform/sql/events_view.sql)."
   type        = string

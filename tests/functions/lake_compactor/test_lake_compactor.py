@@ -144,6 +144,23 @@ def test_a_sort_column_the_table_does_not_have_is_refused(tmp_path):
         lake_catalog.load(path)
 
 
+@pytest.mark.parametrize("codecs", [("zstd",), ("gzip", "zstd")])
+def test_zstd_objects_and_an_hour_of_both_codecs_compact_once(s3, codecs):
+    """A lake whose LAKE_CODEC changed holds both endings in one hour."""
+    expected = Counter()
+    for n, codec in enumerate(codecs * 2):
+        written = land(
+            s3, [envelope(f"{codec}-{n}-{i}", at(i)) for i in range(12)], shard=f"shardId-00000000000{n}", codec=codec
+        )
+        assert all(key.endswith(lake.codec(codec).suffix) for key in written)
+        expected.update(f"{codec}-{n}-{i}" for i in range(12))
+    clock = Clock()
+    assert ids(s3, clock.now) == expected  # the raw side reads each object by its ending
+    counts = handler.run(s3, make_settings(), TABLE, clock)
+    assert (counts["objects_compacted"], counts["records_compacted"]) == (2 * len(codecs), sum(expected.values()))
+    assert ids(s3, clock.now + timedelta(seconds=301)) == expected
+
+
 def test_with_little_free_ephemeral_storage_an_hour_becomes_more_parquet_files_and_the_same_rows(s3, monkeypatch):
     for shard in range(4):
         land(s3, [envelope(f"s{shard}-{i}", at(i)) for i in range(20)], shard=f"shardId-00000000000{shard}")

@@ -544,3 +544,17 @@ def test_batches_that_change_nothing_write_no_state():
         event_records = [StreamRecord(b"not json", "k", str(10_000 + n), 1_790_000_100.0)]
         run(event_records, s3, state=state)
     assert state.blob == blob
+
+
+def test_the_codec_and_its_level_come_from_the_environment_and_a_wrong_one_fails_at_once():
+    assert Settings.from_env({"LAKE_BUCKET": "b"}).codec is lake.GZIP
+    assert Settings.from_env({"LAKE_BUCKET": "b"}).compression_level == 6
+    zstd = Settings.from_env({"LAKE_BUCKET": "b", "LAKE_CODEC": "zstd"})
+    assert (zstd.codec, zstd.compression_level) == (lake.ZSTD, 3)
+    assert (
+        Settings.from_env({"LAKE_BUCKET": "b", "LAKE_CODEC": "zstd", "COMPRESSION_LEVEL": "9"}).compression_level == 9
+    )
+    with pytest.raises(ValueError, match="lake codec 'lz4' is not one of"):
+        Settings.from_env({"LAKE_BUCKET": "b", "LAKE_CODEC": "lz4"})
+    with pytest.raises(ValueError, match="gzip compression level 12 is outside 1 to 9"):
+        Settings.from_env({"LAKE_BUCKET": "b", "COMPRESSION_LEVEL": "12"})
