@@ -1,8 +1,9 @@
 """``make bench``: every benchmark in one run, a table on stdout, the figures in dist/bench.json.
 
-    .venv/bin/python -m bench [--quick] [--repeats N] [--out PATH]
+    .venv/bin/python -m bench [--quick] [--no-lake] [--repeats N] [--out PATH]
 
-``--quick`` runs every benchmark on tiny inputs (to check the code, not to measure).
+``--quick`` runs every benchmark on tiny inputs (to check the code, not to measure);
+``--no-lake`` leaves out benchmark 8 (the lake's full hour, most of the run's time).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny inputs, one repetition: checks the code only")
+    parser.add_argument("--no-lake", action="store_true", help="leave out the lake's full hour (benchmark 8)")
     parser.add_argument("--repeats", type=int, default=None, help="repetitions of each measurement (default 7)")
     parser.add_argument("--out", type=Path, default=ROOT / "dist" / "bench.json")
     parser.add_argument(
@@ -40,10 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     sections.append(dynamodb.run(repeats, images=50 if args.quick else 2000))
     sections.append(producer.run(repeats, records=200 if args.quick else 10_000))
     sections.append(code_sync.run(objects=60 if args.quick else 600))
-    sections.append(lake_query.run(repeats, rate=2 if args.quick else 1000))
+    if not args.no_lake:
+        sections.append(lake_query.run(repeats, rate=2 if args.quick else 1000))
     sections.extend(cost.run(sections))
     settings = {
         "quick": args.quick,
+        "lake": not args.no_lake,
         "repeats": repeats,
         "batch_records": records,
         "seconds": round(time.monotonic() - started, 1),

@@ -4,8 +4,11 @@ The model of one invocation of the stream processor:
 
 - CPU: a fixed part (measured on a 10-record batch: state lookup and write, the log and
   metric lines) plus a part per record (measured on the maximal batch), scaled by record
-  size for other sizes. One vCPU of Lambda is taken to be one core of the machine the
-  bench ran on; that is an assumption, stated in docs/performance.md.
+  size for other sizes. CPU seconds are normalised by the reference workload timed in the
+  same run (``processor.reference``): a figure is counted as ``REFERENCE_LAMBDA_SECONDS``
+  times its ratio to the reference, so a faster or busier machine changes both alike and the
+  cost does not follow the machine. ``REFERENCE_LAMBDA_SECONDS`` is what the reference takes
+  on one Lambda vCPU: assumed, not measured on Lambda (docs/performance.md).
 - Wall time: Lambda gives a function ``memory / 1,769 MB`` of a vCPU (all of one from
   1,769 MB), so CPU time stretches by the inverse below that; each S3 request adds
   ``S3_REQUEST_SECONDS`` of waiting, which is assumed, not measured.
@@ -15,10 +18,14 @@ The model of one invocation of the stream processor:
   comes first; each record costs its base64 size plus the event's fixed fields (measured)
   against the 6 MB. The batching window is the declared one.
 
+- Storage: the bytes each design stores, for the first month (S3 Standard), and the dedupe
+  state's versions. Transfers between Lambda, Kinesis and S3 in one region cost nothing.
+
 Firehose, for the same records: ingestion billed per GB with every record rounded up to
 5 KB, plus dynamic partitioning (per GB and per object delivered) when it partitions by
-event time as tributary does. When Firehose reads the same Kinesis stream, the stream's
-cost is common to both and left out; the full pipeline is in the scaling table.
+event time as tributary does, plus its GZIP objects for a month (the records as sent,
+gzip-compressed: the floor's output). When Firehose reads the same Kinesis stream, the
+stream's cost is common to both and left out; the full pipeline is in the scaling table.
 """
 
 from __future__ import annotations
@@ -43,6 +50,11 @@ SHARD_UTILISATION = 0.8
 BUSY_TARGET = 0.5
 # Firehose buffers up to this much per partition before it writes an object.
 FIREHOSE_BUFFER_BYTES = 128 * 1024 * 1024
+# What processor.reference takes on one Lambda vCPU (arm64, 1,769 MB or more). Assumed: the
+# bench machine's figure (AMD EPYC, CPython 3.11), until measured on Lambda; docs/performance.md.
+REFERENCE_LAMBDA_SECONDS = 0.0108
+# Lambda polls a shard about once a second when no batching window holds it back.
+POLL_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,12 +76,39 @@ class Measured:
     dedupe_max_ids: int
     aggregated_records_per_invocation: int
     aggregated_cpu_s_per_record: float
-    level_1_saves_s_per_record: float
-    level_1_stored_bytes_per_record: float
+    zstd_cpu_s_per_record: float
+    zstd_stored_bytes_per_record: float
+    firehose_stored_bytes_per_record: float
+    # The reference workload as timed in this run: every CPU figure above is in its units.
+    reference_s: float = REFERENCE_LAMBDA_SECONDS
+    codec: str = "gzip"
+
+    @property
+    def lambda_scale(self) -> float:
+        """Lambda vCPU seconds per CPU second measured here."""
+        return REFERENCE_LAMBDA_SECONDS / self.reference_s
 
     def cpu_s(self, records: int, record_bytes: float) -> float:
-        """CPU seconds for one invocation of ``records`` records of ``record_bytes``."""
-        return self.fixed_cpu_s + records * self.cpu_s_per_record * record_bytes / self.record_bytes
+        """Lambda CPU seconds for one invocation of ``records`` records of ``record_bytes``."""
+        measured = self.fixed_cpu_s + records * self.cpu_s_per_record * record_bytes / self.record_bytes
+        return measured * self.lambda_scale
+
+    def zstd(self) -> Measured:
+        """The same measurements with the processor writing zstd (level 3)."""
+        return replace(
+            self,
+            cpu_s_per_record=self.zstd_cpu_s_per_record,
+            stored_bytes_per_record=self.zstd_stored_bytes_per_record,
+            aggregated_cpu_s_per_record=self.aggregated_cpu_s_per_record
+            - (self.cpu_s_per_record - self.zstd_cpu_s_per_record),
+            codec="zstd",
+        )
+
+    def without_dedupe(self) -> Measured:
+        """Without producer-resend dedupe: no state GET or PUT per invocation."""
+        return replace(
+            self, puts_per_invocation=self.puts_per_invocation - 1, gets_per_invocation=0, state_bytes_per_invocation=0
+        )
 
 
 def measured_from(sections: list[Section]) -> Measured:
@@ -80,18 +119,16 @@ def measured_from(sections: list[Section]) -> Measured:
     maximal = floor.detail["maximal_batch"]
     tiny = floor.detail["invocation_ms"]
     fixed = tiny["cpu_ms"] / 1000
-    per_record = max(
-        0.0, (maximal["processor_us_per_record"] * maximal["user_records"] / 1e6 - fixed) / maximal["user_records"]
-    )
     writes = maximal["writes"]
     aggregated = floor.detail["maximal_batch_aggregated"]
-    compression = next(s for s in sections if s.title.startswith("compression"))
-    levels = {row["level"]: row for row in compression.detail["levels"]}
-    chosen = levels[floor.detail["compression_level"]]
     spec = declarations.load_all()["stream_processor"]
+
+    def per_record(us: float) -> float:
+        return max(0.0, (us * maximal["user_records"] / 1e6 - fixed) / maximal["user_records"])
+
     return Measured(
         fixed_cpu_s=fixed,
-        cpu_s_per_record=per_record,
+        cpu_s_per_record=per_record(maximal["processor_us_per_record"]),
         record_bytes=maximal["record_bytes"],
         entry_overhead_bytes=maximal["entry_overhead_bytes"],
         puts_per_invocation=writes["puts"],
@@ -109,8 +146,10 @@ def measured_from(sections: list[Section]) -> Measured:
             (aggregated["processor_us_per_record"] * aggregated["user_records"] / 1e6 - fixed)
             / aggregated["user_records"],
         ),
-        level_1_saves_s_per_record=(chosen["us_per_record"] - levels[1]["us_per_record"]) / 1e6,
-        level_1_stored_bytes_per_record=levels[1]["bytes_per_record"],
+        zstd_cpu_s_per_record=per_record(maximal["processor_zstd_us_per_record"]),
+        zstd_stored_bytes_per_record=maximal["writes_zstd"]["lake_bytes"] / maximal["user_records"],
+        firehose_stored_bytes_per_record=floor.detail["firehose_gzip_bytes_per_record"],
+        reference_s=floor.detail["reference_s"],
     )
 
 
@@ -158,12 +197,24 @@ def tributary_per_million(
     one = invocation(m, records, record_bytes, memory_mb or m.memory_mb, arch, request_s)
     invocations = 1e6 / records
     parts = {k: one[k] * invocations for k in ("duration", "request", "s3_put", "s3_get")}
-    return {**parts, "total": sum(parts.values()), "records_per_invocation": records, "wall_s": one["wall_s"]}
+    parts["storage_month"] = 1e6 * m.stored_bytes_per_record * record_bytes / m.record_bytes / prices.GB
+    parts["storage_month"] *= prices.S3_STORAGE_GB_MONTH.value
+    # Every invocation overwrites its shard's state; the bucket keeps old versions for a day.
+    parts["state_versions"] = (
+        invocations * m.state_bytes_per_invocation / prices.GB * prices.S3_STORAGE_GB_MONTH.value / 30
+    )
+    processing = parts["duration"] + parts["request"] + parts["s3_put"] + parts["s3_get"]
+    return {
+        **parts,
+        "processing": processing,
+        "total": sum(parts.values()),
+        "records_per_invocation": records,
+        "wall_s": one["wall_s"],
+    }
 
 
 def variants(m: Measured) -> dict[str, dict[str, float]]:
     """What the cost per million 1 KB records would be with other choices, from the same measurements."""
-    without_dedupe = replace(m, puts_per_invocation=m.puts_per_invocation - 1, gets_per_invocation=0)
     aggregated_records = int(m.aggregated_records_per_invocation * m.record_bytes / RECORD_BYTES)
 
     def aggregated(base: Measured) -> dict[str, float]:
@@ -171,28 +222,57 @@ def variants(m: Measured) -> dict[str, dict[str, float]]:
             replace(base, cpu_s_per_record=base.aggregated_cpu_s_per_record), records=aggregated_records
         )
 
-    level_1 = replace(m, cpu_s_per_record=m.cpu_s_per_record - m.level_1_saves_s_per_record)
     return {
-        "as deployed": tributary_per_million(m),
+        "as deployed (gzip 6, dedupe on)": tributary_per_million(m),
         "a bad record in every batch (one more PUT)": tributary_per_million(
             replace(m, puts_per_invocation=m.puts_per_invocation + 1)
         ),
         "KPL-aggregated producer": aggregated(m),
-        "gzip level 1": tributary_per_million(level_1),
-        "dedupe off": tributary_per_million(without_dedupe),
-        "dedupe off, KPL-aggregated producer": aggregated(without_dedupe),
-        "dedupe off, aggregated, gzip level 1": aggregated(
-            replace(
-                without_dedupe, aggregated_cpu_s_per_record=m.aggregated_cpu_s_per_record - m.level_1_saves_s_per_record
-            )
-        ),
+        "zstd 3": tributary_per_million(m.zstd()),
+        "dedupe off": tributary_per_million(m.without_dedupe()),
+        "zstd 3, dedupe off": tributary_per_million(m.zstd().without_dedupe()),
+        "dedupe off, KPL-aggregated producer": aggregated(m.without_dedupe()),
+        "zstd 3, dedupe off, KPL-aggregated producer": aggregated(m.zstd().without_dedupe()),
     }
 
 
-def firehose_per_million(record_bytes: float = RECORD_BYTES, partitioning: bool = True) -> dict[str, float]:
-    """USD per million records through Firehose (ingestion, and dynamic partitioning if used)."""
+def latency_profile(m: Measured, per_shard: float = 1000.0, windows: tuple[float, ...] = (0, 1, 5, 10)) -> list[dict]:
+    """Put → lake latency and cost per million 1 KB records, by batching window, for a shard
+    receiving ``per_shard`` records/s. A batch closes when its window ends (Lambda polls about
+    once a second without one), at the batch size or at 6 MB; a record waits on average half
+    the batch's span, at most all of it, then the invocation's wall time."""
+    rows = []
+    for window in windows:
+        span = max(window, POLL_SECONDS)
+        batch = max(
+            1, min(records_per_invocation(m, RECORD_BYTES, m.declared_batch_size), math.floor(per_shard * span))
+        )
+        span = min(span, batch / per_shard)
+        codecs = {"gzip 6": m, "zstd 3": m.zstd()}
+        costs = {name: tributary_per_million(base, records=batch) for name, base in codecs.items()}
+        wall = costs["gzip 6"]["wall_s"]
+        rows.append(
+            {
+                "window_s": window,
+                "records_per_invocation": batch,
+                "latency_mean_s": span / 2 + wall,
+                "latency_max_s": span + wall,
+                "invocation_wall_s": wall,
+                "usd_per_million": {name: cost["total"] for name, cost in costs.items()},
+                "usd_per_million_processing": {name: cost["processing"] for name, cost in costs.items()},
+            }
+        )
+    return rows
+
+
+def firehose_per_million(
+    record_bytes: float = RECORD_BYTES, partitioning: bool = True, stored_bytes_per_record: float = 0.0
+) -> dict[str, float]:
+    """USD per million records through Firehose (ingestion, dynamic partitioning if used, and
+    its objects for a month)."""
     billed = math.ceil(record_bytes / prices.FIREHOSE_INCREMENT_BYTES) * prices.FIREHOSE_INCREMENT_BYTES
     parts = {"ingestion": 1e6 * billed / prices.GB * prices.FIREHOSE_INGEST_GB.value}
+    parts["storage_month"] = 1e6 * stored_bytes_per_record / prices.GB * prices.S3_STORAGE_GB_MONTH.value
     if partitioning:
         data = 1e6 * record_bytes
         parts["partitioning_gb"] = data / prices.GB * prices.FIREHOSE_PARTITIONING_GB.value
@@ -283,13 +363,23 @@ def run(sections: list[Section]) -> list[Section]:
     """Benchmark 6 and the scaling table."""
     m = measured_from(sections)
     ours = {arch: tributary_per_million(m, arch=arch) for arch in ("arm64", "x86_64")}
-    firehose = firehose_per_million(partitioning=True)
-    firehose_plain = firehose_per_million(partitioning=False)
+    firehose = firehose_per_million(partitioning=True, stored_bytes_per_record=m.firehose_stored_bytes_per_record)
+    firehose_plain = firehose_per_million(
+        partitioning=False, stored_bytes_per_record=m.firehose_stored_bytes_per_record
+    )
+    firehose_processing = firehose["total"] - firehose["storage_month"]
+    designs = {
+        "gzip 6": m,
+        "zstd 3": m.zstd(),
+        "gzip 6, dedupe off": m.without_dedupe(),
+        "zstd 3, dedupe off": m.zstd().without_dedupe(),
+    }
+    per_design = {name: tributary_per_million(base) for name, base in designs.items()}
     arm = ours["arm64"]["total"]
     cost = Section("6. cost per million 1 KB records (stream → lake)")
     cost.results = [
         Result(
-            "tributary, arm64",
+            "tributary, arm64, gzip 6",
             arm,
             "USD/M",
             (
@@ -297,10 +387,64 @@ def run(sections: list[Section]) -> list[Section]:
                 Compared("Firehose + partitioning", firehose["total"], "USD/M"),
                 Compared("Firehose ingestion only", firehose_plain["total"], "USD/M"),
             ),
-            note=f"{m.memory_mb} MB, {ours['arm64']['records_per_invocation']:,} records per invocation",
+            note=f"{m.memory_mb} MB, {ours['arm64']['records_per_invocation']:,} records per invocation; "
+            "requests, duration from CPU normalised by the reference workload, a month of storage",
         ),
-        Result("Firehose (partitioned by event time) / tributary", firehose["total"] / arm, "x", (), ">= 50"),
-        Result("Firehose (ingestion only) / tributary", firehose_plain["total"] / arm, "x", (), ">= 50"),
+        *(
+            Result(
+                f"Firehose (partitioned by event time) / tributary, {name}",
+                firehose["total"] / per_design[name]["total"],
+                "x",
+                (
+                    Compared("tributary", per_design[name]["total"], "USD/M"),
+                    Compared("of it, storage for a month", per_design[name]["storage_month"], "USD/M"),
+                ),
+                ">= 50" if name == "zstd 3" else None,
+            )
+            for name in designs
+        ),
+        Result(
+            "Firehose / tributary, processing only (no storage on either side), zstd 3",
+            firehose_processing / per_design["zstd 3"]["processing"],
+            "x",
+            (Compared("gzip 6", firehose_processing / per_design["gzip 6"]["processing"], "x"),),
+        ),
+        Result(
+            "Firehose (ingestion only) / tributary, zstd 3",
+            firehose_plain["total"] / per_design["zstd 3"]["total"],
+            "x",
+            (),
+        ),
+        Result(
+            "what producer-resend dedupe costs, zstd 3",
+            per_design["zstd 3"]["total"] - per_design["zstd 3, dedupe off"]["total"],
+            "USD/M",
+            (
+                Compared(
+                    "its state GET and PUT",
+                    per_design["zstd 3"]["s3_put"]
+                    + per_design["zstd 3"]["s3_get"]
+                    - per_design["zstd 3, dedupe off"]["s3_put"]
+                    - per_design["zstd 3, dedupe off"]["s3_get"],
+                    "USD/M",
+                ),
+            ),
+        ),
+    ]
+    latency = latency_profile(m)
+    cost.results += [
+        Result(
+            f"batching window {row['window_s']:g} s at 1,000 records/s per shard: mean put → lake latency",
+            row["latency_mean_s"],
+            "s",
+            (
+                Compared("at most", row["latency_max_s"], "s"),
+                Compared("records per invocation", row["records_per_invocation"], ""),
+                Compared("USD/M gzip 6", row["usd_per_million"]["gzip 6"], "USD/M"),
+                Compared("USD/M zstd 3", row["usd_per_million"]["zstd 3"], "USD/M"),
+            ),
+        )
+        for row in latency
     ]
     sizes = (256, 512, 1024, 2048, 4096, 5120, 8192, 16384, 65536)
     batch_sizes = (100, 500, 1000, 2000, records_per_invocation(m, RECORD_BYTES))
@@ -309,16 +453,29 @@ def run(sections: list[Section]) -> list[Section]:
         "assumptions": {
             "s3_request_seconds": S3_REQUEST_SECONDS,
             "record_bytes": RECORD_BYTES,
-            "lambda_vcpu_equals_bench_core": True,
+            "reference_lambda_seconds": REFERENCE_LAMBDA_SECONDS,
+            "reference_measured_seconds": m.reference_s,
+            "lambda_scale": m.lambda_scale,
+            "poll_seconds": POLL_SECONDS,
         },
-        "per_million": {"tributary": ours, "firehose_partitioned": firehose, "firehose_ingestion": firehose_plain},
+        "per_million": {
+            "tributary": ours,
+            "designs": per_design,
+            "firehose_partitioned": firehose,
+            "firehose_ingestion": firehose_plain,
+        },
+        "latency_profile": latency,
         "by_record_size": [
             {
                 "record_bytes": size,
                 "records_per_invocation": records_per_invocation(m, size),
                 "tributary": tributary_per_million(m, size)["total"],
-                "firehose_partitioned": firehose_per_million(size)["total"],
-                "firehose_ingestion": firehose_per_million(size, partitioning=False)["total"],
+                "firehose_partitioned": firehose_per_million(
+                    size, True, m.firehose_stored_bytes_per_record * size / RECORD_BYTES
+                )["total"],
+                "firehose_ingestion": firehose_per_million(
+                    size, False, m.firehose_stored_bytes_per_record * size / RECORD_BYTES
+                )["total"],
             }
             for size in sizes
         ],

@@ -58,7 +58,12 @@ locals {
     code_events_queue = module.code_events.arn
   }
   stream_triggers = {
-    for name, decl in local.declarations : name => decl.trigger
+    for name, decl in local.declarations : name => (
+      # The events stream's batching window is a deployment's choice of latency against cost.
+      name == "stream_processor" && var.stream_batching_window_s != null
+      ? merge(decl.trigger, { maximum_batching_window_s = var.stream_batching_window_s })
+      : decl.trigger
+    )
     if contains(["kinesis", "dynamodb"], decl.trigger.type) && contains(local.enabled_functions, name)
   }
   queue_triggers = {

@@ -264,3 +264,20 @@ run "a_level_the_codec_does_not_have_is_refused" {
 
   expect_failures = [var.lake_codec]
 }
+
+run "a_deployment_picks_the_events_streams_batching_window" {
+  command = plan
+
+  variables {
+    stream_batching_window_s = 1
+  }
+
+  assert {
+    condition     = local.stream_triggers.stream_processor.maximum_batching_window_s == 1
+    error_message = "stream_batching_window_s replaces the declared window of the stream processor's mapping"
+  }
+  assert {
+    condition     = local.stream_triggers.stream_processor.batch_size == jsondecode(file("${path.module}/../functions/stream_processor/function.json")).trigger.batch_size
+    error_message = "the rest of the declared trigger stays"
+  }
+}

@@ -14,7 +14,11 @@ from tests.examples import examples
 from tributary import lake
 
 LINES = st.lists(
-    st.dictionaries(st.text(max_size=8), st.one_of(st.text(), st.integers(), st.floats(allow_nan=False, allow_infinity=False)), max_size=4),
+    st.dictionaries(
+        st.text(max_size=8),
+        st.one_of(st.text(), st.integers(), st.floats(allow_nan=False, allow_infinity=False)),
+        max_size=4,
+    ),
     min_size=1,
     max_size=30,
 )
