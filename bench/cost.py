@@ -11,7 +11,8 @@ The model of one invocation of the stream processor:
   on one Lambda vCPU: assumed, not measured on Lambda (docs/performance.md).
 - Wall time: Lambda gives a function ``memory / 1,769 MB`` of a vCPU (all of one from
   1,769 MB), so CPU time stretches by the inverse below that; each S3 request adds
-  ``S3_REQUEST_SECONDS`` of waiting, which is assumed, not measured.
+  ``S3_REQUEST_SECONDS`` of waiting, which is assumed, not measured (DeleteObject requests,
+  one per lake object for the other codec's ending, are waited for but not charged).
 - Billed: wall time rounded up to the millisecond, times memory, at the GB-second price;
   plus the request price; plus the S3 requests the processor made (counted by the sink).
 - Batch size: the declared ``batch_size`` (``function.json``) or 6 MB of event, whichever
@@ -79,6 +80,8 @@ class Measured:
     zstd_cpu_s_per_record: float
     zstd_stored_bytes_per_record: float
     firehose_stored_bytes_per_record: float
+    # DeleteObject requests (free of charge, but each is waited for).
+    deletes_per_invocation: float = 0.0
     # The reference workload as timed in this run: every CPU figure above is in its units.
     reference_s: float = REFERENCE_LAMBDA_SECONDS
     codec: str = "gzip"
@@ -133,6 +136,7 @@ def measured_from(sections: list[Section]) -> Measured:
         entry_overhead_bytes=maximal["entry_overhead_bytes"],
         puts_per_invocation=writes["puts"],
         gets_per_invocation=writes["gets"],
+        deletes_per_invocation=writes["deletes"],
         stored_bytes_per_record=writes["lake_bytes"] / maximal["user_records"],
         state_bytes_per_invocation=writes["state_bytes"],
         memory_mb=spec.memory_mb,
@@ -169,7 +173,7 @@ def invocation(
     """Wall time and cost of one invocation, by part."""
     cpu = m.cpu_s(records, record_bytes)
     share = min(1.0, memory_mb / prices.LAMBDA_MB_PER_VCPU)
-    requests = m.puts_per_invocation + m.gets_per_invocation
+    requests = m.puts_per_invocation + m.gets_per_invocation + m.deletes_per_invocation
     wall = cpu / share + requests * request_s
     billed = math.ceil(wall * 1000) / 1000
     return {

@@ -53,6 +53,7 @@ class Writes:
 
     puts: int
     gets: int
+    deletes: int  # the other codec's ending of each lake object, before its put (free, but waited for)
     lake_bytes: int
     lake_objects: int
     quarantine_objects: int
@@ -96,8 +97,7 @@ class Processor:
         self.sink.reset()
         self.sink.objects[self.state_key] = self.state_blob
         self.sink.etags[self.state_key] = '"warm"'
-        # Written by the previous invocation with this codec: nothing to delete under another ending.
-        self.handler.store.warm(workload.SHARD, '"warm"', self._cached, codec)
+        self.handler.store.warm(workload.SHARD, '"warm"', self._cached)
 
     def invoke(self, event: dict[str, Any]) -> Any:
         """One invocation on ``event`` as it stands; the log and metric lines go nowhere."""
@@ -120,6 +120,7 @@ class Processor:
         return Writes(
             puts=self.sink.requests["PUT"],
             gets=self.sink.requests["GET"],
+            deletes=self.sink.requests["DELETE"],
             lake_bytes=sum(len(v) for v in lake.values()),
             lake_objects=sum(1 for k in lake if not k.startswith(prefix)),
             quarantine_objects=sum(1 for k in lake if k.startswith(prefix)),

@@ -52,7 +52,7 @@ def _dechunk(data: bytes) -> bytes:
 
 
 class InMemoryS3:
-    """Answers PutObject and GetObject (with If-None-Match) for one client; counts requests."""
+    """Answers PutObject, GetObject (with If-None-Match) and DeleteObject for one client; counts requests."""
 
     def __init__(self) -> None:
         self.objects: dict[str, bytes] = {}
@@ -103,6 +103,11 @@ class InMemoryS3:
                 return self._response(request, 304, {"ETag": self.etags[key]})
             body = self.objects[key]
             return self._response(request, 200, {"ETag": self.etags[key], "Content-Length": str(len(body))}, body)
+        if request.method == "DELETE":
+            self.requests["DELETE"] += 1
+            self.objects.pop(key, None)
+            self.etags.pop(key, None)
+            return self._response(request, 204, {})
         raise NotImplementedError(f"the in-memory S3 does not answer {request.method} {request.url}")
 
     @staticmethod

@@ -30,8 +30,8 @@ data "aws_iam_policy_document" "stream_processor" {
     resources = [module.events_stream.arn]
   }
 
-  # DeleteObject: a batch that rewrites a key after a change of lake_codec deletes the same key
-  # under the other codec's ending first, so no record is in the lake twice.
+  # DeleteObject: before each put, the same key under the other codec's ending (an attempt before
+  # a change of lake_codec may have written it), so no record is in the lake twice.
   statement {
     sid       = "WriteLakeAndQuarantine"
     actions   = ["s3:DeleteObject", "s3:PutObject"]

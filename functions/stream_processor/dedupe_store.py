@@ -7,11 +7,6 @@ commits back here. A state it cannot read (damaged, or written by another versio
 function, say after a rollback) is logged and counted, and the shard starts from an empty
 window rather than stopping: a resend of a record committed before may then be written again,
 which is what the ``DedupeStateUnreadable`` alarm is for.
-
-The state object also records, in its metadata (``lake-codec``), the codec of the invocation
-that wrote it. A batch whose shard's state names another codec, or none, may rewrite objects
-a previous invocation wrote under the other codec's key (a retry across a change of
-``LAKE_CODEC``); ``codec`` tells the handler so.
 """
 
 from __future__ import annotations
@@ -24,14 +19,13 @@ from .dedupe import BatchDedupe, ShardState, UnreadableStateError
 from .settings import Settings
 
 log = logs.get_logger("stream_processor")
-CODEC_METADATA = "lake-codec"
 
 
 class DedupeStore:
     """Each shard's dedupe state in S3, and the copy a warm environment keeps."""
 
     def __init__(self) -> None:
-        self._cache: dict[str, tuple[str, ShardState, str | None]] = {}
+        self._cache: dict[str, tuple[str, ShardState]] = {}
         self.unreadable = 0
 
     def open(self, settings: Settings, shard_id: str, start: int | None) -> BatchDedupe:
@@ -42,12 +36,6 @@ class DedupeStore:
             self.save(settings, shard_id, committed)
 
         return state.batch(settings.dedupe_window_s, settings.dedupe_max_ids, start, save=save)
-
-    def codec(self, shard_id: str) -> str | None:
-        """The lake codec of the invocation that wrote the shard's state as last read or
-        written here (None when there was no state, or it named none)."""
-        cached = self._cache.get(shard_id)
-        return cached[2] if cached else None
 
     def load(self, settings: Settings, shard_id: str) -> ShardState:
         """The shard's state as the last committed invocation left it."""
@@ -61,7 +49,6 @@ class DedupeStore:
             if cached and (status == 304 or code in ("304", "NotModified")):
                 return cached[1]
             if code in ("NoSuchKey", "404"):
-                self._cache.pop(shard_id, None)
                 return ShardState()
             raise
         try:
@@ -73,8 +60,7 @@ class DedupeStore:
                 extra={"shard_id": shard_id, "etag": response.get("ETag"), "error": str(exc)},
             )
             state = ShardState()
-        codec = (response.get("Metadata") or {}).get(CODEC_METADATA)
-        self._cache[shard_id] = (response["ETag"], state, codec)
+        self._cache[shard_id] = (response["ETag"], state)
         return state
 
     def save(self, settings: Settings, shard_id: str, state: ShardState) -> None:
@@ -84,14 +70,12 @@ class DedupeStore:
             Key=_key(settings, shard_id),
             Body=state.encode(),
             ContentType="application/gzip",
-            Metadata={CODEC_METADATA: settings.codec.name},
         )
-        self._cache[shard_id] = (response["ETag"], state, settings.codec.name)
+        self._cache[shard_id] = (response["ETag"], state)
 
-    def warm(self, shard_id: str, etag: str, state: ShardState, codec: str | None = None) -> None:
-        """Hold ``state`` as read with ``etag`` (written with ``codec``), as a warm environment
-        would after a GET."""
-        self._cache[shard_id] = (etag, state, codec)
+    def warm(self, shard_id: str, etag: str, state: ShardState) -> None:
+        """Hold ``state`` as read with ``etag``, as a warm environment would after a GET."""
+        self._cache[shard_id] = (etag, state)
 
     def clear(self) -> None:
         """Forget every cached state, as a cold start does."""

@@ -39,9 +39,6 @@ def handle(event: Mapping[str, Any], context: Any) -> batch.BatchResponse:
     unreadable_before = store.unreadable
     shard_id = records[0].get("eventID", "").split(":", 1)[0] if records else ""
     dedupe = _open_dedupe(settings, shard_id, records)
-    # Unless the shard's state says its last invocation wrote this codec too, a key this batch
-    # writes may hold the same records under another codec's ending: that object goes first.
-    replaces = dedupe is None or store.codec(shard_id) != settings.codec.name
     with tracing.phase("plan", records=len(records)):
         # Every record gets one verdict: to the lake, to the quarantine with its reason and raw
         # bytes, filtered by the transform, or a producer's resend.
@@ -50,7 +47,7 @@ def handle(event: Mapping[str, Any], context: Any) -> batch.BatchResponse:
         # A record whose object S3 refused is at or after the checkpoint: Lambda delivers it
         # again with everything after it, and the retry rewrites the same keys. Nothing else
         # happens to a failed record.
-        outcome = commit(plan, _put(settings, replaces), settings, dedupe)
+        outcome = commit(plan, _put(settings), settings, dedupe)
     _report(outcome, dedupe, store.unreadable - unreadable_before)
     return outcome.batch_item_failures()
 
@@ -69,13 +66,15 @@ def _first_sequence(records: list[Mapping[str, Any]]) -> int | None:
         return None
 
 
-def _put(settings: Settings, replaces: bool) -> Put:
-    """Each object under its key; with ``replaces``, the same key under every other codec's
-    ending is deleted first. A failed delete fails the put: its records are retried, and the
-    retry deletes again. (A deleted object's records are all in this put, or after the
-    checkpoint if the put fails: its key names the same first record.)"""
+def _put(settings: Settings) -> Put:
+    """Each object under its key, after deleting the same key under every other codec's ending:
+    an attempt before a change of ``LAKE_CODEC`` may have written these records there (no
+    record of this shard's can say it did not: that attempt may have died before it recorded
+    anything). A failed delete fails the put: its records are retried, and the retry deletes
+    again. A deleted object's records are all in this put, or at or after the checkpoint if the
+    put fails, since its key names the same first record. S3 does not charge for DELETE."""
     s3 = aws.client("s3")
-    others = [c.suffix for c in lake.CODECS.values() if c is not settings.codec] if replaces else []
+    others = [c.suffix for c in lake.CODECS.values() if c is not settings.codec]
 
     def put(key: str, body: bytes, metadata: Mapping[str, str]) -> None:
         stem = lake.stem(key)

@@ -376,22 +376,99 @@ def test_a_retry_that_fails_partway_after_a_change_of_codec_still_leaves_each_re
     assert len(written) + len(quarantined) == len(records)
 
 
-def test_a_shard_whose_state_names_the_same_codec_deletes_nothing(lake, monkeypatch):
+def test_every_put_deletes_the_other_endings_key_first_and_only_it(lake, monkeypatch):
     monkeypatch.setenv("LAKE_CODEC", "zstd")
     arn = kinesis_stream_arn(STREAM, REGION)
     records = _readings(200)
-    first, second = records[:100], records[100:]
-    assert processor.handle(kinesis_event(first, "shardId-000000000003", arn, REGION), None) == {
-        "batchItemFailures": []
-    }
-    state = lake.head_object(Bucket=BUCKET, Key="_state/dedupe/shardId-000000000003.json.gz")
-    assert state["Metadata"] == {"lake-codec": "zstd"}
-    for cold in (False, True):  # a warm environment, and a cold one that reads the state's metadata
-        if cold:
-            processor.reset()
-        deletes = count_deletes()
-        batch = second[:50] if not cold else second[50:]
-        assert processor.handle(kinesis_event(batch, "shardId-000000000003", arn, REGION), None) == {
+    deleted: list[str] = []
+    clients.client("s3").meta.events.register(
+        "before-parameter-build.s3.DeleteObject", lambda params, **_: deleted.append(params["Key"])
+    )
+    for part in (records[:100], records[100:]):  # a warm environment's second batch too
+        assert processor.handle(kinesis_event(part, "shardId-000000000003", arn, REGION), None) == {
             "batchItemFailures": []
         }
-        assert deletes["n"] == 0
+    written = [k for k in lake_keys(lake) if not k.startswith("_state/")]
+    assert sorted(deleted) == sorted(lake_layout.stem(k) + ".ndjson.gz" for k in written)
+
+
+def _refuse_state_writes():
+    """The state write fails, as when the function dies after writing its objects."""
+    switch = {"on": True}
+
+    def before(params, **_):
+        if switch["on"] and params["Key"].startswith("_state/"):
+            raise ClientError(
+                {"Error": {"Code": "SlowDown", "Message": "Please reduce your request rate."}}, "PutObject"
+            )
+
+    clients.client("s3").meta.events.register("before-parameter-build.s3.PutObject", before)
+    return switch
+
+
+def _event(records, shard="shardId-000000000004"):
+    return kinesis_event(records, shard, kinesis_stream_arn(STREAM, REGION), REGION)
+
+
+def _each_record_once(s3, records):
+    written = lake_lines(s3, "events")
+    quarantined = lake_lines(s3, "quarantine")
+    assert len({r["id"] for r in written}) == len(written), "a record is in the lake twice"
+    assert len(written) + len(quarantined) == len(records)
+
+
+def test_an_attempt_that_wrote_zstd_and_died_is_retried_with_gzip_once_the_codec_is_rolled_back(lake, monkeypatch):
+    records = _readings(300)
+    assert processor.handle(_event(records[:50]), None) == {"batchItemFailures": []}  # a state, written with gzip
+    processor.reset()
+    monkeypatch.setenv("LAKE_CODEC", "zstd")
+    refused = _refuse_state_writes()
+    assert processor.handle(_event(records[50:]), None)["batchItemFailures"]  # .zst written, no state
+    refused["on"] = False
+    processor.reset()
+    monkeypatch.setenv("LAKE_CODEC", "gzip")  # the change is rolled back before Lambda retries
+    assert processor.handle(_event(records[50:]), None) == {"batchItemFailures": []}
+    _each_record_once(lake, records)
+
+
+def test_a_failed_delete_is_retried_with_its_put(lake, monkeypatch):
+    records = _readings(300)
+    assert processor.handle(_event(records[:50]), None) == {"batchItemFailures": []}
+    refused = _refuse_state_writes()
+    assert processor.handle(_event(records[50:]), None)["batchItemFailures"]  # .gz written, no state
+    refused["on"] = False
+    processor.reset()
+    monkeypatch.setenv("LAKE_CODEC", "zstd")
+    calls = {"n": 0}
+
+    def second_delete_fails(**_):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise ClientError(
+                {"Error": {"Code": "SlowDown", "Message": "Please reduce your request rate."}}, "DeleteObject"
+            )
+
+    clients.client("s3").meta.events.register("before-call.s3.DeleteObject", second_delete_fails)
+    response = processor.handle(_event(records[50:]), None)
+    checkpoint = int(response["batchItemFailures"][0]["itemIdentifier"])
+    rest = [r for r in records[50:] if int(r.sequence_number) >= checkpoint]
+    assert processor.handle(_event(rest), None) == {"batchItemFailures": []}
+    _each_record_once(lake, records)
+
+
+def test_a_batch_bisected_across_a_change_of_codec_leaves_each_record_once(lake, monkeypatch):
+    first = synthetic.generate(175, seed=1, malformed=0.0, start=1_795_300_000.0)
+    later = synthetic.generate(125, seed=2, malformed=0.0, start=1_795_307_200.0, id_prefix="later-")  # two hours on
+    records = [
+        StreamRecord(r.data, r.device_id, str(10**20 + 5000 + 2 * i), 1_795_342_530.0 + i / 1000)
+        for i, r in enumerate([*first, *later])
+    ]
+    assert processor.handle(_event(records[:50]), None) == {"batchItemFailures": []}
+    refused = _refuse_state_writes()
+    assert processor.handle(_event(records[50:]), None)["batchItemFailures"]  # times out after its writes
+    refused["on"] = False
+    processor.reset()
+    monkeypatch.setenv("LAKE_CODEC", "zstd")  # deployed; Lambda bisects the batch
+    assert processor.handle(_event(records[50:175]), None) == {"batchItemFailures": []}
+    assert processor.handle(_event(records[175:]), None) == {"batchItemFailures": []}
+    _each_record_once(lake, records)
