@@ -170,7 +170,7 @@ def naive_design(event: dict[str, Any], client: Any) -> Any:
 def run(repeats: int, batch_records: int = workload.MAX_BATCH_RECORDS, state_ids: int | None = None) -> list[Section]:
     """Benchmarks 1 and 2, the codecs, and the reference workload."""
     processor = Processor(state_ids)
-    level = processor.settings.compression_level
+    level = processor.settings.level
     batch = workload.processor_batch(batch_records)
     maximal = workload.maximal_batch(limit=batch_records)
     aggregated = workload.maximal_batch(aggregate=True, limit=max(2, batch_records // 50))
@@ -393,7 +393,7 @@ def profile(processor: Processor, event: dict[str, Any], repeats: int) -> dict[s
         records, settings, transform, processor._cached.batch(settings.dedupe_window_s, settings.dedupe_max_ids, start)
     )
     bodies = [b"".join(line.data for line in group.lines) for group in planned.groups]
-    level = settings.compression_level
+    level = settings.level
     samples = timing.interleaved(
         {
             "invocation": processor.case(event),
@@ -442,7 +442,7 @@ def compression_levels(processor: Processor, event: dict[str, Any], repeats: int
             }
         )
     section = Section("compression: each codec and level on the lake's NDJSON")
-    chosen = (processor.settings.codec.name, processor.settings.compression_level)
+    chosen = (processor.settings.codec.name, processor.settings.level)
     section.results = [
         Result(
             f"{row['codec']} level {row['level']}",

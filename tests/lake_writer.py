@@ -37,7 +37,7 @@ def land(
 ) -> list[str]:
     """Put ``envelopes`` through the stream processor as one batch (objects in ``codec``); the keys it wrote."""
     chosen = lake.codec(codec)
-    settings = dataclasses.replace(SETTINGS, codec=chosen, compression_level=chosen.default_level)
+    settings = dataclasses.replace(SETTINGS, codec=chosen)
     records = [StreamRecord(data, "pk", str(next(_sequence)), arrival) for data in envelopes]
     written: list[str] = []
 

@@ -222,7 +222,7 @@ def _download(s3: Any, settings: Settings, batch: Sequence[StoredObject], workdi
     inputs: list[Path] = []
     for o in batch:
         # The object's own ending (.ndjson.gz or .ndjson.zst): DuckDB picks the decompressor by it.
-        path = workdir / f"{len(inputs):06d}{o.key[len(lake.stem(o.key)) :]}"
+        path = workdir / f"{len(inputs):06d}{o.key.removeprefix(lake.stem(o.key))}"
         response = s3.get_object(Bucket=settings.bucket, Key=o.key, IfMatch=o.etag)
         path.write_bytes(response["Body"].read())
         inputs.append(path)

@@ -57,7 +57,7 @@ def commit(plan: Plan, put: Put, settings: Settings, dedupe: BatchDedupe | None 
     """Write every group through ``put(key, body, metadata)``; trim what a failure leaves after
     the checkpoint; store ``dedupe``'s state as of the checkpoint. Never raises for a failed
     write: a failure only lowers the checkpoint."""
-    compress = partial(settings.codec.compress, level=settings.compression_level)
+    compress = partial(settings.codec.compress, level=settings.level)
     written, checkpoint, failures = _write(plan.groups, put, compress)
     if checkpoint is not None:
         checkpoint, trim_failures = _trim(written, checkpoint, put, compress)

@@ -37,8 +37,7 @@ def handle(event: Mapping[str, Any], context: Any) -> batch.BatchResponse:
     settings = Settings.from_env(os.environ)
     records = event.get("Records", [])
     unreadable_before = store.unreadable
-    shard_id = records[0].get("eventID", "").split(":", 1)[0] if records else ""
-    dedupe = _open_dedupe(settings, shard_id, records)
+    dedupe = _open_dedupe(settings, records)
     with tracing.phase("plan", records=len(records)):
         # Every record gets one verdict: to the lake, to the quarantine with its reason and raw
         # bytes, filtered by the transform, or a producer's resend.
@@ -52,7 +51,8 @@ def handle(event: Mapping[str, Any], context: Any) -> batch.BatchResponse:
     return outcome.batch_item_failures()
 
 
-def _open_dedupe(settings: Settings, shard_id: str, records: list[Mapping[str, Any]]) -> BatchDedupe | None:
+def _open_dedupe(settings: Settings, records: list[Mapping[str, Any]]) -> BatchDedupe | None:
+    shard_id = records[0].get("eventID", "").split(":", 1)[0] if records else ""
     if settings.dedupe_window_s <= 0 or not shard_id:
         return None
     with tracing.phase("dedupe_state"):

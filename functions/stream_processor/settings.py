@@ -19,10 +19,15 @@ class Settings:
     quarantine_prefix: str = "quarantine"
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
     codec: lake.Codec = lake.GZIP
-    compression_level: int = lake.DEFAULT_COMPRESSION_LEVEL
+    compression_level: int | None = None  # None: the codec's own default (gzip 6, zstd 3)
     dedupe_window_s: float = 300.0
     dedupe_max_ids: int = 100_000
     state_prefix: str = "_state/dedupe"
+
+    @property
+    def level(self) -> int:
+        """The level objects are compressed at."""
+        return self.codec.level(self.compression_level)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:

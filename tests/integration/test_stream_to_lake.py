@@ -12,12 +12,15 @@ from pathlib import Path
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ingest_api import handler as ingest_handler
 from stack.events import StreamRecord, http_api_event, kinesis_event, kinesis_stream_arn
 from stream_processor import handler as processor
 from tests.conftest import load_event
 from tests.events import generate
+from tests.examples import examples
 from tributary import aws as clients
 from tributary import lake as lake_layout
 from tributary_cli import produce, synthetic
@@ -471,4 +474,73 @@ def test_a_batch_bisected_across_a_change_of_codec_leaves_each_record_once(lake,
     monkeypatch.setenv("LAKE_CODEC", "zstd")  # deployed; Lambda bisects the batch
     assert processor.handle(_event(records[50:175]), None) == {"batchItemFailures": []}
     assert processor.handle(_event(records[175:]), None) == {"batchItemFailures": []}
+    _each_record_once(lake, records)
+
+
+ATTEMPT = st.tuples(
+    st.sampled_from(sorted(lake_layout.CODECS)),
+    st.sampled_from(["none", "state_write", "put", "delete"]),
+    st.integers(1, 4),  # which put or delete of the attempt fails
+)
+
+
+@settings(max_examples=examples(100), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(attempts=st.lists(ATTEMPT, min_size=1, max_size=5), dedupe=st.booleans(), size=st.integers(20, 160))
+def test_any_sequence_of_codec_changes_and_failures_drains_the_shard_with_each_record_once(
+    lake, monkeypatch, attempts, dedupe, size
+):
+    """Lambda's retries as a stream of attempts: each runs with any codec (a deployment may come
+    between any two) and may lose its state write or its n-th put or delete; a failed attempt is
+    retried from its checkpoint (or from its start when it reported none, as after a crash)."""
+    shard = f"shardId-{len(attempts):012d}"
+    for page in lake.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
+        for item in page.get("Contents", []):
+            lake.delete_object(Bucket=BUCKET, Key=item["Key"])
+    monkeypatch.setenv("DEDUPE_WINDOW_SECONDS", "300" if dedupe else "0")
+    # Event times over four hours: a batch writes several lake objects, so a put can fail between them.
+    generated = synthetic.generate(size, seed=size, malformed=0.1, start=1_795_300_000.0, spread_seconds=4 * 3600)
+    records = [
+        StreamRecord(r.data, r.device_id, str(10**20 + 7000 + 2 * i), 1_795_342_530.0 + i / 1000)
+        for i, r in enumerate(generated)
+    ]
+    fault = {"kind": "none", "n": 0, "calls": 0}
+
+    def inject(operation):
+        def before(params, **_):
+            if fault["kind"] == "state_write" and operation == "PutObject" and params["Key"].startswith("_state/"):
+                raise ClientError({"Error": {"Code": "SlowDown", "Message": "injected"}}, operation)
+            if fault["kind"] == {"PutObject": "put", "DeleteObject": "delete"}[operation] and not params[
+                "Key"
+            ].startswith("_state/"):
+                fault["calls"] += 1
+                if fault["calls"] == fault["n"]:
+                    raise ClientError({"Error": {"Code": "SlowDown", "Message": "injected"}}, operation)
+
+        return before
+
+    events = clients.client("s3").meta.events
+    handlers = {f"before-parameter-build.s3.{op}": inject(op) for op in ("PutObject", "DeleteObject")}
+    for name, handler in handlers.items():
+        events.register(name, handler)
+    pending, codec = records, None
+    try:
+        # Then Lambda retries until the shard drains, with the first attempt's codec (a change rolled back).
+        for chosen, kind, n in [*attempts, *[(attempts[0][0], "none", 0)] * 3]:
+            if not pending:
+                break
+            if chosen != codec:
+                processor.reset()  # a new deployment: new execution environments
+                monkeypatch.setenv("LAKE_CODEC", chosen)
+                codec = chosen
+            fault.update(kind=kind, n=n, calls=0)
+            failures = processor.handle(_event(pending, shard), None)["batchItemFailures"]
+            if failures:
+                checkpoint = int(failures[0]["itemIdentifier"])
+                pending = [r for r in pending if int(r.sequence_number) >= checkpoint]
+            else:
+                pending = []
+    finally:
+        for name, handler in handlers.items():
+            events.unregister(name, handler)
+    assert not pending
     _each_record_once(lake, records)

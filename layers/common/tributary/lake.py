@@ -8,6 +8,7 @@ change of codec.
 
 from __future__ import annotations
 
+import functools
 import gzip
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -17,8 +18,10 @@ from typing import Any
 from tributary import json_codec
 
 
+@functools.cache
 def _zstd() -> ModuleType:
-    """Python 3.14's ``compression.zstd``, or its backport on older runtimes (Lambda's 3.13)."""
+    """Python 3.14's ``compression.zstd``, or its backport on older runtimes (Lambda's 3.13);
+    looked up once, on first use, so a gzip lake never imports it."""
     try:
         from compression import zstd  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
