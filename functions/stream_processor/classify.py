@@ -22,9 +22,10 @@ from .transform import TransformError
 Transform = Callable[[dict[str, Any], RecordMeta], "dict[str, Any] | None"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ToLake:
-    """A valid record: its NDJSON line (newline included) and its normalised event time."""
+    """A valid record: its NDJSON line (newline included) and its normalised event time.
+    Read-only by convention: not frozen, since one is built for every valid record (records.py)."""
 
     line: bytes
     time: str
@@ -68,38 +69,33 @@ class Classifier:
     def __call__(self, data: bytes, meta: RecordMeta, sequence: int, arrival: float) -> Verdict:
         """``data`` is the user record's bytes, ``sequence`` its sequence number as an integer
         and ``arrival`` Kinesis's arrival timestamp."""
+        # One frame per record: this runs for every record of every batch.
         try:
-            return self._classify(data, meta, sequence, arrival)
+            if len(data) > self._limit:
+                return ToQuarantine("oversize", f"{len(data)} bytes is over the {self._limit}-byte limit")
+            try:
+                record = self._validate(self._loads(data))
+            except json_codec.JsonError as exc:
+                return ToQuarantine(exc.reason, str(exc))
+            except envelope.EnvelopeError as exc:
+                return ToQuarantine(exc.reason, exc.detail)
+            if self._check is not None and self._check(digest(record.id), sequence, arrival):
+                return DUPLICATE
+            try:
+                out = self._transform(record.as_dict(), meta)
+            except TransformError as exc:
+                return ToQuarantine("transform_rejected", str(exc))
+            except Exception as exc:  # a team's transform must not be able to lose a record
+                return ToQuarantine("transform_error", f"{type(exc).__name__}: {exc}")
+            if out is None:
+                return FILTERED
+            try:
+                line = self._dumps_line(out)
+            except RecursionError:
+                return ToQuarantine("not_json", "nested too deeply to write back")
+            except (TypeError, ValueError) as exc:  # what the transform returned is not JSON
+                return ToQuarantine("transform_error", f"{type(exc).__name__}: {exc}")
+            return ToLake(line, record.time)
         except Exception as exc:
             # A record this code did not foresee: quarantined with what went wrong, never the batch failed.
             return ToQuarantine("processing_error", f"{type(exc).__name__}: {exc}")
-
-    def _classify(self, data: bytes, meta: RecordMeta, sequence: int, arrival: float) -> Verdict:
-        if len(data) > self._limit:
-            return ToQuarantine("oversize", f"{len(data)} bytes is over the {self._limit}-byte limit")
-        try:
-            record = self._validate(self._loads(data))
-        except json_codec.JsonError as exc:
-            return ToQuarantine(exc.reason, str(exc))
-        except envelope.EnvelopeError as exc:
-            return ToQuarantine(exc.reason, exc.detail)
-        if self._check is not None and self._check(digest(record.id), sequence, arrival):
-            return DUPLICATE
-        return self._transformed(record, meta)
-
-    def _transformed(self, record: envelope.Envelope, meta: RecordMeta) -> Verdict:
-        try:
-            out = self._transform(record.as_dict(), meta)
-        except TransformError as exc:
-            return ToQuarantine("transform_rejected", str(exc))
-        except Exception as exc:  # a team's transform must not be able to lose a record
-            return ToQuarantine("transform_error", f"{type(exc).__name__}: {exc}")
-        if out is None:
-            return FILTERED
-        try:
-            line = self._dumps_line(out)
-        except RecursionError:
-            return ToQuarantine("not_json", "nested too deeply to write back")
-        except (TypeError, ValueError) as exc:  # what the transform returned is not JSON
-            return ToQuarantine("transform_error", f"{type(exc).__name__}: {exc}")
-        return ToLake(line, record.time)

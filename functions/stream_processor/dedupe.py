@@ -37,6 +37,7 @@ import zlib
 from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import chain, repeat
 
 DIGEST_BYTES = 16  # collisions are out of reach (2^-64 for a billion ids)
 VERSION = 2
@@ -79,12 +80,21 @@ class Window:
 
     def entries(self) -> list[tuple[bytes, int, int]]:
         """(fingerprint, ordinal, second) of each entry."""
-        out, index, blob = [], 0, self.fingerprints
-        for second, count in self.seconds:
-            for _ in range(count):
-                out.append((blob[index * DIGEST_BYTES : (index + 1) * DIGEST_BYTES], self.first + index, second))
-                index += 1
-        return out
+        ordinals = range(self.first, self.first + self.size)
+        return list(zip(self.fingerprint_list(), ordinals, self._seconds(), strict=True))
+
+    def fingerprint_list(self) -> list[bytes]:
+        """Each entry's fingerprint, in entry order."""
+        blob = self.fingerprints
+        return [blob[i : i + DIGEST_BYTES] for i in range(0, len(blob), DIGEST_BYTES)]
+
+    def latest(self) -> dict[bytes, tuple[int, int]]:
+        """fingerprint -> (ordinal, second) of its last entry in this window."""
+        ordinals = range(self.first, self.first + self.size)
+        return dict(zip(self.fingerprint_list(), zip(ordinals, self._seconds(), strict=True), strict=True))
+
+    def _seconds(self) -> chain[int]:
+        return chain.from_iterable(repeat(second, count) for second, count in self.seconds)
 
 
 @dataclass
@@ -114,7 +124,10 @@ class ShardState:
     def index(self) -> dict[bytes, tuple[int, int]]:
         """The latest entry of each fingerprint."""
         if self._index is None:
-            self._index = {fp: (ordinal, second) for w in self.windows for fp, ordinal, second in w.entries()}
+            index: dict[bytes, tuple[int, int]] = {}
+            for window in self.windows:
+                index.update(window.latest())
+            self._index = index
         return self._index
 
     def batch(
@@ -164,8 +177,7 @@ class ShardState:
         clone._members = dict(self._members)
         index = dict(self._index) if self._index is not None else None
         if index is not None:
-            for fp, ordinal, second in window.entries():
-                index[fp] = (ordinal, second)
+            index.update(window.latest())
         clone._index = index
         # Pruned from where the window's batch started, not where it ended: Lambda may deliver
         # that batch again, and its records must find what they found the first time.
@@ -188,7 +200,7 @@ class ShardState:
             index = self._index
             for window in dropped:
                 end = window.first + window.size
-                for fp, _, _ in window.entries():
+                for fp in window.fingerprint_list():
                     latest = index.get(fp)
                     if latest is not None and latest[0] < end:
                         del index[fp]

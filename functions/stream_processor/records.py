@@ -15,9 +15,12 @@ from functools import lru_cache
 Position = tuple[int, int]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RecordMeta:
-    """Where a record came from in Kinesis, and when it arrived there."""
+    """Where a record came from in Kinesis, and when it arrived there. Read-only by convention."""
+
+    # Not frozen, like kinesis.UserRecord: one is built for every record, and a frozen
+    # dataclass sets each field through object.__setattr__ (three times the cost of building it).
 
     shard_id: str
     sequence_number: str

@@ -42,7 +42,9 @@ _OPTIONS = (_orjson.OPT_PASSTHROUGH_DATETIME | _orjson.OPT_PASSTHROUGH_DATACLASS
 _LINE = (_OPTIONS | _orjson.OPT_APPEND_NEWLINE) if _orjson else 0
 # orjson reads an integer beyond 64 bits as a float, losing digits. Only a run of 19 or more
 # digits can be one; such documents go to the standard library, which keeps every digit.
-_DIGITS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+# One pass maps every digit to "0" and every opening bracket to "[", so the same copy also
+# counts how deep the document could be.
+_SCAN = bytes(0x30 if 0x30 <= b <= 0x39 else 0x5B if b in (0x5B, 0x7B) else 0x20 for b in range(256))
 _LONG_RUN = b"0" * 19
 # Deeper documents are refused whichever Python reads them: 3.11's parser gives up near 1,000
 # levels, 3.13's near 20,000, and writing one back recurses as deep again.
@@ -106,10 +108,11 @@ def loads(data: bytes | str, strict: bool = True) -> Any:
     if _orjson is not None:
         try:
             raw = data if type(data) is bytes else data.encode("utf-8") if isinstance(data, str) else bytes(data)
-            if raw.translate(_DIGITS).rfind(_LONG_RUN) < 0:
+            scan = raw.translate(_SCAN)
+            if scan.rfind(_LONG_RUN) < 0:
                 # orjson refuses NaN, infinities and lone surrogates itself.
                 value = _fast_loads(raw)
-                if strict and raw.count(b"[") + raw.count(b"{") > MAX_DEPTH:
+                if strict and scan.count(b"[") > MAX_DEPTH:
                     _check_depth(value)
                 return value
         except (_DecodeError, UnicodeEncodeError):
