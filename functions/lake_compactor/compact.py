@@ -123,21 +123,27 @@ def _uri(settings: Settings, key: str) -> str:
 
 
 def pending(state: Hour, now: datetime, settings: Settings) -> list[StoredObject]:
-    """The raw objects to compact: replaced by no line (applied or not), and settled."""
-    replaced = {line.file for line in state.log if line.action == REPLACE}
+    """The raw objects to compact: replaced by no line (applied or not), under neither codec's
+    ending, and settled."""
+    replaced = {lake.stem(line.file) for line in state.log if line.action == REPLACE}
     settled = now - timedelta(seconds=settings.settle_s)
-    return [o for o in state.raw if _uri(settings, o.key) not in replaced and o.last_modified <= settled]
+    return [o for o in state.raw if lake.stem(_uri(settings, o.key)) not in replaced and o.last_modified <= settled]
 
 
 def conflicts(state: Hour, settings: Settings) -> list[str]:
     """Raw objects a line replaces that were written again since (which the settle time is
-    there to prevent): their records may now be counted twice or not at all."""
-    current = {_uri(settings, o.key): o.etag for o in state.raw}
-    return sorted(
-        line.file
-        for line in state.log
-        if line.action == REPLACE and line.file in current and current[line.file] != line.etag
-    )
+    there to prevent): their records may now be counted twice or not at all. Written again
+    includes under another codec's ending: after a change of ``LAKE_CODEC`` the processor's
+    retry puts ``<stem>.ndjson.zst`` and deletes the ``<stem>.ndjson.gz`` a line replaced."""
+    replaced = {line.file: line.etag for line in state.log if line.action == REPLACE}
+    stems = {lake.stem(file) for file in replaced}
+    found = []
+    for o in state.raw:
+        uri = _uri(settings, o.key)
+        etag = replaced.get(uri)
+        if (etag is not None and etag != o.etag) or (etag is None and lake.stem(uri) in stems):
+            found.append(uri)
+    return sorted(found)
 
 
 def input_budget(settings: Settings, workdir: Path) -> int:

@@ -282,6 +282,22 @@ def test_a_replaced_object_written_again_is_reported(s3):
     assert counts["conflicts"] == 1
 
 
+def test_a_replaced_object_written_again_under_the_other_codec_is_reported_and_left_raw(s3):
+    """A retry after a change of LAKE_CODEC puts the replaced object's records under the
+    .ndjson.zst ending and deletes the .ndjson.gz: the same object written again."""
+    (key,) = land(s3, [envelope(f"r{i}", at(i)) for i in range(5)])
+    clock, config = Clock(), make_settings()
+    handler.run(s3, config, TABLE, clock)
+    rewritten = lake.stem(key) + lake.ZSTD.suffix
+    lines = b"".join(envelope(f"r{i}", at(i)) + b"\n" for i in range(5))
+    s3.put_object(Bucket=BUCKET, Key=rewritten, Body=lake.ZSTD.compress(lines, 3))
+    s3.delete_object(Bucket=BUCKET, Key=key)
+    counts = handler.run(s3, config, TABLE, clock)
+    assert counts["conflicts"] == 1
+    assert counts["objects_compacted"] == 0  # never compacted a second time
+    assert rewritten in keys(s3, "events/")
+
+
 # What the processor writes: any Unicode but lone surrogates (it quarantines those).
 text = st.text(st.characters(exclude_categories=("Cs",)), max_size=20)
 payloads = st.recursive(
