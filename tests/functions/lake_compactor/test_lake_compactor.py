@@ -135,6 +135,42 @@ def test_a_compacted_files_rows_are_in_the_tables_sort_order(s3, tmp_path):
     assert times[0] == at(45)
 
 
+@pytest.mark.parametrize(
+    ("limit", "expected"),
+    [("500MB", 500 * 1000**2), ("1500MB", 1500 * 1000**2), ("2 GiB", 2 * 1024**3), ("0.5GB", 500 * 1000**2)],
+)
+def test_memory_sizes_are_read_as_duckdb_reads_them(limit, expected):
+    assert convert.size_bytes(limit) == expected
+    import duckdb
+
+    connection = duckdb.connect(config={"memory_limit": limit})
+    (set_to,) = connection.execute("SELECT current_setting('memory_limit')").fetchone()
+    # DuckDB shows it with one decimal (1500MB as "1.3 GiB"): the units agree, MB 1000², MiB 1024².
+    assert convert.size_bytes(set_to) == pytest.approx(expected, rel=0.08)
+
+
+def test_duckdb_gets_the_threads_its_memory_limit_holds_the_json_buffers_of():
+    assert convert.threads_for("500MB", cpus=6) == 1
+    assert convert.threads_for("1500MB", cpus=2) == 2
+    assert convert.threads_for("2000MB", cpus=6) == 4
+    assert convert.threads_for("10GB", cpus=6) == 6
+    assert convert.threads_for("not a size", cpus=3) == 3  # DuckDB refuses it on its own
+
+
+def test_a_small_memory_limit_converts_many_inputs_on_a_machine_with_many_cpus(tmp_path, monkeypatch):
+    """Two threads at 500 MB ran out of memory on eight 15-line files about half the time."""
+    monkeypatch.setattr(convert.os, "cpu_count", lambda: 8)
+    inputs = []
+    for n in range(40):
+        inputs.append(tmp_path / f"{n}.ndjson.gz")
+        lines = b"".join(envelope(f"f{n}-{i}", at(i)) + b"\n" for i in range(15))
+        inputs[-1].write_bytes(gzip.compress(lines))
+    connection = convert.connect("500MB", tmp_path / "duckdb")
+    assert connection.execute("SELECT current_setting('threads')").fetchone()[0] == 1
+    converted = convert.to_parquet(connection, TABLE.columns, inputs, tmp_path / "out.parquet", TABLE.sort_by)
+    assert converted.records == 600
+
+
 def test_a_sort_column_the_table_does_not_have_is_refused(tmp_path):
     raw = json_codec.loads(lake_catalog.TABLES_FILE.read_bytes())
     raw["tables"]["events"]["sort_by"] = ["shard_id", "no_such_column"]
