@@ -135,13 +135,16 @@ def conflicts(state: Hour, settings: Settings) -> list[str]:
     there to prevent): their records may now be counted twice or not at all. Written again
     includes under another codec's ending: after a change of ``LAKE_CODEC`` the processor's
     retry puts ``<stem>.ndjson.zst`` and deletes the ``<stem>.ndjson.gz`` a line replaced."""
-    replaced = {line.file: line.etag for line in state.log if line.action == REPLACE}
+    replaced: dict[str, set[str]] = {}
+    for line in state.log:
+        if line.action == REPLACE:
+            replaced.setdefault(line.file, set()).add(line.etag)
     stems = {lake.stem(file) for file in replaced}
     found = []
     for o in state.raw:
         uri = _uri(settings, o.key)
-        etag = replaced.get(uri)
-        if (etag is not None and etag != o.etag) or (etag is None and lake.stem(uri) in stems):
+        etags = replaced.get(uri)
+        if (etags is not None and etags != {o.etag}) or (etags is None and lake.stem(uri) in stems):
             found.append(uri)
     return sorted(found)
 

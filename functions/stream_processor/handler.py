@@ -7,10 +7,8 @@ dedupe state (``dedupe``) between invocations.
 
 from __future__ import annotations
 
-import gc
 import os
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any
 
 from tributary import aws, batch, lake, logs, metrics, tracing
@@ -40,7 +38,7 @@ def handle(event: Mapping[str, Any], context: Any) -> batch.BatchResponse:
     records = event.get("Records", [])
     unreadable_before = store.unreadable
     dedupe = _open_dedupe(settings, records)
-    with tracing.phase("plan", records=len(records)), _collector_paused():
+    with tracing.phase("plan", records=len(records)):
         # Every record gets one verdict: to the lake, to the quarantine with its reason and raw
         # bytes, filtered by the transform, or a producer's resend.
         plan = plan_batch(records, settings, transform, dedupe)
@@ -51,25 +49,6 @@ def handle(event: Mapping[str, Any], context: Any) -> batch.BatchResponse:
         outcome = commit(plan, _put(settings), settings, dedupe)
     _report(outcome, dedupe, store.unreadable - unreadable_before)
     return outcome.batch_item_failures()
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector off while a batch is planned, back on after (even on error).
-
-    Planning allocates some hundred objects per record (each record's parsed document and
-    its line), and the collector would pass over those it keeps again and again and find
-    nothing, since none is part of a cycle: about 1.5% of a 10,000-record invocation
-    (``make bench``). Reference counting still frees everything the plan lets go of; what is
-    left is the collector's to find once the batch is planned.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _open_dedupe(settings: Settings, records: list[Mapping[str, Any]]) -> BatchDedupe | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import gc
 import gzip
 import io
 import json
@@ -243,35 +242,6 @@ def test_stdin_ndjson_through_the_cli(lake, monkeypatch, capsys):
     drain(set(), batch_size=100)
     assert len(lake_lines(lake, "events")) == 10
     assert [q["reason"] for q in lake_lines(lake, "quarantine")] == ["not_json"]
-
-
-def test_the_collector_is_off_while_a_batch_is_planned_and_back_on_after_even_when_planning_fails(lake, monkeypatch):
-    seen = []
-    plan_batch = processor.plan_batch
-
-    def observed(*args, **kwargs):
-        seen.append(gc.isenabled())
-        if len(seen) == 2:
-            raise MemoryError("the plan died")
-        return plan_batch(*args, **kwargs)
-
-    monkeypatch.setattr(processor, "plan_batch", observed)
-    record = StreamRecord(json.dumps(generate.envelope(1)).encode(), "d1", "700", 1_795_342_530.0)
-    event = kinesis_event([record], "shardId-000000000004", kinesis_stream_arn(STREAM, REGION), REGION)
-    assert gc.isenabled()
-    assert processor.handle(event, None) == {"batchItemFailures": []}
-    assert gc.isenabled()
-    with pytest.raises(MemoryError):
-        processor.handle(event, None)
-    assert seen == [False, False]
-    assert gc.isenabled()
-    gc.disable()
-    try:  # a caller that had it off finds it off
-        processor.handle(event, None)
-        assert not gc.isenabled()
-    finally:
-        gc.enable()
-    assert [r["id"] for r in lake_lines(lake, "events")] == ["r-1"]
 
 
 def test_a_failed_dedupe_state_write_is_retried_without_loss(lake):

@@ -334,6 +334,18 @@ def test_a_replaced_object_written_again_under_the_other_codec_is_reported_and_l
     assert rewritten in keys(s3, "events/")
 
 
+def test_an_object_one_of_two_lines_replaced_as_it_was_before_is_reported():
+    uri = lake_catalog.s3_uri(BUCKET, "events/dt=2026-11-22/hour=09/shardId-000000000000-1-00000.ndjson.gz")
+    state = compact.Hour("2026-11-22", "09")
+    state.raw = [compact.StoredObject(lake_catalog.key_of(uri, BUCKET), '"b"', 10, datetime(2026, 11, 22, tzinfo=UTC))]
+    lines = [lake_catalog.LogLine(g, lake_catalog.REPLACE, uri, etag, 1, "") for g, etag in ((1, '"a"'), (2, '"b"'))]
+    for log in (lines, lines[::-1]):
+        state.log = log
+        assert compact.conflicts(state, make_settings()) == [uri]
+    state.log = [lines[1]]
+    assert compact.conflicts(state, make_settings()) == []
+
+
 # What the processor writes: any Unicode but lone surrogates (it quarantines those).
 text = st.text(st.characters(exclude_categories=("Cs",)), max_size=20)
 payloads = st.recursive(

@@ -237,6 +237,23 @@ def test_transform_can_filter_and_its_errors_quarantine():
     assert reasons == {"transform_rejected": 3, "transform_error": 1}
 
 
+def test_a_transform_may_hash_its_meta_but_cannot_move_its_record_to_another_shard():
+    seen = set()
+
+    def transform(record, meta: RecordMeta):
+        seen.add(meta)  # a pure transform may cache by it
+        if record["payload"]["i"] % 2:
+            meta.shard_id = "shardId-999999999999"  # type: ignore[misc]
+        return enrich(record, meta)
+
+    s3 = FakeS3()
+    outcome = run(shard_log(6), s3, transform)
+    assert (outcome.written, outcome.quarantined) == (3, 3)
+    assert {q["reason"] for q in s3.lines("quarantine")} == {"transform_error"}
+    assert not any("999999999999" in key for key in s3.objects)
+    assert len(seen) == 6
+
+
 @pytest.mark.parametrize("failing_write", range(4))
 def test_failure_on_the_kth_partition_write_checkpoints_exactly(failing_write):
     """Four interleaved partitions; the k-th write fails once; the retry from the checkpoint
