@@ -227,6 +227,16 @@ def test_documents_outside_i_json_are_refused_with_a_reason(backend, document, r
     str(caught.value).encode("utf-8")
 
 
+def test_a_text_holding_a_lone_surrogate_itself_is_refused_unless_read_leniently(backend):
+    # What json.loads makes of an event whose JSON says "\ud800": a str with the surrogate in it.
+    text = json.loads('"{\\"a\\": \\"x\\ud800\\"}"')
+    assert "\ud800" in text
+    with pytest.raises(json_codec.JsonError) as caught:
+        json_codec.loads(text)
+    assert caught.value.reason == "bad_unicode"
+    assert json_codec.loads(text, strict=False) == {"a": "x\ud800"}
+
+
 @pytest.mark.parametrize(
     "document",
     [

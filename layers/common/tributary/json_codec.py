@@ -79,6 +79,8 @@ _LENIENT = json.JSONDecoder()
 
 
 def _stdlib_loads(data: bytes | bytearray | memoryview | str, strict: bool) -> Any:
+    if strict and isinstance(data, str):
+        _check_text(data)  # a str may hold a lone surrogate itself, not only as an escape
     try:
         text = data if isinstance(data, str) else str(data, "utf-8")
         value = (_STRICT if strict else _LENIENT).decode(text)
