@@ -5,7 +5,10 @@ the layer's ``python/`` for ``/opt/python``), using the host builds of the zips
 (``dist/host/``) because compiled wheels for Lambda cannot be imported here. Workers
 get the environment from the function's declaration; an invocation that outlives the
 declared timeout is killed and counts as a function error, as does a worker that dies
-or grows past the declared memory.
+or grows past the declared memory. Each worker has a ``/tmp`` of its own (``TMPDIR``),
+kept while it is warm, as an execution environment's is; an invocation that left more in
+it than the declared ephemeral storage, at any moment the worker sampled, fails as the
+write would have failed in Lambda.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import json
 import os
 import queue
 import select
+import shutil
 import subprocess
 import sys
 import threading
@@ -52,7 +56,8 @@ def extract(archive: Path, dest: Path) -> Path:
 
 
 class _Worker:
-    def __init__(self, command: list[str], env: dict[str, str], cwd: Path, log: Any) -> None:
+    def __init__(self, command: list[str], env: dict[str, str], cwd: Path, log: Any, tmp: Path | None = None) -> None:
+        self.tmp = tmp
         read_fd, write_fd = os.pipe()
         env = {**env, "TRIBUTARY_RESULT_FD": str(write_fd)}
         self.process = subprocess.Popen(
@@ -104,6 +109,8 @@ class _Worker:
             with contextlib.suppress(OSError):
                 if stream is not None:
                     stream.close()
+        if self.tmp is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 class LambdaFunction:
@@ -123,10 +130,13 @@ class LambdaFunction:
         log_path: Path,
         max_concurrency: int = 10,
         timeout_cap_s: float | None = None,
+        ephemeral_storage_mb: int = 512,
     ) -> None:
         self.name = name
         self.physical_name = physical_name
         self.memory_mb = memory_mb
+        self.ephemeral_storage_mb = ephemeral_storage_mb
+        self.tmp_root = task_dir.parent / "tmp"
         self.timeout_s = min(timeout_s, timeout_cap_s) if timeout_cap_s else timeout_s
         self.arn = f"arn:aws:lambda:{region}:123456789012:function:{physical_name}"
         self.task_dir = task_dir
@@ -156,6 +166,7 @@ class LambdaFunction:
             "timeouts": 0,
             "crashes": 0,
             "out_of_memory": 0,
+            "storage_full": 0,
             "cold_starts": 0,
             "max_rss_mb": 0.0,
         }
@@ -165,9 +176,11 @@ class LambdaFunction:
             self.stats["cold_starts"] += 1
             index = self.stats["cold_starts"]
         # The worker's index makes its injected faults reproducible for a given SEED.
-        worker = _Worker(
-            self.command, {**self.env, "TRIBUTARY_WORKER": f"{self.name}/{index}"}, self.task_dir, self.log
-        )
+        tmp = self.tmp_root / str(index)
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        env = {**self.env, "TRIBUTARY_WORKER": f"{self.name}/{index}", "TMPDIR": str(tmp)}
+        worker = _Worker(self.command, env, self.task_dir, self.log, tmp)
         with self.lock:
             self.workers.append(worker)
         return worker
@@ -211,17 +224,16 @@ class LambdaFunction:
             with self.lock:
                 self.stats["max_rss_mb"] = max(self.stats["max_rss_mb"], rss)
             if rss > self.memory_mb:
-                self._retire(worker)
-                with self.lock:
-                    self.stats["out_of_memory"] += 1
-                    self.stats["errors"] += 1
-                return Invocation(
-                    False,
-                    error={
-                        "errorType": "Runtime.OutOfMemory",
-                        "errorMessage": f"used {rss:.0f} MB of {self.memory_mb} MB",
-                    },
+                return self._over_limit(
+                    worker, "out_of_memory", "Runtime.OutOfMemory", f"used {rss:.0f} MB of {self.memory_mb} MB", rss
                 )
+            tmp_mb = float(reply.get("max_tmp_mb", 0.0))
+            if tmp_mb > self.ephemeral_storage_mb:
+                message = (
+                    f"[Errno 28] No space left on device: /tmp held {tmp_mb:.0f} MB "
+                    f"of the function's {self.ephemeral_storage_mb} MB of ephemeral storage"
+                )
+                return self._over_limit(worker, "storage_full", "OSError", message, rss)
             self.idle.put(worker)
             if not reply["ok"]:
                 with self.lock:
@@ -232,6 +244,14 @@ class LambdaFunction:
             return Invocation(
                 True, payload=reply.get("payload"), duration_ms=reply.get("duration_ms", 0.0), max_rss_mb=rss
             )
+
+    def _over_limit(self, worker: _Worker, kind: str, error_type: str, message: str, rss: float) -> Invocation:
+        """An invocation that went past the memory or the ephemeral storage: its environment goes."""
+        self._retire(worker)
+        with self.lock:
+            self.stats[kind] += 1
+            self.stats["errors"] += 1
+        return Invocation(False, error={"errorType": error_type, "errorMessage": message}, max_rss_mb=rss)
 
     def stop(self) -> None:
         with self.lock:

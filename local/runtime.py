@@ -369,6 +369,7 @@ class LocalStack:
             layer_dir=layer_dir,
             environment=env,
             memory_mb=configuration["MemorySize"],
+            ephemeral_storage_mb=configuration.get("EphemeralStorage", {}).get("Size", 512),
             timeout_s=configuration["Timeout"],
             region=self.topology.region,
             log_path=logs / f"{name}.log",

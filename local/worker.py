@@ -9,12 +9,14 @@ its log file. Standard library only: it must import nothing the function does no
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
 import random
 import resource
 import sys
+import threading
 import time
 import traceback
 from typing import Any
@@ -82,6 +84,50 @@ class _Faults:
         botocore.client.BaseClient._make_api_call = faulty
 
 
+class _TmpWatch:
+    """The most this environment's /tmp (``TMPDIR``) held during an invocation, in bytes.
+
+    Lambda refuses a write past the function's ephemeral storage; here nothing can, so a
+    thread sizes the directory every ``interval`` seconds and the runtime fails, after the
+    fact, an invocation that went past it. A file written and removed between two samples
+    is missed, so the figure is a floor.
+    """
+
+    def __init__(self, root: str | None, interval: float = 0.05) -> None:
+        self.root, self.interval = root, interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.peak = self.size()
+        if self.root is None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="tmp-watch", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> int:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self._thread = None
+        self.peak = max(self.peak, self.size())
+        return self.peak
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.peak = max(self.peak, self.size())
+
+    def size(self) -> int:
+        total = 0
+        for top, _, files in os.walk(self.root) if self.root else ():
+            for name in files:
+                with contextlib.suppress(OSError):  # removed while it was being counted
+                    total += os.lstat(os.path.join(top, name)).st_size
+        return total
+
+
 def _peak_rss_mb() -> float:
     """Peak resident memory of this process since exec (VmHWM; ru_maxrss would include the
     parent's memory from before the exec on Linux)."""
@@ -100,6 +146,7 @@ def main() -> None:
     results = os.fdopen(result_fd, "w", buffering=1)
     module_name, function_name = os.environ["_HANDLER"].rsplit(".", 1)
     faults = _Faults()
+    tmp = _TmpWatch(os.environ.get("TMPDIR"))
     try:
         handler = getattr(importlib.import_module(module_name), function_name)
         faults.install()
@@ -114,6 +161,7 @@ def main() -> None:
         request = json.loads(line)
         os.environ["_X_AMZN_TRACE_ID"] = request.get("trace_id", "")
         faults.start_invocation()
+        tmp.start()
         started = time.monotonic()
         if handler is None:
             reply = {"ok": False, "error": init_error}
@@ -135,6 +183,7 @@ def main() -> None:
         sys.stderr.flush()
         reply["duration_ms"] = round((time.monotonic() - started) * 1000, 3)
         reply["max_rss_mb"] = _peak_rss_mb()
+        reply["max_tmp_mb"] = round(tmp.stop() / 1024 / 1024, 3)
         try:
             results.write(json.dumps(reply) + "\n")
         except (TypeError, ValueError) as exc:

@@ -45,6 +45,16 @@ def test_a_record_posted_to_the_ingest_endpoint_reaches_the_lake(stack):
     assert seen["key"].startswith("events/dt=")
 
 
+def test_each_local_function_has_the_memory_and_ephemeral_storage_terraform_gave_it(stack):
+    from stack import declarations
+
+    declared = declarations.load_all()
+    for name, function in stack.functions.items():
+        spec = declared[name]
+        assert (function.memory_mb, function.ephemeral_storage_mb) == (spec.memory_mb, spec.ephemeral_storage_mb), name
+    assert stack.functions["lake_compactor"].ephemeral_storage_mb == 4096
+
+
 def test_a_change_to_table1_reaches_table2_and_so_does_its_deletion(stack):
     seen = smoke.change_reaches_table2(
         stack.session.client("dynamodb"),

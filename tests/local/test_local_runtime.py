@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import textwrap
 import time
 from pathlib import Path
@@ -41,6 +42,19 @@ HANDLER = textwrap.dedent(
             return sorted(m for m in ("boto3", "moto", "pytest") if m in sys.modules or _importable(m))
         if action == "unserialisable":
             return {1, 2}
+        if action == "write_tmp":
+            import tempfile
+            with tempfile.NamedTemporaryFile(dir=event.get("dir")) as f:
+                for _ in range(event["mb"]):
+                    f.write(b"x" * (1024 * 1024))
+                f.flush()
+                time.sleep(0.2)
+            return tempfile.gettempdir()
+        if action == "keep_tmp":
+            import tempfile
+            with open(os.path.join(tempfile.gettempdir(), event["name"]), "wb") as f:
+                f.write(b"x" * (event["mb"] * 1024 * 1024))
+            return sorted(os.listdir(tempfile.gettempdir()))
 
     def _importable(name):
         try:
@@ -61,7 +75,9 @@ def function(tmp_path):
     (tmp_path / "opt" / "python").mkdir(parents=True)
     created = []
 
-    def make(memory_mb: int = 256, timeout_s: int = 2, env: dict | None = None) -> LambdaFunction:
+    def make(
+        memory_mb: int = 256, timeout_s: int = 2, env: dict | None = None, ephemeral_storage_mb: int = 512
+    ) -> LambdaFunction:
         fn = LambdaFunction(
             "fn",
             "stack-fn",
@@ -73,6 +89,7 @@ def function(tmp_path):
             timeout_s,
             "eu-west-1",
             tmp_path / "fn.log",
+            ephemeral_storage_mb=ephemeral_storage_mb,
         )
         created.append(fn)
         return fn
@@ -128,6 +145,32 @@ def test_memory_above_the_declared_size_is_out_of_memory(function):
     result = fn.invoke({"action": "alloc", "mb": 200})
     assert result.error["errorType"] == "Runtime.OutOfMemory"
     assert fn.stats["out_of_memory"] == 1
+
+
+def test_tmp_is_the_environments_own_and_is_kept_while_it_is_warm(function, tmp_path):
+    fn = function()
+    first = fn.invoke({"action": "keep_tmp", "name": "a", "mb": 1})
+    assert first.ok
+    assert first.payload == ["a"]
+    assert fn.invoke({"action": "keep_tmp", "name": "b", "mb": 1}).payload == ["a", "b"]
+    tmp = Path(fn.invoke({"action": "write_tmp", "mb": 1}).payload)
+    assert tmp.is_relative_to(tmp_path)
+    assert tmp.is_dir()
+    fn.stop()
+    assert not tmp.exists()  # an environment's /tmp goes with it
+
+
+def test_more_in_tmp_than_the_declared_ephemeral_storage_fails_the_invocation(function):
+    fn = function(ephemeral_storage_mb=8)
+    assert fn.invoke({"action": "write_tmp", "mb": 6}).ok
+    result = fn.invoke({"action": "write_tmp", "mb": 12})  # written, then removed before it returned
+    assert result.error["errorType"] == "OSError"
+    assert "No space left on device" in result.error["errorMessage"]
+    assert fn.stats["storage_full"] == 1
+    # What an invocation leaves counts against the next ones, as in a warm environment.
+    assert fn.invoke({"action": "keep_tmp", "name": "a", "mb": 5}).ok
+    assert fn.invoke({"action": "keep_tmp", "name": "b", "mb": 5}).error["errorType"] == "OSError"
+    assert fn.invoke({"action": "keep_tmp", "name": "c", "mb": 5}).payload == ["c"]  # a fresh environment
 
 
 def test_the_worker_sees_its_declared_environment_and_nothing_from_the_dev_tools(function):
@@ -314,4 +357,4 @@ def test_worker_file_imports_only_the_standard_library():
         for line in source.splitlines()
         if line.startswith(("import ", "from ")) and "__future__" not in line
     }
-    assert imports <= {"importlib", "json", "os", "random", "resource", "sys", "time", "traceback", "typing"}
+    assert imports <= sys.stdlib_module_names, imports - sys.stdlib_module_names
